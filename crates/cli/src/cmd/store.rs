@@ -1,0 +1,324 @@
+//! `cairn add | cat | fsck | gc | ref`.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use cairn_store::{Expect, GcOptions, ObjectId, RefName, Store};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use crate::output::Output;
+
+/// Files at least this big get a progress bar on a terminal.
+const PROGRESS_MIN: u64 = 64 << 20;
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Files to store (`-` for stdin).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// The object's hash (64 hex digits).
+    hash: ObjectId,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// List what would be deleted, delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Keep unreachable objects younger than this (e.g. `30s`, `10m`, `1h`, `0s`).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    grace: Duration,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. `30s`, `10m`, `1h`)"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RefCommand {
+    /// Every ref with its target.
+    List,
+    /// The hash a ref points to.
+    Get { name: RefName },
+    /// Point a ref at an object. Published versions (`name@version`) can be set only once.
+    Set {
+        name: RefName,
+        hash: ObjectId,
+        /// Only if the ref currently points to this hash (compare-and-swap).
+        #[arg(long, conflicts_with = "create")]
+        expect: Option<ObjectId>,
+        /// Only if the ref does not exist yet.
+        #[arg(long)]
+        create: bool,
+    },
+    /// Delete a movable ref.
+    Delete {
+        name: RefName,
+        /// Only if the ref currently points to this hash.
+        #[arg(long)]
+        expect: Option<ObjectId>,
+    },
+}
+
+fn open(store: &Path) -> Result<Store> {
+    Ok(Store::open(store)?)
+}
+
+#[derive(Serialize)]
+struct Added {
+    hash: String,
+    path: String,
+    size: u64,
+    new: bool,
+}
+
+pub fn add(store: &Path, out: &Output, args: AddArgs) -> Result<ExitCode> {
+    let store = Store::open_or_init(store)?;
+    let mut added = Vec::new();
+    for path in &args.files {
+        let outcome = if path.as_os_str() == "-" {
+            store
+                .put_reader(io::stdin().lock())
+                .context("failed to store stdin")?
+        } else {
+            let size = std::fs::metadata(path)
+                .with_context(|| format!("failed to read `{}`", path.display()))?
+                .len();
+            let bar = if size >= PROGRESS_MIN {
+                out.bytes_progress(size, &path.display().to_string())
+            } else {
+                None
+            };
+            let progress = |n: u64| {
+                if let Some(bar) = &bar {
+                    bar.set_position(n);
+                }
+            };
+            let outcome = store.put_path_with_progress(path, &progress)?;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            outcome
+        };
+        if !out.json {
+            out.line(format!("{}  {}", outcome.id, path.display()));
+        }
+        out.detail(if outcome.written {
+            "  stored"
+        } else {
+            "  already stored"
+        });
+        added.push(Added {
+            hash: outcome.id.to_hex(),
+            path: path.display().to_string(),
+            size: outcome.size,
+            new: outcome.written,
+        });
+    }
+    if out.json {
+        out.json(&added)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn cat(store: &Path, args: CatArgs) -> Result<ExitCode> {
+    let store = open(store)?;
+    let stdout = io::stdout();
+    let mut lock = stdout.lock();
+    store.copy_to(&args.hash, &mut lock)?;
+    lock.flush().context("failed to write to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct FsckJson {
+    clean: bool,
+    objects: u64,
+    bytes: u64,
+    manifests: u64,
+    refs: u64,
+    problems: Vec<String>,
+    temp_files: Vec<String>,
+}
+
+pub fn fsck(store: &Path, out: &Output) -> Result<ExitCode> {
+    let store = open(store)?;
+    let report = store.fsck()?;
+    if out.json {
+        out.json(&FsckJson {
+            clean: report.is_clean(),
+            objects: report.objects,
+            bytes: report.bytes,
+            manifests: report.manifests,
+            refs: report.refs,
+            problems: report.problems.iter().map(ToString::to_string).collect(),
+            temp_files: report
+                .temp_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+        })?;
+    } else {
+        for problem in &report.problems {
+            out.line(problem.to_string());
+        }
+        for temp in &report.temp_files {
+            out.detail(format!(
+                "note: leftover temp file `{}` (harmless; `cairn gc` removes it)",
+                temp.display()
+            ));
+        }
+        if !report.temp_files.is_empty() {
+            out.status(format!(
+                "note: {} leftover temp file(s) from interrupted writes; `cairn gc` removes them",
+                report.temp_files.len()
+            ));
+        }
+        out.status(format!(
+            "checked {} objects ({} bytes, {} manifests) and {} refs: {}",
+            report.objects,
+            report.bytes,
+            report.manifests,
+            report.refs,
+            if report.is_clean() {
+                "clean".to_string()
+            } else {
+                format!("{} problem(s)", report.problems.len())
+            }
+        ));
+    }
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::EXIT_FAILURE)
+    })
+}
+
+#[derive(Serialize)]
+struct GcJson {
+    dry_run: bool,
+    reachable: usize,
+    removed: Vec<String>,
+    bytes_removed: u64,
+    kept_young: usize,
+    temp_removed: usize,
+}
+
+pub fn gc(store: &Path, out: &Output, args: GcArgs) -> Result<ExitCode> {
+    let store = open(store)?;
+    let report = store.gc(&GcOptions {
+        dry_run: args.dry_run,
+        grace: args.grace,
+    })?;
+    if out.json {
+        out.json(&GcJson {
+            dry_run: report.dry_run,
+            reachable: report.reachable,
+            removed: report.removed.iter().map(|(id, _)| id.to_hex()).collect(),
+            bytes_removed: report.bytes_removed(),
+            kept_young: report.kept_young,
+            temp_removed: report.temp_removed.len(),
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let verb = if report.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    for (id, size) in &report.removed {
+        if report.dry_run {
+            out.line(format!("{id}  {size}"));
+        } else {
+            out.detail(format!("deleted {id} ({size} bytes)"));
+        }
+    }
+    out.status(format!(
+        "{verb} {} unreachable object(s) ({} bytes) and {} temp file(s); {} reachable; {} unreachable kept (younger than {})",
+        report.removed.len(),
+        report.bytes_removed(),
+        report.temp_removed.len(),
+        report.reachable,
+        report.kept_young,
+        humantime::format_duration(args.grace)
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn refs(store: &Path, out: &Output, command: RefCommand) -> Result<ExitCode> {
+    match command {
+        RefCommand::List => {
+            let store = open(store)?;
+            let refs = store.list_refs()?;
+            if out.json {
+                let map: serde_json::Map<String, serde_json::Value> = refs
+                    .iter()
+                    .map(|(n, id)| (n.to_string(), id.to_hex().into()))
+                    .collect();
+                out.json(&map)?;
+            } else {
+                for (name, id) in refs {
+                    out.line(format!("{id}  {name}"));
+                }
+            }
+        }
+        RefCommand::Get { name } => {
+            let store = open(store)?;
+            let id = store
+                .get_ref(&name)?
+                .with_context(|| format!("no ref named `{name}` (see `cairn ref list`)"))?;
+            if out.json {
+                out.json(&serde_json::json!({ "name": name.as_str(), "hash": id.to_hex() }))?;
+            } else {
+                out.line(id.to_hex());
+            }
+        }
+        RefCommand::Set {
+            name,
+            hash,
+            expect,
+            create,
+        } => {
+            let store = open(store)?;
+            let expect = match (expect, create) {
+                (Some(id), _) => Expect::Is(id),
+                (None, true) => Expect::Absent,
+                (None, false) => Expect::Any,
+            };
+            let update = store.set_ref(&name, hash, expect)?;
+            if out.json {
+                out.json(&serde_json::json!({
+                    "name": name.as_str(),
+                    "old": update.old.map(|i| i.to_hex()),
+                    "new": update.new.to_hex(),
+                    "changed": update.changed(),
+                }))?;
+            } else if update.changed() {
+                let old = update
+                    .old
+                    .map(|i| i.short())
+                    .unwrap_or_else(|| "(new)".into());
+                out.status(format!("{name}: {old} -> {}", update.new.short()));
+            } else {
+                out.status(format!("{name}: already {}", update.new.short()));
+            }
+        }
+        RefCommand::Delete { name, expect } => {
+            let store = open(store)?;
+            let expect = expect.map(Expect::Is).unwrap_or(Expect::Any);
+            match store.delete_ref(&name, expect)? {
+                Some(old) => out.status(format!("deleted {name} (was {})", old.short())),
+                None => anyhow::bail!("no ref named `{name}` (see `cairn ref list`)"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

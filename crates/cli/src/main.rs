@@ -1,0 +1,81 @@
+//! The `cairn` binary: argument parsing, output and exit codes. Every capability lives in a
+//! library crate; each command here is a call into one.
+
+mod cmd;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use output::Output;
+
+/// Exit codes: 0 ok, 1 failure, 2 usage error (clap), 3 regression gate rejected.
+pub const EXIT_FAILURE: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about = "Reproducible, content-addressed ML model updates", long_about = None)]
+struct Cli {
+    /// The store folder.
+    #[arg(long, global = true, env = "CAIRN_STORE", default_value = "artifacts")]
+    store: PathBuf,
+    /// Machine-readable JSON on stdout (human text stays on stderr).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Print only results and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print more detail.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Store files as objects and print `<hash>  <path>` for each (`-` reads stdin).
+    Add(cmd::store::AddArgs),
+    /// Write an object to stdout, after checking its hash.
+    Cat(cmd::store::CatArgs),
+    /// Re-hash every object and check refs and manifest references; exit 1 if anything is wrong.
+    Fsck,
+    /// Delete objects no ref reaches (objects younger than the grace period are kept).
+    Gc(cmd::store::GcArgs),
+    /// List, read and move refs (`name@version` is immutable, `name/latest` moves).
+    #[command(subcommand)]
+    Ref(cmd::store::RefCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Output {
+        json: cli.json,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
+    let result = match cli.command {
+        Command::Add(args) => cmd::store::add(&cli.store, &out, args),
+        Command::Cat(args) => cmd::store::cat(&cli.store, args),
+        Command::Fsck => cmd::store::fsck(&cli.store, &out),
+        Command::Gc(args) => cmd::store::gc(&cli.store, &out, args),
+        Command::Ref(command) => cmd::store::refs(&cli.store, &out, command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            // One line: the error and its causes, cargo-style.
+            let mut msg = err.to_string();
+            for cause in err.chain().skip(1) {
+                let cause = cause.to_string();
+                if !msg.contains(&cause) {
+                    msg.push_str(": ");
+                    msg.push_str(&cause);
+                }
+            }
+            eprintln!("error: {msg}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}

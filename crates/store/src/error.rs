@@ -1,0 +1,84 @@
+use std::io;
+use std::path::PathBuf;
+
+use crate::canonical::CanonicalError;
+use crate::id::ObjectId;
+use crate::refname::RefName;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A filesystem call failed; `path` is what it was about.
+    #[error("{action} `{path}`: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The folder is not a cairn store.
+    #[error(
+        "no cairn store at `{0}` (run `cairn add <file>` to create one there, or pass --store <dir>)"
+    )]
+    NotAStore(PathBuf),
+    /// No object with this id.
+    #[error("object {0} is not in the store")]
+    NotFound(ObjectId),
+    /// An object's bytes no longer hash to its name: it was corrupted or tampered with.
+    #[error(
+        "object {id} at `{path}` is corrupt: its content hashes to {actual} (restore it, or run `cairn fsck` to list every damaged object)"
+    )]
+    Corrupt {
+        id: ObjectId,
+        path: PathBuf,
+        actual: ObjectId,
+    },
+    /// A manifest could not be encoded canonically.
+    #[error("cannot encode manifest: {0}")]
+    Canonical(#[from] CanonicalError),
+    /// An object that should be a manifest of some kind is not.
+    #[error("object {id} is not a `{expected}` manifest: {reason}")]
+    NotAManifest {
+        id: ObjectId,
+        expected: String,
+        reason: String,
+    },
+    /// A compare-and-swap on a ref lost: someone else moved it first.
+    #[error(
+        "ref `{name}` changed concurrently: expected {expected}, found {found} (re-read it and try again)"
+    )]
+    RefConflict {
+        name: RefName,
+        expected: String,
+        found: String,
+    },
+    /// A published `name@version` may not be moved or deleted.
+    #[error(
+        "ref `{name}` is a published version and already points to {current}; it cannot be moved to {new} (publish a new version instead)"
+    )]
+    ImmutableRef {
+        name: RefName,
+        current: ObjectId,
+        new: String,
+    },
+    /// A ref file that does not hold an object id.
+    #[error("ref file `{path}` is damaged: {reason}")]
+    BadRef { path: PathBuf, reason: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Attaches the action and path to an `io::Error`, cargo-style.
+pub(crate) trait IoContext<T> {
+    fn ctx(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|source| StoreError::Io {
+            action,
+            path: path.into(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,283 @@
+//! cairn's content-addressed store.
+//!
+//! Everything cairn produces — datasets, tokenizers, weights, ONNX exports, reports, run
+//! manifests — is an **object**: immutable bytes named by their BLAKE3 hash, kept under
+//! `objects/<first two hex digits>/<hash>`. Structured records are **manifests**: canonical
+//! JSON (see [`canonical`]) with a `kind`, whose references to other objects are written
+//! `"blake3:<hex>"` so that gc, fsck and lineage can walk the graph without knowing any
+//! schema. **Refs** (`l2@1.2.1`, `l2/latest`) are the only mutable names.
+//!
+//! The key design decision is that every write is a new file made visible by one atomic
+//! rename (temp file → fsync → rename → fsync folder), and nothing is ever rewritten in
+//! place. A crash at any instant therefore leaves either the old state or the new one, plus
+//! perhaps a temp file that `fsck` mentions and `gc` removes. Reads for use re-hash the bytes,
+//! so corruption is reported (with hash and path) instead of propagated.
+//!
+//! This crate knows nothing about models, datasets or experiments.
+
+pub mod canonical;
+mod error;
+mod fsck;
+mod gc;
+mod id;
+pub mod manifest;
+mod objects;
+mod refname;
+mod refs;
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+pub use error::{Result, StoreError};
+pub use fsck::{FsckReport, Problem};
+pub use gc::{GcOptions, GcReport};
+pub use id::{ObjectId, ParseIdError, REF_PREFIX};
+pub use manifest::Manifest;
+pub use objects::PutOutcome;
+pub use refname::{RefName, RefNameError};
+pub use refs::{Expect, RefUpdate};
+
+use error::IoContext;
+use objects::Layout;
+
+/// The file that marks a folder as a cairn store.
+const MARKER: &str = "CAIRN_STORE";
+const MARKER_TEXT: &str = "cairn store, format 1\n";
+
+/// Manifests are small; anything bigger is not parsed when walking the graph.
+const MAX_MANIFEST: u64 = 64 << 20;
+
+/// A store rooted at a folder. Cheap to clone; safe to use from several threads and
+/// processes at once.
+#[derive(Debug, Clone)]
+pub struct Store {
+    layout: Layout,
+}
+
+impl Store {
+    /// Opens an existing store.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        if !root.join(MARKER).is_file() {
+            return Err(StoreError::NotAStore(root));
+        }
+        Ok(Self {
+            layout: Layout { root },
+        })
+    }
+
+    /// Opens the store at `root`, creating it (and its folders) if needed.
+    pub fn open_or_init(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        let layout = Layout { root: root.clone() };
+        objects::ensure_dir(&root)?;
+        for dir in [layout.objects(), layout.refs(), layout.tmp()] {
+            objects::ensure_dir(&dir)?;
+        }
+        let marker = root.join(MARKER);
+        if !marker.is_file() {
+            // Written atomically like everything else, so a half-written marker never exists.
+            let tmp = layout.temp_path("marker");
+            fs::write(&tmp, MARKER_TEXT).ctx("failed to write", &tmp)?;
+            File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .ctx("failed to sync", &tmp)?;
+            fs::rename(&tmp, &marker).ctx("failed to create store marker", &marker)?;
+            objects::sync_dir(&root)?;
+        }
+        Ok(Self { layout })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.layout.root
+    }
+
+    /// Where the object's bytes live (for error messages and tools; read through
+    /// [`Store::open_object`] to get them verified).
+    pub fn object_path(&self, id: &ObjectId) -> PathBuf {
+        self.layout.object_path(id)
+    }
+
+    pub fn has(&self, id: &ObjectId) -> bool {
+        self.layout.object_path(id).is_file()
+    }
+
+    /// The object's size in bytes.
+    pub fn size(&self, id: &ObjectId) -> Result<u64> {
+        let path = self.layout.object_path(id);
+        match fs::metadata(&path) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::NotFound(*id)),
+            Err(e) => Err(e).ctx("failed to stat", &path),
+        }
+    }
+
+    /// Stores bytes held in memory.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<PutOutcome> {
+        objects::put_bytes(&self.layout, bytes)
+    }
+
+    /// Stores everything `reader` yields, streaming.
+    pub fn put_reader(&self, reader: impl Read) -> Result<PutOutcome> {
+        objects::put_reader(&self.layout, reader, &|_| {})
+    }
+
+    /// Stores a file, streaming; see [`Store::put_path_with_progress`].
+    pub fn put_path(&self, path: &Path) -> Result<PutOutcome> {
+        objects::put_path(&self.layout, path, &|_| {})
+    }
+
+    /// Stores a file; `progress` is called with the bytes copied so far.
+    pub fn put_path_with_progress(
+        &self,
+        path: &Path,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<PutOutcome> {
+        objects::put_path(&self.layout, path, progress)
+    }
+
+    /// Opens an object after verifying its hash; returns the file and its size.
+    pub fn open_object(&self, id: &ObjectId) -> Result<(File, u64)> {
+        objects::open_verified(&self.layout, id)
+    }
+
+    /// Reads a whole (small) object, verified.
+    pub fn read(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        let path = self.layout.object_path(id);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::NotFound(*id)),
+            Err(e) => return Err(e).ctx("failed to read", &path),
+        };
+        let actual = ObjectId::of(&bytes);
+        if actual != *id {
+            return Err(StoreError::Corrupt {
+                id: *id,
+                path,
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Streams a verified object into `out`; returns the bytes written. Nothing is written
+    /// when the object is corrupt.
+    pub fn copy_to(&self, id: &ObjectId, out: &mut dyn Write) -> Result<u64> {
+        let (mut file, _) = self.open_object(id)?;
+        let path = self.layout.object_path(id);
+        io::copy(&mut file, out).ctx("failed to copy", &path)
+    }
+
+    /// Stores a manifest in canonical form.
+    pub fn put_manifest<M: Manifest>(&self, manifest: &M) -> Result<ObjectId> {
+        let fields = canonical::to_value(manifest)?;
+        let value =
+            manifest::wrap(M::KIND, fields).map_err(canonical::CanonicalError::Custom)?;
+        let bytes = canonical::value_to_vec(&value)?;
+        Ok(self.put_bytes(&bytes)?.id)
+    }
+
+    /// Reads and decodes a manifest of type `M`, verified.
+    pub fn get_manifest<M: Manifest>(&self, id: &ObjectId) -> Result<M> {
+        let bytes = self.read(id)?;
+        let not = |reason: String| StoreError::NotAManifest {
+            id: *id,
+            expected: M::KIND.into(),
+            reason,
+        };
+        let (kind, fields) =
+            manifest::parse(&bytes).ok_or_else(|| not("it is not a cairn manifest".into()))?;
+        if kind != M::KIND {
+            return Err(not(format!("it is a `{kind}` manifest")));
+        }
+        serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| not(e.to_string()))
+    }
+
+    /// The kind and fields of an object if it is a manifest; `None` for plain data.
+    pub fn sniff_manifest(
+        &self,
+        id: &ObjectId,
+    ) -> Result<Option<(String, serde_json::Map<String, serde_json::Value>)>> {
+        let path = self.layout.object_path(id);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::NotFound(*id)),
+            Err(e) => return Err(e).ctx("failed to open", &path),
+        };
+        let len = file.metadata().ctx("failed to stat", &path)?.len();
+        let mut first = [0u8; 1];
+        let is_json = len <= MAX_MANIFEST
+            && file.read(&mut first).ctx("failed to read", &path)? == 1
+            && first[0] == b'{';
+        if !is_json {
+            return Ok(None);
+        }
+        Ok(manifest::parse(&self.read(id)?))
+    }
+
+    /// Every object reachable from `roots` by following manifest references (the roots
+    /// included). Missing objects are included but not followed; a corrupt manifest is an
+    /// error, because what it references cannot be known.
+    pub fn reachable(
+        &self,
+        roots: impl IntoIterator<Item = ObjectId>,
+    ) -> Result<BTreeSet<ObjectId>> {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<ObjectId> = roots.into_iter().collect();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) || !self.has(&id) {
+                continue;
+            }
+            if let Some((_, fields)) = self.sniff_manifest(&id)? {
+                stack.extend(manifest::references(&serde_json::Value::Object(fields)));
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Every well-formed object in the store, sorted.
+    pub fn list_objects(&self) -> Result<Vec<ObjectId>> {
+        Ok(fsck::scan(&self.layout)?
+            .objects
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    pub fn get_ref(&self, name: &RefName) -> Result<Option<ObjectId>> {
+        refs::read(&self.layout, name)
+    }
+
+    /// Compare-and-swap of a ref. The target must be in the store.
+    pub fn set_ref(&self, name: &RefName, new: ObjectId, expect: Expect) -> Result<RefUpdate> {
+        if !self.has(&new) {
+            return Err(StoreError::NotFound(new));
+        }
+        refs::update(&self.layout, name, new, expect)
+    }
+
+    /// Deletes a movable ref (published versions cannot be deleted).
+    pub fn delete_ref(&self, name: &RefName, expect: Expect) -> Result<Option<ObjectId>> {
+        refs::delete(&self.layout, name, expect)
+    }
+
+    pub fn list_refs(&self) -> Result<Vec<(RefName, ObjectId)>> {
+        refs::list(&self.layout)
+    }
+
+    /// Re-hashes every object and checks every ref and manifest reference.
+    pub fn fsck(&self) -> Result<FsckReport> {
+        fsck::run(self)
+    }
+
+    /// Deletes what no ref reaches; see [`GcOptions`].
+    pub fn gc(&self, options: &GcOptions) -> Result<GcReport> {
+        gc::run(self, options)
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+}
