@@ -40,3 +40,7 @@ bench what: build
 # `cairn` with any arguments, e.g. `just cairn fsck`.
 cairn *args: build
     {{cairn}} {{args}}
+
+# Regenerate the default datasets in `datasets/` from the project's own generator.
+datasets: build
+    {{cairn}} data generate --out datasets

@@ -30,10 +30,15 @@ impl Env {
 
     /// `cairn --store <tmp>/store …`, with no inherited store setting.
     pub fn cairn(&self) -> Command {
+        self.cairn_at(&self.store())
+    }
+
+    /// `cairn --store <store> …`.
+    pub fn cairn_at(&self, store: &Path) -> Command {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("cairn"));
         cmd.env_remove("CAIRN_STORE")
             .arg("--store")
-            .arg(self.store())
+            .arg(store)
             .current_dir(self.dir.path());
         cmd
     }

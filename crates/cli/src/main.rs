@@ -43,6 +43,11 @@ enum Command {
     Fsck,
     /// Delete objects no ref reaches (objects younger than the grace period are kept).
     Gc(cmd::store::GcArgs),
+    /// Check JSONL training files: every problem on every line, then a summary; exit 1 if any.
+    Validate(cmd::data::ValidateArgs),
+    /// Datasets: merge, stats, diff, generate.
+    #[command(subcommand)]
+    Data(cmd::data::DataCommand),
     /// List, read and move refs (`name@version` is immutable, `name/latest` moves).
     #[command(subcommand)]
     Ref(cmd::store::RefCommand),
@@ -61,6 +66,8 @@ fn main() -> ExitCode {
         Command::Fsck => cmd::store::fsck(&cli.store, &out),
         Command::Gc(args) => cmd::store::gc(&cli.store, &out, args),
         Command::Ref(command) => cmd::store::refs(&cli.store, &out, command),
+        Command::Validate(args) => cmd::data::validate(&out, args),
+        Command::Data(command) => cmd::data::data(&cli.store, &out, command),
     };
     match result {
         Ok(code) => code,

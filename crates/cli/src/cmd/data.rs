@@ -1,0 +1,233 @@
+//! `cairn validate` and `cairn data merge | stats | diff | generate`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use cairn_data::{DatasetSource, Input, MergeInputs, MergeParams, Taxonomy, ValidateOptions};
+use cairn_store::Store;
+use clap::{Args, Subcommand};
+
+use crate::output::Output;
+
+#[derive(Debug, Args)]
+pub struct TaxonomyArg {
+    /// A taxonomy TOML (families and contexts); default: the built-in one (datasets/taxonomy.toml).
+    #[arg(long, value_name = "FILE")]
+    taxonomy: Option<PathBuf>,
+}
+
+impl TaxonomyArg {
+    fn load(&self) -> Result<Taxonomy> {
+        Ok(match &self.taxonomy {
+            Some(path) => Taxonomy::load(path)?,
+            None => Taxonomy::builtin(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// JSONL files, or folders of them.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    taxonomy: TaxonomyArg,
+    /// The longest text accepted, in characters.
+    #[arg(long, default_value_t = ValidateOptions::default().max_text_chars)]
+    max_text_chars: usize,
+}
+
+fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>> {
+    let mut inputs = Vec::new();
+    for path in paths {
+        for file in DatasetSource::files(path)? {
+            inputs.push(Input::read(&file)?);
+        }
+    }
+    Ok(inputs)
+}
+
+pub fn validate(out: &Output, args: ValidateArgs) -> Result<ExitCode> {
+    let taxonomy = args.taxonomy.load()?;
+    let inputs = read_inputs(&args.files)?;
+    let (report, _) = cairn_data::validate(
+        &inputs,
+        &taxonomy,
+        &ValidateOptions {
+            max_text_chars: args.max_text_chars,
+        },
+    );
+    if out.json {
+        out.json(&report)?;
+    } else {
+        for problem in &report.problems {
+            out.line(problem.to_string());
+        }
+        out.line(report.summary());
+    }
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::EXIT_FAILURE)
+    })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Validate, merge base + additions with weights, dedup, and store the dataset.
+    Merge(MergeArgs),
+    /// Family distribution, label balance, sources and weights of a file, folder or dataset hash.
+    Stats(StatsArgs),
+    /// Rows added, removed and changed between two datasets (files, folders or hashes).
+    Diff(DiffArgs),
+    /// Regenerate the project's default datasets from its own templates.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Base JSONL files or folders.
+    #[arg(long, required = true, num_args = 1..)]
+    base: Vec<PathBuf>,
+    /// Additions files or folders (new examples; their weights get the boost).
+    #[arg(long = "add", num_args = 1..)]
+    additions: Vec<PathBuf>,
+    /// Multiplies the weight_multiplier of every addition row.
+    #[arg(long, default_value_t = 1.0)]
+    boost: f64,
+    /// Use a seeded sample of this many base rows, stratified by family.
+    #[arg(long)]
+    base_sample: Option<u64>,
+    /// Seed for sampling and the split.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Hold out this fraction for validation, stratified by family (e.g. 0.1).
+    #[arg(long)]
+    validation: Option<f64>,
+    #[arg(long, default_value_t = ValidateOptions::default().max_text_chars)]
+    max_text_chars: usize,
+    #[command(flatten)]
+    taxonomy: TaxonomyArg,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// A JSONL file, a folder of them, or a dataset / rows object hash.
+    source: String,
+    #[command(flatten)]
+    taxonomy: TaxonomyArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old dataset: file, folder or hash.
+    a: String,
+    /// The new dataset: file, folder or hash.
+    b: String,
+    /// How many example rows of each kind to list.
+    #[arg(long, default_value_t = 5)]
+    examples: usize,
+    #[command(flatten)]
+    taxonomy: TaxonomyArg,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Where to write (the repository's `datasets/` by default).
+    #[arg(long, default_value = "datasets")]
+    out: PathBuf,
+    /// The generator's seed.
+    #[arg(long, default_value_t = cairn_datagen::DEFAULT_SEED)]
+    seed: u64,
+}
+
+fn store_if_present(store: &Path) -> Option<Store> {
+    Store::open(store).ok()
+}
+
+pub fn data(store: &Path, out: &Output, command: DataCommand) -> Result<ExitCode> {
+    match command {
+        DataCommand::Merge(args) => {
+            let taxonomy = args.taxonomy.load()?;
+            let inputs = MergeInputs {
+                base: read_inputs(&args.base)?,
+                additions: read_inputs(&args.additions)?,
+            };
+            let params = MergeParams {
+                new_data_boost: args.boost,
+                base_sample: args.base_sample,
+                seed: args.seed,
+                validation_fraction: args.validation,
+                max_text_chars: args.max_text_chars as u64,
+            };
+            // Validation (inside) happens before the store is even created: a failed merge
+            // writes nothing.
+            cairn_data::merge(&inputs, &taxonomy, &params)?;
+            let store = Store::open_or_init(store)?;
+            let (id, manifest, _) = cairn_data::store_merged(&store, &inputs, &taxonomy, &params)?;
+            if out.json {
+                out.json(&serde_json::json!({
+                    "dataset": id.to_hex(),
+                    "train": manifest.train.to_hex(),
+                    "validation": manifest.validation.map(|v| v.to_hex()),
+                    "train_rows": manifest.train_rows,
+                    "validation_rows": manifest.validation_rows,
+                    "counts": manifest.counts,
+                    "stats": manifest.stats,
+                }))?;
+            } else {
+                out.line(format!("dataset {id}"));
+                let c = &manifest.counts;
+                out.status(format!(
+                    "{} train + {} validation rows; base {} ({} sampled out), additions {} ({} replaced base rows, {} replaced earlier additions)",
+                    manifest.train_rows,
+                    manifest.validation_rows,
+                    c.base_rows,
+                    c.base_sampled_out,
+                    c.addition_rows,
+                    c.base_replaced_by_additions,
+                    c.additions_replaced
+                ));
+                out.detail(manifest.stats.to_string());
+            }
+        }
+        DataCommand::Stats(args) => {
+            let taxonomy = args.taxonomy.load()?;
+            let store = store_if_present(store);
+            let loaded = DatasetSource::parse(&args.source)?.load(store.as_ref(), &taxonomy)?;
+            let stats = cairn_data::DatasetStats::of(&loaded.rows);
+            if out.json {
+                out.json(&stats)?;
+            } else {
+                out.status(&loaded.label);
+                out.line(stats.to_string().trim_end());
+            }
+        }
+        DataCommand::Diff(args) => {
+            let taxonomy = args.taxonomy.load()?;
+            let store = store_if_present(store);
+            let a = DatasetSource::parse(&args.a)?.load(store.as_ref(), &taxonomy)?;
+            let b = DatasetSource::parse(&args.b)?.load(store.as_ref(), &taxonomy)?;
+            let diff = cairn_data::diff(&a.rows, &b.rows, args.examples);
+            if out.json {
+                out.json(&diff)?;
+            } else {
+                out.status(format!("{} -> {}", a.label, b.label));
+                out.line(diff.to_string().trim_end());
+            }
+        }
+        DataCommand::Generate(args) => {
+            let summary = cairn_datagen::write_all(&args.out, args.seed)
+                .with_context(|| format!("failed to write datasets to `{}`", args.out.display()))?;
+            for file in &summary.files {
+                out.line(format!(
+                    "{:>7}  {}",
+                    file.rows,
+                    args.out.join(&file.path).display()
+                ));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,221 @@
+//! Templates with `{slot}` placeholders and the vocabularies that fill them.
+//!
+//! A placeholder is `{name}` or `{name|t1|t2}`: the slot `name` is filled
+//! (recursively: slot values may hold placeholders of their own) and the
+//! named transforms from [`crate::encode::apply`] run on the result in order.
+//! A `{` that does not open such a placeholder is kept literally, so JSON and
+//! code in templates need no escaping.
+
+use crate::encode;
+use crate::rng::Gen;
+use crate::taxonomy::Context;
+
+/// Which template / vocabulary pool a row is drawn from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// Training rows (`datasets/base`) and the additions.
+    Train,
+    /// Held-out rows (`datasets/test.jsonl`).
+    Test,
+}
+
+/// A named list of fill values. `test` values are used only for the test
+/// split (which also draws from `train` half the time), so the held-out set
+/// contains fills the model never saw.
+pub struct Slot {
+    pub name: &'static str,
+    pub train: &'static [&'static str],
+    pub test: &'static [&'static str],
+}
+
+impl Slot {
+    pub const fn new(
+        name: &'static str,
+        train: &'static [&'static str],
+        test: &'static [&'static str],
+    ) -> Self {
+        Slot { name, train, test }
+    }
+}
+
+/// A sub-category: its templates for each split and its labels.
+pub struct Sub {
+    pub name: &'static str,
+    pub severity: f64,
+    pub context: Context,
+    /// Relative frequency within its family.
+    pub weight: u32,
+    /// Whether typo / casing / punctuation noise may be applied (off for
+    /// encoded payloads and code, where noise would corrupt the content).
+    pub noise: bool,
+    /// Whether a generic wrapper (email, chat log, ...) may be put around it.
+    pub wrap: bool,
+    pub train: &'static [&'static str],
+    pub test: &'static [&'static str],
+}
+
+impl Sub {
+    pub const fn new(
+        name: &'static str,
+        severity: f64,
+        context: Context,
+        train: &'static [&'static str],
+        test: &'static [&'static str],
+    ) -> Self {
+        Sub {
+            name,
+            severity,
+            context,
+            weight: 10,
+            noise: true,
+            wrap: true,
+            train,
+            test,
+        }
+    }
+
+    pub const fn weight(mut self, w: u32) -> Self {
+        self.weight = w;
+        self
+    }
+
+    pub const fn raw(mut self) -> Self {
+        self.noise = false;
+        self
+    }
+
+    pub const fn nowrap(mut self) -> Self {
+        self.wrap = false;
+        self
+    }
+
+    pub fn templates(&self, split: Split) -> &'static [&'static str] {
+        match split {
+            Split::Train => self.train,
+            Split::Test if self.test.is_empty() => self.train,
+            Split::Test => self.test,
+        }
+    }
+}
+
+/// Slot lookup over an ordered list of vocabularies (first match wins).
+pub struct Vocab<'a> {
+    pub tables: Vec<&'a [Slot]>,
+}
+
+impl<'a> Vocab<'a> {
+    pub fn new(tables: Vec<&'a [Slot]>) -> Self {
+        Vocab { tables }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&'a Slot> {
+        self.tables
+            .iter()
+            .find_map(|t| t.iter().find(|s| s.name == name))
+    }
+
+    /// Fills every placeholder in `template`.
+    pub fn fill(&self, template: &str, split: Split, g: &mut Gen) -> String {
+        self.fill_depth(template, split, g, 0)
+    }
+
+    fn fill_depth(&self, template: &str, split: Split, g: &mut Gen, depth: usize) -> String {
+        let mut out = String::with_capacity(template.len() + 32);
+        let mut rest = template;
+        while let Some(start) = rest.find('{') {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 1..];
+            match parse_placeholder(after) {
+                Some((name, transforms, len)) if depth < 8 => match self.get(name) {
+                    Some(slot) => {
+                        let value = pick_value(slot, split, g);
+                        let mut filled = self.fill_depth(value, split, g, depth + 1);
+                        for t in transforms.split('|').filter(|t| !t.is_empty()) {
+                            filled = encode::apply(t, &filled, g);
+                        }
+                        out.push_str(&filled);
+                        rest = &after[len + 1..];
+                    }
+                    None => {
+                        out.push('{');
+                        rest = after;
+                    }
+                },
+                _ => {
+                    out.push('{');
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+fn pick_value(slot: &Slot, split: Split, g: &mut Gen) -> &'static str {
+    match split {
+        Split::Test if !slot.test.is_empty() && (slot.train.is_empty() || g.chance(0.5)) => {
+            slot.test[g.below(slot.test.len())]
+        }
+        _ if slot.train.is_empty() => slot.test[g.below(slot.test.len())],
+        _ => slot.train[g.below(slot.train.len())],
+    }
+}
+
+/// Parses `name|t1|t2}` at the start of `s`: returns the name, the transform
+/// list and the length up to (not including) the closing brace.
+pub fn parse_placeholder(s: &str) -> Option<(&str, &str, usize)> {
+    let end = s.find('}')?;
+    let inner = &s[..end];
+    let (name, transforms) = match inner.find('|') {
+        Some(i) => (&inner[..i], &inner[i + 1..]),
+        None => (inner, ""),
+    };
+    let ok_name = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    let ok_tr = transforms
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'|');
+    if ok_name && ok_tr {
+        Some((name, transforms, end))
+    } else {
+        None
+    }
+}
+
+/// Every placeholder name used in `template`.
+pub fn placeholders(template: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        if let Some((name, _, len)) = parse_placeholder(after) {
+            names.push(name);
+            rest = &after[len + 1..];
+        } else {
+            rest = after;
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static T: &[Slot] = &[
+        Slot::new("a", &["x{b}"], &[]),
+        Slot::new("b", &["y"], &["z"]),
+    ];
+
+    #[test]
+    fn fills_nested_and_keeps_literal_braces() {
+        let v = Vocab::new(vec![T]);
+        let mut g = Gen::new(1, 1);
+        let s = v.fill("{\"k\": \"{a}\"} {a|upper} {b|b64}", Split::Train, &mut g);
+        assert_eq!(s, "{\"k\": \"xy\"} XY eQ==");
+        assert_eq!(placeholders("{a} {\"x\"} {b|rev}"), vec!["a", "b"]);
+    }
+}
