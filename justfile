@@ -11,13 +11,17 @@ cairn := CARGO_TARGET_DIR / "release" / "cairn"
 default:
     @just --list
 
-# Install what a fresh machine lacks and build cairn (release).
+# Install what a fresh machine lacks (tools and libraries, not the build itself).
 setup:
     scripts/setup.sh
-    cargo build --release --locked -p cairn
 
-# The main job: for now a tour of the store (add, ref, cat, fsck, gc) in `artifacts/`.
-run: build
+# The main job: run an experiment (validate, merge, train, evaluate, register), e.g.
+# `just run experiments/incremental.toml` after the default quickstart.
+run experiment="experiments/quickstart.toml": build
+    {{cairn}} run {{experiment}}
+
+# A tour of the store (add, ref, cat, fsck, gc) in `artifacts/`.
+demo: build
     scripts/demo.sh {{cairn}}
 
 # Build the release binary.
@@ -33,7 +37,7 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
-# Benchmarks against peers run in the same command: `just bench store`.
+# Benchmarks against peers run in the same command: `just bench store|validate|train`.
 bench what: build
     scripts/bench-{{what}}.sh {{cairn}}
 

@@ -375,6 +375,21 @@ fn gc_deletes_only_unreachable_objects() {
 }
 
 #[test]
+fn a_relative_store_path_works() {
+    let env = Env::new();
+    let file = env.random_file("f.bin", 1000, 17);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("cairn"))
+        .env_remove("CAIRN_STORE")
+        .current_dir(env.dir.path())
+        .args(["--store", "rel", "add", "f.bin"])
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{}  f.bin\n", hash_of(&file)));
+    assert!(env.path("rel/CAIRN_STORE").is_file());
+}
+
+#[test]
 fn reading_commands_need_an_existing_store() {
     let env = Env::new();
     let out = env.run(&["fsck"]);

@@ -13,6 +13,7 @@ use output::Output;
 
 /// Exit codes: 0 ok, 1 failure, 2 usage error (clap), 3 regression gate rejected.
 pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_REJECTED: u8 = 3;
 
 #[derive(Debug, Parser)]
 #[command(name = "cairn", version, about = "Reproducible, content-addressed ML model updates", long_about = None)]
@@ -35,6 +36,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run an experiment: validate, merge, tokenize, train, evaluate, register `name@version`.
+    Run(cmd::run::RunArgs),
+    /// Print the resolved recipe of an experiment (every default filled in) and its hash.
+    Plan(cmd::run::PlanArgs),
+    /// A registered version's run manifest: recipe, outputs, metrics, environment.
+    Show(cmd::run::RefArg),
+    /// Re-run a registered version from the store and prove its outputs are bit-for-bit equal.
+    Reproduce(cmd::run::RefArg),
+    /// Write a registered version's weights in other formats.
+    Export(cmd::run::ExportArgs),
     /// Store files as objects and print `<hash>  <path>` for each (`-` reads stdin).
     Add(cmd::store::AddArgs),
     /// Write an object to stdout, after checking its hash.
@@ -61,6 +72,11 @@ fn main() -> ExitCode {
         verbose: cli.verbose,
     };
     let result = match cli.command {
+        Command::Run(args) => cmd::run::run(&cli.store, &out, args),
+        Command::Plan(args) => cmd::run::plan(&cli.store, &out, args),
+        Command::Show(args) => cmd::run::show(&cli.store, &out, args),
+        Command::Reproduce(args) => cmd::run::reproduce(&cli.store, &out, args),
+        Command::Export(args) => cmd::run::export(&cli.store, &out, args),
         Command::Add(args) => cmd::store::add(&cli.store, &out, args),
         Command::Cat(args) => cmd::store::cat(&cli.store, args),
         Command::Fsck => cmd::store::fsck(&cli.store, &out),

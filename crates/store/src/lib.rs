@@ -172,9 +172,7 @@ impl Store {
 
     /// Stores a manifest in canonical form.
     pub fn put_manifest<M: Manifest>(&self, manifest: &M) -> Result<ObjectId> {
-        let fields = canonical::to_value(manifest)?;
-        let value = manifest::wrap(M::KIND, fields).map_err(canonical::CanonicalError::Custom)?;
-        let bytes = canonical::value_to_vec(&value)?;
+        let bytes = manifest::encode(manifest)?;
         Ok(self.put_bytes(&bytes)?.id)
     }
 

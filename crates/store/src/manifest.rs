@@ -16,6 +16,13 @@ pub trait Manifest: Serialize + DeserializeOwned {
     const KIND: &'static str;
 }
 
+/// The exact bytes a manifest is stored as (its id is their BLAKE3), without storing it.
+pub fn encode<M: Manifest>(manifest: &M) -> Result<Vec<u8>, crate::canonical::CanonicalError> {
+    let fields = crate::canonical::to_value(manifest)?;
+    let value = wrap(M::KIND, fields).map_err(crate::canonical::CanonicalError::Custom)?;
+    crate::canonical::value_to_vec(&value)
+}
+
 /// Adds the `kind` and format fields to a manifest's own fields.
 pub(crate) fn wrap(kind: &str, fields: Value) -> Result<Value, String> {
     let Value::Object(mut map) = fields else {

@@ -79,10 +79,12 @@ pub(crate) fn ensure_dir(dir: &Path) -> Result<()> {
         return Ok(());
     }
     fs::create_dir_all(dir).ctx("failed to create folder", dir)?;
-    if let Some(parent) = dir.parent() {
-        sync_dir(parent)?;
-    }
-    Ok(())
+    // The parent of a bare relative name (`--store s`) is "", i.e. the working directory.
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    sync_dir(parent)
 }
 
 /// Marks `path` as recently used so that a concurrent `gc` (which spares young objects)

@@ -83,6 +83,32 @@ pub enum DataCommand {
     Diff(DiffArgs),
     /// Regenerate the project's default datasets from its own templates.
     Generate(GenerateArgs),
+    /// Convert your own data (JSONL with other field names, CSV, Parquet, YAML rule packs)
+    /// into cairn's schema, e.g. `--map text=prompt --map label=is_attack --set source=prod`.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to import.
+    file: PathBuf,
+    /// Where to write the examples (JSONL in cairn's schema).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// jsonl, csv, parquet or rules (default: from the file's extension).
+    #[arg(long)]
+    format: Option<cairn_import::Format>,
+    /// A schema field from a column of yours: `--map text=prompt`.
+    #[arg(long = "map", value_name = "FIELD=COLUMN")]
+    maps: Vec<String>,
+    /// A schema field set to a constant: `--set source=prod-logs`.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    sets: Vec<String>,
+    /// Write the rows that convert, leaving out the ones that do not (they are listed).
+    #[arg(long)]
+    skip_invalid: bool,
+    #[command(flatten)]
+    taxonomy: TaxonomyArg,
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +243,7 @@ pub fn data(store: &Path, out: &Output, command: DataCommand) -> Result<ExitCode
                 out.line(diff.to_string().trim_end());
             }
         }
+        DataCommand::Import(args) => return import(out, args),
         DataCommand::Generate(args) => {
             let summary = cairn_datagen::write_all(&args.out, args.seed)
                 .with_context(|| format!("failed to write datasets to `{}`", args.out.display()))?;
@@ -229,5 +256,60 @@ pub fn data(store: &Path, out: &Output, command: DataCommand) -> Result<ExitCode
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import(out: &Output, args: ImportArgs) -> Result<ExitCode> {
+    let taxonomy = args.taxonomy.load()?;
+    let format = match args.format {
+        Some(f) => f,
+        None => cairn_import::Format::from_path(&args.file).with_context(|| {
+            format!("cannot tell the format of `{}` from its extension (pass --format jsonl|csv|parquet|rules)", args.file.display())
+        })?,
+    };
+    let mapping = cairn_import::Mapping::from_args(&args.maps, &args.sets)?;
+    let options = cairn_import::ImportOptions {
+        format,
+        mapping,
+        taxonomy: &taxonomy,
+    };
+    let outcome = cairn_import::import_file(&args.file, &options)?;
+    for problem in &outcome.problems {
+        out.line(format!("{}: {problem}", args.file.display()));
+    }
+    if !outcome.problems.is_empty() && !args.skip_invalid {
+        anyhow::bail!(
+            "{} row(s) of `{}` could not be converted; nothing was written (fix them, or pass --skip-invalid to leave them out)",
+            outcome.problems.len(),
+            args.file.display()
+        );
+    }
+    // The converted rows must pass the same validation as any training file.
+    let mut bytes = Vec::new();
+    for example in &outcome.examples {
+        bytes.extend(serde_json::to_vec(example)?);
+        bytes.push(b'\n');
+    }
+    let input = Input {
+        name: args.out.display().to_string(),
+        bytes,
+    };
+    let (report, _) = cairn_data::validate(&[input], &taxonomy, &ValidateOptions::default());
+    if !report.is_ok() {
+        for problem in &report.problems {
+            out.line(problem.to_string());
+        }
+        anyhow::bail!(
+            "the converted rows do not validate; nothing was written ({})",
+            report.summary()
+        );
+    }
+    cairn_import::write_jsonl(&outcome.examples, &args.out)?;
+    out.status(format!(
+        "wrote {} example(s) to {} ({} skipped)",
+        outcome.examples.len(),
+        args.out.display(),
+        outcome.problems.len()
+    ));
     Ok(ExitCode::SUCCESS)
 }

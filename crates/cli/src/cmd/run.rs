@@ -1,0 +1,252 @@
+//! `cairn run | plan | show | reproduce | export`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use cairn_pipeline::{Event, RunStatus};
+use cairn_store::Store;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::output::Output;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The experiment TOML.
+    experiment: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The experiment TOML.
+    experiment: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RefArg {
+    /// A registered version: `name@version` or `name/latest`.
+    reference: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A registered version: `name@version` or `name/latest`.
+    reference: String,
+    /// Write `model.safetensors` into this folder.
+    #[arg(long, value_name = "DIR", required = true)]
+    safetensors: Option<PathBuf>,
+}
+
+/// Turns pipeline events into status lines and a per-epoch progress bar.
+struct Progress<'a> {
+    out: &'a Output,
+    bar: Option<ProgressBar>,
+    interactive: bool,
+}
+
+impl<'a> Progress<'a> {
+    fn new(out: &'a Output) -> Self {
+        Self {
+            out,
+            bar: None,
+            interactive: !out.quiet && !out.json && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::Stage(stage, detail) => self.out.status(format!("{stage:>9}  {detail}")),
+            Event::Batch {
+                epoch,
+                epochs,
+                batch,
+                batches,
+                running_loss,
+            } if self.interactive => {
+                let bar = self.bar.get_or_insert_with(|| {
+                    let bar = ProgressBar::new(batches as u64);
+                    if let Ok(style) = ProgressStyle::with_template(
+                        "    epoch {prefix} [{bar:30}] {pos}/{len} loss {msg}",
+                    ) {
+                        bar.set_style(style.progress_chars("=> "));
+                    }
+                    bar
+                });
+                bar.set_prefix(format!("{epoch}/{epochs}"));
+                bar.set_length(batches as u64);
+                bar.set_position(batch as u64);
+                bar.set_message(format!("{running_loss:.4}"));
+                if batch == batches {
+                    bar.finish_and_clear();
+                    self.bar = None;
+                }
+            }
+            Event::Batch { .. } => {}
+            Event::Epoch(e) => {
+                let val = match (e.validation_loss, e.validation_accuracy) {
+                    (Some(l), Some(a)) => format!(", validation loss {l:.4}, accuracy {a:.4}"),
+                    _ => String::new(),
+                };
+                self.out.status(format!(
+                    "    epoch {}: train loss {:.4}{val}",
+                    e.epoch, e.train_loss
+                ));
+            }
+        }
+    }
+}
+
+fn metric_line(metrics: &std::collections::BTreeMap<String, f64>) -> String {
+    ["accuracy", "precision", "recall", "f1", "fpr", "fnr"]
+        .iter()
+        .filter_map(|k| metrics.get(*k).map(|v| format!("{k} {v:.4}")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn run(store: &Path, out: &Output, args: RunArgs) -> Result<ExitCode> {
+    let store = Store::open_or_init(store)?;
+    let mut progress = Progress::new(out);
+    let result = cairn_pipeline::run(&store, &args.experiment, VERSION, &mut |e| {
+        progress.event(e)
+    })?;
+    if out.json {
+        out.json(&serde_json::json!({
+            "status": result.status,
+            "ref": result.reference.as_str(),
+            "run": result.run.to_hex(),
+            "recipe": result.recipe.to_hex(),
+            "metrics": result.manifest.metrics,
+        }))?;
+    } else {
+        match result.status {
+            RunStatus::UpToDate => out.status(format!(
+                "up to date: {} (recipe {})",
+                result.reference,
+                result.recipe.short()
+            )),
+            RunStatus::Registered => {
+                out.status(format!(
+                    "registered {} (run {}, recipe {})",
+                    result.reference,
+                    result.run.short(),
+                    result.recipe.short()
+                ));
+                out.status(format!("  test: {}", metric_line(&result.manifest.metrics)));
+                if let Some(path) = &result.metadata {
+                    out.status(format!("  wrote {}", path.display()));
+                }
+            }
+            RunStatus::Rejected => out.status(format!(
+                "rejected {} (run {} stored, not registered)",
+                result.reference,
+                result.run.short()
+            )),
+        }
+    }
+    Ok(match result.status {
+        RunStatus::Rejected => ExitCode::from(crate::EXIT_REJECTED),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+pub fn plan(store: &Path, out: &Output, args: PlanArgs) -> Result<ExitCode> {
+    let store = Store::open(store).ok();
+    let (recipe, id) = cairn_pipeline::plan(store.as_ref(), &args.experiment, VERSION)?;
+    if out.json {
+        out.json(&serde_json::json!({ "recipe": id.to_hex(), "resolved": recipe }))?;
+    } else {
+        out.line(serde_json::to_string_pretty(&recipe)?);
+        out.line(format!("recipe {id}"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn show(store: &Path, out: &Output, args: RefArg) -> Result<ExitCode> {
+    let store = Store::open(store)?;
+    let (name, run, manifest) = cairn_pipeline::load_run(&store, &args.reference)?;
+    if out.json {
+        let mut value = serde_json::to_value(&manifest)?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("ref".into(), name.as_str().into());
+            map.insert("run".into(), run.to_hex().into());
+        }
+        out.json(&value)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    out.line(format!("{name}  run {run}"));
+    out.line(format!("  recipe      {}", manifest.recipe));
+    out.line(format!(
+        "  mode        {}{}",
+        manifest.mode,
+        manifest
+            .parent
+            .map(|p| format!(" from run {}", p.short()))
+            .unwrap_or_default()
+    ));
+    out.line(format!(
+        "  started     {} ({} ms)",
+        manifest.started, manifest.duration_ms
+    ));
+    let env = &manifest.environment;
+    out.line(format!(
+        "  environment cairn {}, {} on {}, {} thread(s)",
+        env.cairn_version, env.backend, env.device, env.threads
+    ));
+    out.line(format!("  test        {}", metric_line(&manifest.metrics)));
+    out.line("  outputs");
+    for (output, id) in manifest.outputs.named() {
+        out.line(format!("    {output:<11} {id}"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn reproduce(store: &Path, out: &Output, args: RefArg) -> Result<ExitCode> {
+    let store = Store::open(store)?;
+    let mut progress = Progress::new(out);
+    let report =
+        cairn_pipeline::reproduce(&store, &args.reference, VERSION, &mut |e| progress.event(e))?;
+    if out.json {
+        out.json(&report)?;
+    } else {
+        for change in &report.environment {
+            out.line(format!(
+                "environment: {} was {}, is {}",
+                change.field, change.recorded, change.now
+            ));
+        }
+        for o in &report.outputs {
+            if o.identical {
+                out.line(format!("{:<11} identical  {}", o.name, o.recorded));
+            } else {
+                out.line(format!(
+                    "{:<11} DIFFERS    recorded {}, reproduced {}",
+                    o.name, o.recorded, o.reproduced
+                ));
+            }
+        }
+        if report.identical {
+            out.line(format!("{}: bit-for-bit identical", report.reference));
+        } else {
+            out.line(format!("{}: not reproduced", report.reference));
+        }
+    }
+    Ok(if report.identical {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::EXIT_FAILURE)
+    })
+}
+
+pub fn export(store: &Path, out: &Output, args: ExportArgs) -> Result<ExitCode> {
+    let store = Store::open(store)?;
+    if let Some(dir) = args.safetensors {
+        let path = cairn_pipeline::export_safetensors(&store, &args.reference, &dir)?;
+        out.status(format!("wrote {}", path.display()));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,571 @@
+//! `cairn-model`: the prompt-injection / jailbreak detector model.
+//!
+//! - [`train`]: deterministic training (and fine-tuning from existing [`Weights`]);
+//! - [`predict`]: batched inference;
+//! - [`evaluate`]: metrics from predictions and ground truth;
+//! - [`Weights`], [`safetensors`], [`tensors`]: canonical weight bytes and exports.
+//!
+//! Built on burn 0.22 (device-dispatched tensors). The backend is chosen at run time by
+//! [`Backend`]; new backends (wgpu, tch, flex, ...) are added as Cargo features plus an enum
+//! variant, without changing this API.
+//!
+//! # Determinism
+//!
+//! Same inputs + same seed + same backend + same thread count give byte-identical
+//! [`Weights`], in-process and across processes:
+//! - parameter initialization and dropout masks use this crate's own ChaCha8 streams
+//!   derived from the seed (never burn's process-global backend RNG), so concurrent trainings
+//!   in one process cannot disturb each other;
+//! - every parameter is initialized eagerly, in module traversal order, right after the model
+//!   is built, and is given a deterministic [`burn::module::ParamId`] from a counter;
+//! - [`Weights`] bytes are written by this crate (name, shape, little-endian `f32` values, in
+//!   traversal order), not burn's record format, so they depend only on the values;
+//! - batches are shuffled with a seeded ChaCha8 stream, built in a fixed order, no loader
+//!   threads; training runs inside a dedicated rayon pool of `threads` threads.
+
+mod metrics;
+mod net;
+mod weights;
+
+use std::collections::BTreeMap;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+pub use metrics::evaluate;
+
+/// `(name, shape, row-major f32 values)` of one parameter, as returned by [`tensors`].
+pub type NamedParameter = (String, Vec<usize>, Vec<f32>);
+pub use weights::{safetensors, tensors};
+
+/// Encoder architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Architecture {
+    /// Fast: hashed token uni+bi-gram embedding bag (mean over non-pad positions) + MLP trunk.
+    Bag {
+        embed_dim: usize,
+        hidden: usize,
+        buckets: usize,
+    },
+    /// Small transformer encoder, learned positional embeddings, masked mean pooling.
+    Transformer {
+        d_model: usize,
+        heads: usize,
+        layers: usize,
+        d_ff: usize,
+    },
+}
+
+/// Shape-determining model configuration (plus dropout).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub architecture: Architecture,
+    pub vocab_size: usize,
+    pub max_length: usize,
+    pub families: usize,
+    pub contexts: usize,
+    pub dropout: f64,
+}
+
+/// Weight of each head's loss in the total loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadWeights {
+    pub binary: f64,
+    pub family: f64,
+    pub severity: f64,
+    pub context: f64,
+}
+
+/// Training hyper-parameters and execution environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub seed: u64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    pub head_weights: HeadWeights,
+    /// Size of the dedicated rayon pool training runs in (must be >= 1).
+    pub threads: usize,
+    pub backend: Backend,
+}
+
+/// Compute backend, chosen at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// burn-ndarray (CPU, pure Rust).
+    Ndarray,
+}
+
+impl Backend {
+    fn device(self) -> burn::tensor::Device {
+        match self {
+            #[allow(deprecated)] // burn 0.22 marks ndarray deprecated in favour of flex
+            Backend::Ndarray => burn::tensor::Device::ndarray(),
+        }
+    }
+}
+
+/// One tokenized example. `ids` are already truncated to max_length (not padded); pad id is 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded {
+    pub ids: Vec<u32>,
+    pub label: u8,
+    pub family: usize,
+    pub severity: f32,
+    pub context: usize,
+    pub weight: f32,
+}
+
+/// Opaque, canonical weight bytes: identical weights give identical bytes.
+#[derive(Clone, PartialEq)]
+pub struct Weights(pub Vec<u8>);
+
+impl std::fmt::Debug for Weights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Weights({} bytes)", self.0.len())
+    }
+}
+
+/// Per-epoch summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochReport {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean of the batch losses (each batch loss is Σ(w·ℓ)/Σw).
+    pub train_loss: f64,
+    pub validation_loss: Option<f64>,
+    /// Binary accuracy on the validation set.
+    pub validation_accuracy: Option<f64>,
+}
+
+/// Result of [`train`].
+#[derive(Debug, Clone)]
+pub struct Trained {
+    pub weights: Weights,
+    pub epochs: Vec<EpochReport>,
+}
+
+/// Progress callback payload, sent after every optimizer step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// 1-based.
+    pub epoch: usize,
+    pub epochs: usize,
+    /// 1-based index of the batch just finished.
+    pub batch: usize,
+    pub batches: usize,
+    /// Mean batch loss so far in this epoch.
+    pub running_loss: f64,
+}
+
+/// Model outputs for one example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// `[benign, attack]`.
+    pub binary_logits: [f32; 2],
+    pub family_logits: Vec<f32>,
+    /// In `[0, 1]` (sigmoid output).
+    pub severity: f32,
+    pub context_logits: Vec<f32>,
+}
+
+impl Prediction {
+    /// Softmax probability of the attack class.
+    pub fn attack_probability(&self) -> f32 {
+        let [b, a] = self.binary_logits;
+        // softmax([b, a])[1] = sigmoid(a - b), computed stably.
+        let d = a - b;
+        if d >= 0.0 {
+            1.0 / (1.0 + (-d).exp())
+        } else {
+            let e = d.exp();
+            e / (1.0 + e)
+        }
+    }
+
+    /// `true` when the attack logit is strictly greater than the benign one.
+    pub fn is_attack(&self) -> bool {
+        self.binary_logits[1] > self.binary_logits[0]
+    }
+
+    /// Arg-max family (first on ties, 0 if empty).
+    pub fn family(&self) -> usize {
+        argmax(&self.family_logits)
+    }
+
+    /// Arg-max context (first on ties, 0 if empty).
+    pub fn context(&self) -> usize {
+        argmax(&self.context_logits)
+    }
+}
+
+fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Evaluation metrics. The positive class is "attack" (label 1). Ratios with a zero
+/// denominator are defined as 0.0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub accuracy: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub fpr: f64,
+    pub fnr: f64,
+    /// `[true label][predicted label]`.
+    pub binary_confusion: [[u64; 2]; 2],
+    /// Over all examples.
+    pub family_accuracy: f64,
+    /// Per true family present in the truth: correct / count.
+    pub family_recall: BTreeMap<usize, f64>,
+    /// `[true family][predicted family]`, square, size max(logits, max true family + 1).
+    pub family_confusion: Vec<Vec<u64>>,
+    pub severity_mae: f64,
+    pub context_accuracy: f64,
+    pub examples: u64,
+}
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("invalid model configuration: {0}")]
+    InvalidConfig(String),
+    #[error("invalid training configuration: {0}")]
+    InvalidTrainConfig(String),
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("weights are incompatible with the model configuration: {reason}")]
+    Incompatible { reason: String },
+    #[error("corrupt weights: {0}")]
+    CorruptWeights(String),
+    #[error("backend error: {0}")]
+    Backend(String),
+}
+
+impl ModelConfig {
+    /// Checks sizes are usable.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |m: &str| Err(ModelError::InvalidConfig(m.to_string()));
+        if self.families == 0 {
+            return bad("families must be >= 1");
+        }
+        if self.contexts == 0 {
+            return bad("contexts must be >= 1");
+        }
+        if self.max_length == 0 {
+            return bad("max_length must be >= 1");
+        }
+        if !(self.dropout.is_finite() && (0.0..1.0).contains(&self.dropout)) {
+            return bad("dropout must be in [0, 1)");
+        }
+        match &self.architecture {
+            Architecture::Bag {
+                embed_dim,
+                hidden,
+                buckets,
+            } => {
+                if *embed_dim == 0 || *hidden == 0 || *buckets == 0 {
+                    return bad("bag: embed_dim, hidden and buckets must be >= 1");
+                }
+            }
+            Architecture::Transformer {
+                d_model,
+                heads,
+                layers,
+                d_ff,
+            } => {
+                if *d_model == 0 || *heads == 0 || *d_ff == 0 {
+                    return bad("transformer: d_model, heads and d_ff must be >= 1");
+                }
+                if d_model % heads != 0 {
+                    return Err(ModelError::InvalidConfig(format!(
+                        "transformer: d_model ({d_model}) must be divisible by heads ({heads})"
+                    )));
+                }
+                let _ = layers;
+                if self.vocab_size == 0 {
+                    return bad("transformer: vocab_size must be >= 1");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Number of scalar parameters of the model.
+pub fn parameter_count(model: &ModelConfig) -> usize {
+    let heads = |r: usize| {
+        (r * 2 + 2)
+            + (r * model.families + model.families)
+            + (r + 1)
+            + (r * model.contexts + model.contexts)
+    };
+    match &model.architecture {
+        Architecture::Bag {
+            embed_dim,
+            hidden,
+            buckets,
+        } => buckets * embed_dim + embed_dim * hidden + hidden + heads(*hidden),
+        Architecture::Transformer {
+            d_model: d,
+            layers,
+            d_ff,
+            ..
+        } => {
+            let layer = 4 * (d * d + d) + (d * d_ff + d_ff) + (d_ff * d + d) + 2 * 2 * d;
+            model.vocab_size * d + model.max_length * d + layers * layer + 2 * d + heads(*d)
+        }
+    }
+}
+
+fn validate_examples(model: &ModelConfig, data: &[Encoded], what: &str) -> Result<(), ModelError> {
+    for (i, e) in data.iter().enumerate() {
+        let bad = |m: String| Err(ModelError::InvalidInput(format!("{what} example {i}: {m}")));
+        if e.label > 1 {
+            return bad(format!("label {} is not 0 or 1", e.label));
+        }
+        if e.family >= model.families {
+            return bad(format!(
+                "family {} out of range (families = {})",
+                e.family, model.families
+            ));
+        }
+        if e.context >= model.contexts {
+            return bad(format!(
+                "context {} out of range (contexts = {})",
+                e.context, model.contexts
+            ));
+        }
+        if !e.severity.is_finite() {
+            return bad("severity is not finite".into());
+        }
+        if !(e.weight.is_finite() && e.weight >= 0.0) {
+            return bad(format!("weight {} is not finite and >= 0", e.weight));
+        }
+        net::check_ids(model, &e.ids)
+            .map_err(|m| ModelError::InvalidInput(format!("{what} example {i}: {m}")))?;
+    }
+    Ok(())
+}
+
+fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, ModelError> {
+    if threads == 0 {
+        return Err(ModelError::InvalidTrainConfig(
+            "threads must be >= 1".into(),
+        ));
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("cairn-model-{i}"))
+        .build()
+        .map_err(|e| ModelError::Backend(format!("cannot build a {threads}-thread pool: {e}")))
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+
+/// Train a model (from scratch, or fine-tune from `init`).
+///
+/// Deterministic: see the crate docs. `on_batch` is called on the calling thread after every
+/// optimizer step.
+pub fn train(
+    model: &ModelConfig,
+    train: &TrainConfig,
+    data: &[Encoded],
+    validation: &[Encoded],
+    init: Option<&Weights>,
+    on_batch: &mut dyn FnMut(Progress),
+) -> Result<Trained, ModelError> {
+    model.validate()?;
+    if train.batch_size == 0 {
+        return Err(ModelError::InvalidTrainConfig(
+            "batch_size must be >= 1".into(),
+        ));
+    }
+    if !(train.learning_rate.is_finite() && train.learning_rate > 0.0) {
+        return Err(ModelError::InvalidTrainConfig(
+            "learning_rate must be finite and > 0".into(),
+        ));
+    }
+    if !(train.weight_decay.is_finite() && train.weight_decay >= 0.0) {
+        return Err(ModelError::InvalidTrainConfig(
+            "weight_decay must be finite and >= 0".into(),
+        ));
+    }
+    let hw = &train.head_weights;
+    for (n, v) in [
+        ("binary", hw.binary),
+        ("family", hw.family),
+        ("severity", hw.severity),
+        ("context", hw.context),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(ModelError::InvalidTrainConfig(format!(
+                "head weight {n} must be finite and >= 0"
+            )));
+        }
+    }
+    validate_examples(model, data, "training")?;
+    validate_examples(model, validation, "validation")?;
+    let parsed_init = match init {
+        Some(w) => Some(weights::parse(w)?),
+        None => None,
+    };
+    if let Some(p) = &parsed_init {
+        weights::check_compatible(model, &p.header)?;
+    }
+    let pool = thread_pool(train.threads)?;
+
+    let (tx, rx) = std::sync::mpsc::channel::<Progress>();
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(move || {
+            pool.install(|| train_loop(model, train, data, validation, parsed_init.as_ref(), &tx))
+        });
+        for progress in rx {
+            on_batch(progress);
+        }
+        match handle.join() {
+            Ok(result) => result,
+            Err(p) => Err(ModelError::Backend(format!(
+                "training panicked: {}",
+                panic_message(p)
+            ))),
+        }
+    })
+}
+
+fn train_loop(
+    model: &ModelConfig,
+    cfg: &TrainConfig,
+    data: &[Encoded],
+    validation: &[Encoded],
+    init: Option<&weights::Parsed>,
+    progress: &std::sync::mpsc::Sender<Progress>,
+) -> Result<Trained, ModelError> {
+    use burn::module::Module;
+    use burn::optim::{AdamWConfig, GradientsParams};
+
+    let device = cfg.backend.device().autodiff();
+    // Not used for numerics by this crate (we draw our own random numbers), but seed it anyway
+    // in case a backend op draws from it.
+    device.seed(cfg.seed);
+    let mut net = net::Net::build(model, &device, &net::Source::for_training(cfg.seed, init))?;
+
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(cfg.weight_decay as f32)
+        .init();
+
+    let mut shuffle_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    shuffle_rng.set_stream(2);
+    let mut dropout_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    dropout_rng.set_stream(3);
+
+    let batches = data.len().div_ceil(cfg.batch_size);
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    let mut reports = Vec::with_capacity(cfg.epochs);
+    for epoch in 1..=cfg.epochs {
+        order.sort_unstable();
+        order.shuffle(&mut shuffle_rng);
+        let mut loss_sum = 0.0f64;
+        for (b, chunk) in order.chunks(cfg.batch_size).enumerate() {
+            let examples: Vec<&Encoded> = chunk.iter().map(|&i| &data[i]).collect();
+            let out = net.forward(model, &examples, &device, Some(&mut dropout_rng))?;
+            if let Some((loss, value)) = net::loss(out, &examples, &cfg.head_weights, &device)? {
+                loss_sum += value;
+                let grads = GradientsParams::from_grads(loss.backward(), &net);
+                net = optim.step(cfg.learning_rate, net, grads);
+            }
+            // The receiver lives until training returns; a send error cannot happen.
+            let _ = progress.send(Progress {
+                epoch,
+                epochs: cfg.epochs,
+                batch: b + 1,
+                batches,
+                running_loss: loss_sum / (b + 1) as f64,
+            });
+        }
+        let train_loss = if batches == 0 {
+            0.0
+        } else {
+            loss_sum / batches as f64
+        };
+        let (validation_loss, validation_accuracy) = if validation.is_empty() {
+            (None, None)
+        } else {
+            let valid = net.valid();
+            let (l, a) = net::validate(&valid, model, validation, cfg, &device.clone().inner())?;
+            (Some(l), Some(a))
+        };
+        reports.push(EpochReport {
+            epoch,
+            train_loss,
+            validation_loss,
+            validation_accuracy,
+        });
+    }
+    let weights = weights::serialize(model, &net)?;
+    Ok(Trained {
+        weights,
+        epochs: reports,
+    })
+}
+
+/// Run the model on token id sequences (each truncated to `max_length`), in batches of
+/// `batch_size`. Output order follows input order.
+pub fn predict(
+    model: &ModelConfig,
+    backend: Backend,
+    weights: &Weights,
+    ids: &[Vec<u32>],
+    batch_size: usize,
+) -> Result<Vec<Prediction>, ModelError> {
+    model.validate()?;
+    if batch_size == 0 {
+        return Err(ModelError::InvalidInput("batch_size must be >= 1".into()));
+    }
+    for (i, seq) in ids.iter().enumerate() {
+        net::check_ids(model, seq)
+            .map_err(|m| ModelError::InvalidInput(format!("sequence {i}: {m}")))?;
+    }
+    let parsed = weights::parse(weights)?;
+    weights::check_compatible(model, &parsed.header)?;
+    let device = backend.device();
+    let net = net::Net::build(model, &device, &net::Source::Loaded(&parsed))?;
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(batch_size) {
+        let examples: Vec<Encoded> = chunk
+            .iter()
+            .map(|seq| Encoded {
+                ids: seq.clone(),
+                label: 0,
+                family: 0,
+                severity: 0.0,
+                context: 0,
+                weight: 1.0,
+            })
+            .collect();
+        let refs: Vec<&Encoded> = examples.iter().collect();
+        let o = net.forward(model, &refs, &device, None)?;
+        out.extend(net::to_predictions(o)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,88 @@
+//! The stages of `cairn run`, and `cairn reproduce`.
+//!
+//! `run` = resolve the experiment into a recipe (inputs ingested, versions resolved) →
+//! if `name@version` already holds a run of this exact recipe, stop ("up to date") →
+//! [`execute`] the recipe → register. `reproduce` = load a run's recipe from the store →
+//! [`execute`] it again → compare every output byte for byte.
+//!
+//! The key decision is that [`execute`] reads **only the store**: every input is an object
+//! named in the recipe, so a recipe can be re-executed after the original files are gone,
+//! and `run` and `reproduce` share one code path. Stages are plain functions over the recipe
+//! and the objects of earlier stages; the regression gate and the ONNX export plug in
+//! between evaluation and registration.
+
+mod execute;
+mod register;
+
+use std::path::Path;
+
+pub use execute::{Executed, execute};
+pub use register::{
+    EnvironmentChange, OutputCheck, ReproduceReport, RunResult, RunStatus, export_safetensors,
+    load_run, plan, reproduce, run,
+};
+
+/// What a run reports while it works (the CLI turns these into progress bars).
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A stage started: `("merge", "20150 base rows + 1100 additions")`.
+    Stage(&'static str, String),
+    /// A training batch finished.
+    Batch {
+        epoch: usize,
+        epochs: usize,
+        batch: usize,
+        batches: usize,
+        running_loss: f64,
+    },
+    /// An epoch finished.
+    Epoch(cairn_spec::EpochRecord),
+}
+
+/// Everything that can stop a run.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Spec(#[from] cairn_spec::SpecError),
+    #[error(transparent)]
+    Store(#[from] cairn_store::StoreError),
+    #[error(transparent)]
+    Data(#[from] cairn_data::DataError),
+    #[error(transparent)]
+    Tokenize(#[from] cairn_tokenize::TokenizeError),
+    #[error(transparent)]
+    Model(#[from] cairn_model::ModelError),
+    /// `name@version` is taken by a run of another recipe.
+    #[error(
+        "{reference} is already registered with recipe {existing}, but this experiment resolves to recipe {new} (bump `version` in [experiment], or restore the inputs)"
+    )]
+    VersionTaken {
+        reference: String,
+        existing: String,
+        new: String,
+    },
+    /// Fine-tuning cannot continue from this parent.
+    #[error("cannot fine-tune from {parent}: {reason}")]
+    IncompatibleParent { parent: String, reason: String },
+    /// The recipe names a backend this build does not have.
+    #[error("backend `{0}` is not built into this cairn (rebuild with its Cargo feature)")]
+    UnknownBackend(String),
+    /// A ref that does not name a run.
+    #[error("`{0}` is not a registered version (see `cairn ref list`)")]
+    UnknownVersion(String),
+    #[error("failed to write `{path}`: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl PipelineError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

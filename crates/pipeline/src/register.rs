@@ -1,0 +1,329 @@
+//! `run` (with its cache), `plan`, `reproduce`, and what reads a registered run back.
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use cairn_data::Taxonomy;
+use cairn_model::Weights;
+use cairn_spec::{Environment, Ingest, LoadedExperiment, Outputs, Recipe, RunManifest};
+use cairn_store::{Expect, ObjectId, RefName, Store};
+use cairn_tokenize::CairnTokenizer;
+use serde::Serialize;
+
+use crate::execute::{execute, model_config};
+use crate::{Event, PipelineError};
+
+/// How a `cairn run` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// A new version was registered.
+    Registered,
+    /// `name@version` already holds a run of this recipe: nothing was done.
+    UpToDate,
+    /// The regression gate refused the version (stored, not registered).
+    Rejected,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub status: RunStatus,
+    pub reference: RefName,
+    pub run: ObjectId,
+    pub recipe: ObjectId,
+    pub manifest: RunManifest,
+    /// Where `metadata.json` was written.
+    pub metadata: Option<PathBuf>,
+}
+
+/// Resolves an experiment without running it or writing anything.
+pub fn plan(
+    store: Option<&Store>,
+    path: &Path,
+    cairn_version: &str,
+) -> Result<(Recipe, ObjectId), PipelineError> {
+    let loaded = LoadedExperiment::load(path)?;
+    let recipe = loaded.resolve(store, Ingest::HashOnly, cairn_version)?;
+    let id = recipe.id()?;
+    Ok((recipe, id))
+}
+
+fn version_ref(recipe: &Recipe) -> Result<RefName, PipelineError> {
+    recipe
+        .version_ref()
+        .map_err(|e| PipelineError::UnknownVersion(e.to_string()))
+}
+
+/// The run a version name points to, if it is one.
+pub fn load_run(
+    store: &Store,
+    reference: &str,
+) -> Result<(RefName, ObjectId, RunManifest), PipelineError> {
+    let name: RefName = reference
+        .parse()
+        .map_err(|_| PipelineError::UnknownVersion(reference.to_string()))?;
+    let id = store
+        .get_ref(&name)?
+        .ok_or_else(|| PipelineError::UnknownVersion(reference.to_string()))?;
+    let manifest: RunManifest = store
+        .get_manifest(&id)
+        .map_err(|_| PipelineError::UnknownVersion(reference.to_string()))?;
+    Ok((name, id, manifest))
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// `cairn run`: resolve → (up to date?) → execute → register → metadata.json.
+pub fn run(
+    store: &Store,
+    path: &Path,
+    cairn_version: &str,
+    events: &mut dyn FnMut(Event),
+) -> Result<RunResult, PipelineError> {
+    let loaded = LoadedExperiment::load(path)?;
+    let recipe = loaded.resolve(Some(store), Ingest::Store, cairn_version)?;
+    let recipe_id = store.put_manifest(&recipe)?;
+    let reference = version_ref(&recipe)?;
+    if let Some(existing) = store.get_ref(&reference)? {
+        let manifest: RunManifest = store.get_manifest(&existing)?;
+        if manifest.recipe == recipe_id {
+            return Ok(RunResult {
+                status: RunStatus::UpToDate,
+                reference,
+                run: existing,
+                recipe: recipe_id,
+                manifest,
+                metadata: None,
+            });
+        }
+        return Err(PipelineError::VersionTaken {
+            reference: reference.to_string(),
+            existing: manifest.recipe.to_hex(),
+            new: recipe_id.to_hex(),
+        });
+    }
+
+    let started = now_rfc3339();
+    let clock = Instant::now();
+    let done = execute(store, &recipe, events)?;
+    let manifest = RunManifest {
+        recipe: recipe_id,
+        name: recipe.name.clone(),
+        version: recipe.version.clone(),
+        mode: done.mode.to_string(),
+        parent: done.parent,
+        outputs: Outputs {
+            dataset: done.dataset,
+            tokenizer: done.tokenizer,
+            weights: done.weights,
+            evaluation: done.evaluation,
+            onnx: None,
+            report: None,
+        },
+        metrics: done.metrics.clone(),
+        epochs: done.epochs.clone(),
+        environment: recipe.environment.clone(),
+        status: "registered".into(),
+        started,
+        duration_ms: clock.elapsed().as_millis() as u64,
+        train_examples_per_second: if done.train_seconds > 0.0 {
+            (done.train_rows as f64 * recipe.train.epochs as f64) / done.train_seconds
+        } else {
+            0.0
+        },
+    };
+    let run = store.put_manifest(&manifest)?;
+    events(Event::Stage("register", reference.to_string()));
+    store.set_ref(&reference, run, Expect::Absent)?;
+    let latest = recipe
+        .latest_ref()
+        .map_err(|e| PipelineError::UnknownVersion(e.to_string()))?;
+    store.set_ref(&latest, run, Expect::Any)?;
+    let metadata = write_metadata(&recipe, &manifest, run)?;
+    Ok(RunResult {
+        status: RunStatus::Registered,
+        reference,
+        run,
+        recipe: recipe_id,
+        manifest,
+        metadata: Some(metadata),
+    })
+}
+
+#[derive(Serialize)]
+struct Performance {
+    accuracy: f64,
+    fpr: f64,
+    fnr: f64,
+    f1: f64,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    name: &'a str,
+    version: &'a str,
+    date: &'a str,
+    description: &'a str,
+    changes: &'a [String],
+    performance: Performance,
+    run: String,
+    recipe: String,
+    mode: &'a str,
+}
+
+/// `metadata.json` for the deploy step: `<export.dir>/<name>/<version>/metadata.json`.
+fn write_metadata(
+    recipe: &Recipe,
+    manifest: &RunManifest,
+    run: ObjectId,
+) -> Result<PathBuf, PipelineError> {
+    let dir = Path::new(&recipe.export.dir)
+        .join(&recipe.name)
+        .join(&recipe.version);
+    std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
+    let metric = |k: &str| manifest.metrics.get(k).copied().unwrap_or(0.0);
+    let doc = Metadata {
+        name: &recipe.name,
+        version: &recipe.version,
+        date: &manifest.started,
+        description: &recipe.description,
+        changes: &recipe.changes,
+        performance: Performance {
+            accuracy: metric("accuracy"),
+            fpr: metric("fpr"),
+            fnr: metric("fnr"),
+            f1: metric("f1"),
+        },
+        run: run.to_hex(),
+        recipe: manifest.recipe.to_hex(),
+        mode: &manifest.mode,
+    };
+    let path = dir.join("metadata.json");
+    let tmp = dir.join(".metadata.json.tmp");
+    let mut text =
+        serde_json::to_string_pretty(&doc).map_err(|e| PipelineError::io(&path, e.into()))?;
+    text.push('\n');
+    std::fs::write(&tmp, text).map_err(|e| PipelineError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| PipelineError::io(&path, e))?;
+    Ok(path)
+}
+
+/// One output compared by `reproduce`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputCheck {
+    pub name: String,
+    pub recorded: ObjectId,
+    pub reproduced: ObjectId,
+    pub identical: bool,
+}
+
+/// One environment field that differs between the recorded run and this machine.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvironmentChange {
+    pub field: String,
+    pub recorded: String,
+    pub now: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReproduceReport {
+    pub reference: String,
+    pub run: ObjectId,
+    pub outputs: Vec<OutputCheck>,
+    pub environment: Vec<EnvironmentChange>,
+    pub identical: bool,
+}
+
+/// `cairn reproduce`: re-execute a registered run's recipe from the store and compare every
+/// output byte for byte (equal object ids ⇔ equal bytes).
+pub fn reproduce(
+    store: &Store,
+    reference: &str,
+    cairn_version: &str,
+    events: &mut dyn FnMut(Event),
+) -> Result<ReproduceReport, PipelineError> {
+    let (name, run, manifest) = load_run(store, reference)?;
+    let recipe: Recipe = store.get_manifest(&manifest.recipe)?;
+    let now = Environment {
+        cairn_version: cairn_version.to_string(),
+        ..recipe.environment.clone()
+    };
+    let recorded = &manifest.environment;
+    let mut environment = Vec::new();
+    for (field, a, b) in [
+        ("cairn_version", &recorded.cairn_version, &now.cairn_version),
+        ("backend", &recorded.backend, &now.backend),
+        ("device", &recorded.device, &now.device),
+        (
+            "threads",
+            &recorded.threads.to_string(),
+            &now.threads.to_string(),
+        ),
+    ] {
+        if a != b {
+            environment.push(EnvironmentChange {
+                field: field.into(),
+                recorded: a.clone(),
+                now: b.clone(),
+            });
+        }
+    }
+    let done = execute(store, &recipe, events)?;
+    let reproduced = [
+        ("dataset", done.dataset),
+        ("tokenizer", done.tokenizer),
+        ("weights", done.weights),
+        ("evaluation", done.evaluation),
+    ];
+    let outputs: Vec<OutputCheck> = manifest
+        .outputs
+        .named()
+        .into_iter()
+        .filter_map(|(output, recorded)| {
+            reproduced
+                .iter()
+                .find(|(n, _)| *n == output)
+                .map(|(_, again)| OutputCheck {
+                    name: output.to_string(),
+                    recorded,
+                    reproduced: *again,
+                    identical: recorded == *again,
+                })
+        })
+        .collect();
+    let identical = outputs.iter().all(|o| o.identical);
+    Ok(ReproduceReport {
+        reference: name.to_string(),
+        run,
+        outputs,
+        environment,
+        identical,
+    })
+}
+
+/// Writes a registered version's weights as `model.safetensors` into `dir`.
+pub fn export_safetensors(
+    store: &Store,
+    reference: &str,
+    dir: &Path,
+) -> Result<PathBuf, PipelineError> {
+    let (_, _, manifest) = load_run(store, reference)?;
+    let recipe: Recipe = store.get_manifest(&manifest.recipe)?;
+    let taxonomy = Taxonomy::parse(
+        &String::from_utf8_lossy(&store.read(&recipe.data.taxonomy.object)?),
+        &recipe.data.taxonomy.name,
+    )?;
+    let tokenizer = CairnTokenizer::from_json(
+        &store.read(&manifest.outputs.tokenizer)?,
+        recipe.tokenizer.max_length as usize,
+    )?;
+    let config = model_config(&recipe, tokenizer.vocab_size(), &taxonomy);
+    let bytes =
+        cairn_model::safetensors(&config, &Weights(store.read(&manifest.outputs.weights)?))?;
+    std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
+    let path = dir.join("model.safetensors");
+    std::fs::write(&path, bytes).map_err(|e| PipelineError::io(&path, e))?;
+    Ok(path)
+}

@@ -1,0 +1,318 @@
+//! The experiment file as a person writes it: sections, keys, defaults and checks.
+
+use serde::{Deserialize, Serialize};
+
+/// `[experiment]`: what this version is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSection {
+    /// The model's name; versions are registered as `name@version`.
+    pub name: String,
+    /// Semantic version, e.g. `1.2.1`.
+    pub version: String,
+    #[serde(default)]
+    pub description: String,
+    /// What changed, for `metadata.json` and `cairn log`.
+    #[serde(default)]
+    pub changes: Vec<String>,
+}
+
+/// `[data]`: what to train and test on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// Base JSONL files or folders of them.
+    pub base: Vec<String>,
+    /// New examples; their weights get `new_data_boost`.
+    #[serde(default)]
+    pub additions: Vec<String>,
+    /// The test set (JSONL).
+    pub test: String,
+    #[serde(default = "one")]
+    pub new_data_boost: f64,
+    /// Use a seeded sample of this many base rows, stratified by family.
+    pub base_sample: Option<u64>,
+    /// Fraction held out for validation (per-epoch metrics), stratified by family.
+    #[serde(default = "default_validation")]
+    pub validation_split: f64,
+    /// Seed for sampling and the split; the training seed when absent.
+    pub seed: Option<u64>,
+    /// A taxonomy TOML; the built-in one when absent.
+    pub taxonomy: Option<String>,
+    #[serde(default = "default_max_chars")]
+    pub max_text_chars: u64,
+}
+
+/// `[tokenizer]`: trained from the training texts, or a given `tokenizer.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerSection {
+    #[serde(default = "default_vocab")]
+    pub vocab_size: u64,
+    #[serde(default = "default_min_frequency")]
+    pub min_frequency: u64,
+    #[serde(default = "default_max_length")]
+    pub max_length: u64,
+    /// A `tokenizer.json` to use instead of training one.
+    pub file: Option<String>,
+}
+
+impl Default for TokenizerSection {
+    fn default() -> Self {
+        Self {
+            vocab_size: default_vocab(),
+            min_frequency: default_min_frequency(),
+            max_length: default_max_length(),
+            file: None,
+        }
+    }
+}
+
+/// `[model]`: architecture, sizes, and the parent version to fine-tune.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// `bag` (hashed n-gram embedding bag + MLP, fast) or `transformer`.
+    #[serde(default = "default_architecture")]
+    pub architecture: String,
+    /// bag: embedding width.
+    pub embed_dim: Option<u64>,
+    /// bag: hidden layer width.
+    pub hidden: Option<u64>,
+    /// bag: hashed feature buckets.
+    pub buckets: Option<u64>,
+    /// transformer: model width.
+    pub d_model: Option<u64>,
+    /// transformer: attention heads.
+    pub heads: Option<u64>,
+    /// transformer: encoder layers.
+    pub layers: Option<u64>,
+    /// transformer: feed-forward width.
+    pub d_ff: Option<u64>,
+    #[serde(default = "default_dropout")]
+    pub dropout: f64,
+    /// Fine-tune from this registered version (`name@version` or `name/latest`); retrain
+    /// from scratch when absent.
+    pub parent: Option<String>,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        Self {
+            architecture: default_architecture(),
+            embed_dim: None,
+            hidden: None,
+            buckets: None,
+            d_model: None,
+            heads: None,
+            layers: None,
+            d_ff: None,
+            dropout: default_dropout(),
+            parent: None,
+        }
+    }
+}
+
+/// `[train.loss_weights]`: Σ head weight × head loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossWeights {
+    #[serde(default = "one")]
+    pub binary: f64,
+    #[serde(default = "half")]
+    pub family: f64,
+    #[serde(default = "quarter")]
+    pub severity: f64,
+    #[serde(default = "quarter")]
+    pub context: f64,
+}
+
+impl Default for LossWeights {
+    fn default() -> Self {
+        Self {
+            binary: 1.0,
+            family: 0.5,
+            severity: 0.25,
+            context: 0.25,
+        }
+    }
+}
+
+/// `[train]`: optimisation and the numerics environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "default_epochs")]
+    pub epochs: u64,
+    #[serde(default = "default_batch")]
+    pub batch_size: u64,
+    #[serde(default = "default_lr")]
+    pub learning_rate: f64,
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f64,
+    #[serde(default)]
+    pub loss_weights: LossWeights,
+    /// `ndarray` (CPU, default); `wgpu` and `tch` when built with those features.
+    #[serde(default = "default_backend")]
+    pub backend: String,
+    /// CPU threads for training; part of the environment (it can change numerics).
+    #[serde(default = "default_threads")]
+    pub threads: u64,
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            epochs: default_epochs(),
+            batch_size: default_batch(),
+            learning_rate: default_lr(),
+            weight_decay: default_weight_decay(),
+            loss_weights: LossWeights::default(),
+            backend: default_backend(),
+            threads: default_threads(),
+        }
+    }
+}
+
+/// `[regression]`: the gate against the parent (or a named baseline).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegressionSection {
+    /// Compare against this version instead of the parent.
+    pub baseline: Option<String>,
+    /// More JSONL sets the candidate must not regress on (e.g. earlier additions).
+    #[serde(default)]
+    pub extra_sets: Vec<String>,
+    /// Reject above this regression rate.
+    #[serde(default = "default_reject_rate")]
+    pub reject_rate: f64,
+    /// Reject above this rate when improvements do not outnumber regressions.
+    #[serde(default = "default_caution_rate")]
+    pub caution_rate: f64,
+}
+
+impl Default for RegressionSection {
+    fn default() -> Self {
+        Self {
+            baseline: None,
+            extra_sets: Vec::new(),
+            reject_rate: default_reject_rate(),
+            caution_rate: default_caution_rate(),
+        }
+    }
+}
+
+/// `[export]`: ONNX export and where `metadata.json` goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportSection {
+    #[serde(default = "yes")]
+    pub onnx: bool,
+    /// Largest accepted deviation between ONNX Runtime and the training framework.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    /// Folder (relative to the working directory) that receives `<name>/<version>/metadata.json`.
+    #[serde(default = "default_models_dir")]
+    pub dir: String,
+}
+
+impl Default for ExportSection {
+    fn default() -> Self {
+        Self {
+            onnx: true,
+            tolerance: default_tolerance(),
+            dir: default_models_dir(),
+        }
+    }
+}
+
+/// A whole experiment file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    pub experiment: ExperimentSection,
+    pub data: DataSection,
+    #[serde(default)]
+    pub tokenizer: TokenizerSection,
+    #[serde(default)]
+    pub model: ModelSection,
+    #[serde(default)]
+    pub train: TrainSection,
+    #[serde(default)]
+    pub regression: RegressionSection,
+    #[serde(default)]
+    pub export: ExportSection,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn half() -> f64 {
+    0.5
+}
+fn quarter() -> f64 {
+    0.25
+}
+fn yes() -> bool {
+    true
+}
+fn default_validation() -> f64 {
+    0.1
+}
+fn default_max_chars() -> u64 {
+    8192
+}
+fn default_vocab() -> u64 {
+    4000
+}
+fn default_min_frequency() -> u64 {
+    2
+}
+fn default_max_length() -> u64 {
+    128
+}
+fn default_architecture() -> String {
+    "bag".into()
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_epochs() -> u64 {
+    4
+}
+fn default_batch() -> u64 {
+    64
+}
+fn default_lr() -> f64 {
+    2e-3
+}
+fn default_weight_decay() -> f64 {
+    0.01
+}
+fn default_backend() -> String {
+    "ndarray".into()
+}
+fn default_threads() -> u64 {
+    1
+}
+fn default_reject_rate() -> f64 {
+    0.05
+}
+fn default_caution_rate() -> f64 {
+    0.02
+}
+fn default_tolerance() -> f64 {
+    1e-4
+}
+fn default_models_dir() -> String {
+    "models".into()
+}
+
+/// Architecture defaults, filled in by resolution.
+pub const BAG_DEFAULTS: [(&str, u64); 3] =
+    [("embed_dim", 64), ("hidden", 128), ("buckets", 1 << 16)];
+pub const TRANSFORMER_DEFAULTS: [(&str, u64); 4] =
+    [("d_model", 64), ("heads", 4), ("layers", 2), ("d_ff", 128)];

@@ -1,0 +1,446 @@
+//! cairn's experiments: the TOML a person writes, and the **recipe** it resolves to.
+//!
+//! An [`Experiment`] is parsed strictly (unknown keys are errors) and checked (ranges,
+//! vocabularies, semver), and every error names `file:line:col` and the fix. Resolving it
+//! fills every default, turns each input path into the hash of its bytes, and each version
+//! name (`parent`, `baseline`) into the run it points to. The result, a [`Recipe`], is a
+//! manifest: its object id *is* the recipe hash, the cache key of a run. The same recipe
+//! means the same work, so a second `cairn run` of an unchanged experiment does nothing.
+//!
+//! This crate depends only on `store`; it knows the names of architectures and backends but
+//! nothing of how they are built.
+
+mod experiment;
+mod recipe;
+mod run;
+
+use std::path::{Path, PathBuf};
+
+pub use experiment::*;
+pub use recipe::*;
+pub use run::*;
+
+/// An error in an experiment file: `file:line:col: message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{col}: {message}")]
+pub struct SpecError {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+/// The CPU backend every build has; others arrive as Cargo features.
+pub const BACKENDS: [&str; 1] = ["ndarray"];
+pub const ARCHITECTURES: [&str; 2] = ["bag", "transformer"];
+
+/// A parsed, checked experiment and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedExperiment {
+    pub experiment: Experiment,
+    pub path: PathBuf,
+    text: String,
+}
+
+impl LoadedExperiment {
+    /// Reads, parses and checks an experiment file.
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+            file: path.display().to_string(),
+            line: 1,
+            col: 1,
+            message: format!("cannot read the experiment: {e}"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks experiment TOML; `path` names it in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, SpecError> {
+        let file = path.display().to_string();
+        let experiment: Experiment = toml::from_str(text).map_err(|e| {
+            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            let message = e.message().trim().replace('\n', " ");
+            SpecError {
+                file: file.clone(),
+                line,
+                col,
+                message: hint_for(&message),
+            }
+        })?;
+        let loaded = Self {
+            experiment,
+            path: path.to_path_buf(),
+            text: text.to_string(),
+        };
+        loaded.check()?;
+        Ok(loaded)
+    }
+
+    /// The folder relative paths are resolved against.
+    pub fn base_dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
+    /// An error located at `[section] key` (or the section, or the top, when not written).
+    pub fn error_at(&self, section: &str, key: &str, message: impl Into<String>) -> SpecError {
+        let (line, col) = locate(&self.text, section, key);
+        SpecError {
+            file: self.path.display().to_string(),
+            line,
+            col,
+            message: message.into(),
+        }
+    }
+
+    fn check(&self) -> Result<(), SpecError> {
+        let e = &self.experiment;
+        let err = |section: &str, key: &str, msg: String| Err(self.error_at(section, key, msg));
+        let x = &e.experiment;
+        if x.name.contains('@') {
+            return err(
+                "experiment",
+                "name",
+                format!(
+                    "name `{}` may not contain `@` (the version goes in `version`)",
+                    x.name
+                ),
+            );
+        }
+        if let Err(problem) = cairn_store::RefName::versioned(&x.name, "0") {
+            return err("experiment", "name", problem.to_string());
+        }
+        if !is_semver(&x.version) {
+            return err(
+                "experiment",
+                "version",
+                format!(
+                    "version `{}` is not a semantic version (write MAJOR.MINOR.PATCH, e.g. \"1.2.0\")",
+                    x.version
+                ),
+            );
+        }
+        let d = &e.data;
+        if d.base.is_empty() {
+            return err(
+                "data",
+                "base",
+                "`base` lists no files (give at least one JSONL file or folder)".into(),
+            );
+        }
+        if !(d.new_data_boost.is_finite() && d.new_data_boost > 0.0) {
+            return err(
+                "data",
+                "new_data_boost",
+                format!("new_data_boost {} must be greater than 0", d.new_data_boost),
+            );
+        }
+        if d.base_sample == Some(0) {
+            return err(
+                "data",
+                "base_sample",
+                "base_sample must be at least 1 (leave it out to use every base row)".into(),
+            );
+        }
+        if !(0.0..0.9).contains(&d.validation_split) {
+            return err(
+                "data",
+                "validation_split",
+                format!(
+                    "validation_split {} must be in [0, 0.9) (0 turns the split off)",
+                    d.validation_split
+                ),
+            );
+        }
+        if d.max_text_chars == 0 {
+            return err(
+                "data",
+                "max_text_chars",
+                "max_text_chars must be at least 1".into(),
+            );
+        }
+        let t = &e.tokenizer;
+        if !(300..=1_000_000).contains(&t.vocab_size) {
+            return err(
+                "tokenizer",
+                "vocab_size",
+                format!(
+                    "vocab_size {} must be in [300, 1000000] (byte-level BPE needs 256 bytes + specials)",
+                    t.vocab_size
+                ),
+            );
+        }
+        if !(1..=4096).contains(&t.max_length) {
+            return err(
+                "tokenizer",
+                "max_length",
+                format!("max_length {} must be in [1, 4096]", t.max_length),
+            );
+        }
+        if t.min_frequency == 0 {
+            return err(
+                "tokenizer",
+                "min_frequency",
+                "min_frequency must be at least 1".into(),
+            );
+        }
+        let m = &e.model;
+        let (own, other): (&[Size], &[Size]) = match m.architecture.as_str() {
+            "bag" => (&BAG_DEFAULTS, &TRANSFORMER_DEFAULTS),
+            "transformer" => (&TRANSFORMER_DEFAULTS, &BAG_DEFAULTS),
+            other => {
+                return err(
+                    "model",
+                    "architecture",
+                    format!(
+                        "unknown architecture `{other}` (expected one of: {})",
+                        ARCHITECTURES.join(", ")
+                    ),
+                );
+            }
+        };
+        for (key, _) in other {
+            if model_size(m, key).is_some() {
+                return err(
+                    "model",
+                    key,
+                    format!(
+                        "`{key}` does not apply to the {} architecture (remove it)",
+                        m.architecture
+                    ),
+                );
+            }
+        }
+        for (key, _) in own {
+            if model_size(m, key) == Some(0) {
+                return err("model", key, format!("`{key}` must be at least 1"));
+            }
+        }
+        if m.architecture == "transformer" {
+            let d_model = model_size(m, "d_model").unwrap_or(TRANSFORMER_DEFAULTS[0].1);
+            let heads = model_size(m, "heads").unwrap_or(TRANSFORMER_DEFAULTS[1].1);
+            if heads == 0 || !d_model.is_multiple_of(heads) {
+                return err(
+                    "model",
+                    "heads",
+                    format!("heads {heads} must divide d_model {d_model}"),
+                );
+            }
+        }
+        if !(0.0..1.0).contains(&m.dropout) {
+            return err(
+                "model",
+                "dropout",
+                format!("dropout {} must be in [0, 1)", m.dropout),
+            );
+        }
+        let tr = &e.train;
+        if tr.epochs == 0 {
+            return err("train", "epochs", "epochs must be at least 1".into());
+        }
+        if tr.batch_size == 0 {
+            return err(
+                "train",
+                "batch_size",
+                "batch_size must be at least 1".into(),
+            );
+        }
+        if !(tr.learning_rate.is_finite() && tr.learning_rate > 0.0) {
+            return err(
+                "train",
+                "learning_rate",
+                format!("learning_rate {} must be greater than 0", tr.learning_rate),
+            );
+        }
+        if !(tr.weight_decay.is_finite() && tr.weight_decay >= 0.0) {
+            return err(
+                "train",
+                "weight_decay",
+                format!("weight_decay {} must be 0 or more", tr.weight_decay),
+            );
+        }
+        let lw = &tr.loss_weights;
+        for (key, v) in [
+            ("binary", lw.binary),
+            ("family", lw.family),
+            ("severity", lw.severity),
+            ("context", lw.context),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return err(
+                    "train.loss_weights",
+                    key,
+                    format!("loss weight {key} = {v} must be 0 or more"),
+                );
+            }
+        }
+        if lw.binary + lw.family + lw.severity + lw.context <= 0.0 {
+            return err(
+                "train.loss_weights",
+                "binary",
+                "at least one loss weight must be greater than 0".into(),
+            );
+        }
+        if !BACKENDS.contains(&tr.backend.as_str()) {
+            return err(
+                "train",
+                "backend",
+                format!(
+                    "backend `{}` is not built into this cairn (available: {}; wgpu and tch come as Cargo features)",
+                    tr.backend,
+                    BACKENDS.join(", ")
+                ),
+            );
+        }
+        if !(1..=256).contains(&tr.threads) {
+            return err(
+                "train",
+                "threads",
+                format!("threads {} must be in [1, 256]", tr.threads),
+            );
+        }
+        let r = &e.regression;
+        if !(0.0..=1.0).contains(&r.reject_rate) {
+            return err(
+                "regression",
+                "reject_rate",
+                format!("reject_rate {} must be in [0, 1]", r.reject_rate),
+            );
+        }
+        if !(0.0..=r.reject_rate).contains(&r.caution_rate) {
+            return err(
+                "regression",
+                "caution_rate",
+                format!(
+                    "caution_rate {} must be in [0, reject_rate]",
+                    r.caution_rate
+                ),
+            );
+        }
+        if !(e.export.tolerance.is_finite() && e.export.tolerance > 0.0) {
+            return err(
+                "export",
+                "tolerance",
+                format!("tolerance {} must be greater than 0", e.export.tolerance),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// An architecture size key and its default.
+type Size = (&'static str, u64);
+
+fn model_size(m: &ModelSection, key: &str) -> Option<u64> {
+    match key {
+        "embed_dim" => m.embed_dim,
+        "hidden" => m.hidden,
+        "buckets" => m.buckets,
+        "d_model" => m.d_model,
+        "heads" => m.heads,
+        "layers" => m.layers,
+        "d_ff" => m.d_ff,
+        _ => None,
+    }
+}
+
+/// The architecture sizes with defaults filled in, in a fixed order.
+pub fn model_sizes(m: &ModelSection) -> Vec<(String, u64)> {
+    let defaults: &[(&str, u64)] = if m.architecture == "transformer" {
+        &TRANSFORMER_DEFAULTS
+    } else {
+        &BAG_DEFAULTS
+    };
+    defaults
+        .iter()
+        .map(|(k, d)| (k.to_string(), model_size(m, k).unwrap_or(*d)))
+        .collect()
+}
+
+fn is_semver(v: &str) -> bool {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    let numeric = |p: &&str| {
+        !p.is_empty()
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && (p.len() == 1 || !p.starts_with('0'))
+    };
+    parts.len() == 3 && parts.iter().all(numeric) && cairn_store::RefName::versioned("x", v).is_ok()
+}
+
+/// Adds the fix to toml's messages where it is known.
+fn hint_for(message: &str) -> String {
+    if message.starts_with("unknown field") {
+        format!("{message} (remove it or fix its spelling)")
+    } else if message.starts_with("missing field") {
+        format!("{message} (add it; see experiments/quickstart.toml)")
+    } else {
+        message.to_string()
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+/// Finds `key = …` inside `[section]` (or the section header when the key is not written).
+fn locate(text: &str, section: &str, key: &str) -> (usize, usize) {
+    let mut current = String::new();
+    let mut header = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim_start();
+        let indent = raw.len() - line.len();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+            current = name.trim().to_string();
+            if current == section {
+                header = Some((i + 1, indent + 1));
+            }
+            continue;
+        }
+        if current == section
+            && let Some(rest) = line.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            let value_col = raw
+                .find('=')
+                .map(|eq| eq + 1 + raw[eq + 1..].len() - raw[eq + 1..].trim_start().len())
+                .unwrap_or(indent);
+            return (i + 1, value_col + 1);
+        }
+    }
+    header.unwrap_or((1, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semver() {
+        for ok in ["1.2.0", "0.0.1", "10.20.30", "1.0.0-rc.1", "1.0.0+build.5"] {
+            assert!(is_semver(ok), "{ok}");
+        }
+        for bad in ["1.2", "1.2.3.4", "01.2.3", "a.b.c", "1.2.x", ""] {
+            assert!(!is_semver(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn locate_finds_keys_in_sections() {
+        let text = "[experiment]\nname = \"x\"\n\n[train]\n  epochs =  0\n[train.loss_weights]\nbinary = -1\n";
+        assert_eq!(locate(text, "train", "epochs"), (5, 13));
+        assert_eq!(locate(text, "train.loss_weights", "binary"), (7, 10));
+        assert_eq!(locate(text, "train", "seed"), (4, 1));
+        assert_eq!(locate(text, "model", "parent"), (1, 1));
+    }
+}

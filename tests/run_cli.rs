@@ -1,0 +1,428 @@
+//! End-to-end tests of `cairn run | plan | show | reproduce | export` on a tiny dataset and
+//! the small architecture.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Env, code, stderr, stdout};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/run")
+}
+
+/// Copies the tiny dataset next to the experiments, so recipes do not depend on where the
+/// test runs.
+fn setup(env: &Env) {
+    for f in ["train.jsonl", "test.jsonl", "additions.jsonl"] {
+        std::fs::copy(fixtures().join(f), env.path(f)).expect("copy fixture");
+    }
+}
+
+const TINY: &str = r#"
+[experiment]
+name = "tiny"
+version = "VERSION"
+changes = ["a test"]
+
+[data]
+base = ["train.jsonl"]
+test = "test.jsonl"
+ADDITIONS
+
+[tokenizer]
+vocab_size = 400
+max_length = 32
+
+[model]
+architecture = "bag"
+embed_dim = 16
+hidden = 32
+buckets = 4096
+PARENT
+
+[train]
+seed = 7
+epochs = EPOCHS
+batch_size = 32
+learning_rate = 0.01
+"#;
+
+fn experiment(
+    env: &Env,
+    file: &str,
+    version: &str,
+    parent: Option<&str>,
+    additions: bool,
+    epochs: u32,
+) -> PathBuf {
+    let text = TINY
+        .replace("VERSION", version)
+        .replace(
+            "ADDITIONS",
+            if additions {
+                "additions = [\"additions.jsonl\"]\nnew_data_boost = 2.0"
+            } else {
+                ""
+            },
+        )
+        .replace(
+            "PARENT",
+            &parent
+                .map(|p| format!("parent = \"{p}\""))
+                .unwrap_or_default(),
+        )
+        .replace("EPOCHS", &epochs.to_string());
+    let path = env.path(file);
+    std::fs::write(&path, text).expect("write experiment");
+    path
+}
+
+fn run_json(env: &Env, store: &Path, experiment: &Path) -> serde_json::Value {
+    let out = env
+        .cairn_at(store)
+        .args(["--json", "run"])
+        .arg(experiment)
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn show(env: &Env, store: &Path, reference: &str) -> serde_json::Value {
+    let out = env
+        .cairn_at(store)
+        .args(["--json", "show", reference])
+        .output()
+        .expect("show");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn run_registers_a_version_and_is_reproducible_across_processes() {
+    let env = Env::new();
+    setup(&env);
+    let exp = experiment(&env, "tiny.toml", "1.0.0", None, false, 2);
+    let first = run_json(&env, &env.path("a"), &exp);
+    assert_eq!(first["status"], "registered");
+    assert_eq!(first["ref"], "tiny@1.0.0");
+    let accuracy = first["metrics"]["accuracy"].as_f64().expect("accuracy");
+    assert!((0.0..=1.0).contains(&accuracy), "{accuracy}");
+
+    // Another process, another store: the same weights, bit for bit.
+    let second = run_json(&env, &env.path("b"), &exp);
+    assert_eq!(first["recipe"], second["recipe"]);
+    let (a, b) = (
+        show(&env, &env.path("a"), "tiny@1.0.0"),
+        show(&env, &env.path("b"), "tiny@1.0.0"),
+    );
+    assert_eq!(
+        a["outputs"], b["outputs"],
+        "dataset, tokenizer, weights and evaluation are identical"
+    );
+    assert_eq!(show(&env, &env.path("a"), "tiny/latest")["run"], a["run"]);
+    let epochs = a["epochs"].as_array().expect("epochs");
+    assert_eq!(epochs.len(), 2);
+    let loss = |i: usize| epochs[i]["train_loss"].as_f64().expect("loss");
+    assert!(loss(1) < loss(0), "training lowers the loss: {epochs:?}");
+
+    // metadata.json for the deploy step.
+    let metadata: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(env.path("models/tiny/1.0.0/metadata.json")).expect("metadata"),
+    )
+    .expect("json");
+    assert_eq!(metadata["version"], "1.0.0");
+    assert_eq!(metadata["changes"], serde_json::json!(["a test"]));
+    assert_eq!(
+        metadata["performance"]["accuracy"],
+        first["metrics"]["accuracy"]
+    );
+}
+
+#[test]
+fn an_unchanged_experiment_is_up_to_date_and_a_changed_one_needs_a_new_version() {
+    let env = Env::new();
+    setup(&env);
+    let exp = experiment(&env, "tiny.toml", "1.0.0", None, false, 1);
+    let first = run_json(&env, &env.store(), &exp);
+    let started = std::time::Instant::now();
+    let again = env.run(&["run", exp.to_str().expect("p")]);
+    assert_eq!(code(&again), 0);
+    assert!(started.elapsed().as_secs_f64() < 5.0);
+    let recipe = first["recipe"].as_str().expect("recipe");
+    assert_eq!(
+        stderr(&again).trim(),
+        format!("up to date: tiny@1.0.0 (recipe {})", &recipe[..12])
+    );
+    let json = run_json(&env, &env.store(), &exp);
+    assert_eq!(
+        (json["status"].as_str(), json["run"].as_str()),
+        (Some("up-to-date"), first["run"].as_str())
+    );
+
+    // Same version, other hyper-parameters: refused, naming both recipes.
+    let changed = experiment(&env, "tiny.toml", "1.0.0", None, false, 2);
+    let out = env.run(&["run", changed.to_str().expect("p")]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("tiny@1.0.0 is already registered with recipe") && err.contains(recipe),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn reproduce_works_from_the_store_alone_and_names_tampering() {
+    let env = Env::new();
+    setup(&env);
+    let exp = experiment(&env, "tiny.toml", "1.0.0", None, false, 1);
+    run_json(&env, &env.store(), &exp);
+    for f in ["train.jsonl", "test.jsonl", "additions.jsonl", "tiny.toml"] {
+        std::fs::remove_file(env.path(f)).expect("delete input");
+    }
+    let out = env.run(&["reproduce", "tiny@1.0.0"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).ends_with("tiny@1.0.0: bit-for-bit identical\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("weights     identical"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Tamper with the stored training file: reproduce refuses, naming the object and its path.
+    let manifest = show(&env, &env.store(), "tiny@1.0.0");
+    let recipe = manifest["recipe"]
+        .as_str()
+        .expect("recipe")
+        .trim_start_matches("blake3:")
+        .to_string();
+    let recipe: serde_json::Value =
+        serde_json::from_slice(&env.run(&["cat", &recipe]).stdout).expect("recipe json");
+    let base = recipe["data"]["base"][0]["object"]
+        .as_str()
+        .expect("object")
+        .trim_start_matches("blake3:")
+        .to_string();
+    let path = env.store().join("objects").join(&base[..2]).join(&base);
+    let mut perms = std::fs::metadata(&path).expect("stat").permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&path, perms).expect("chmod");
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[10] ^= 0x20;
+    std::fs::write(&path, bytes).expect("tamper");
+    let out = env.run(&["reproduce", "tiny@1.0.0"]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&base) && err.contains("corrupt") && err.contains(&path.display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn fine_tune_records_the_parent_and_changes_the_weights() {
+    let env = Env::new();
+    setup(&env);
+    let base = experiment(&env, "base.toml", "1.0.0", None, false, 1);
+    let parent = run_json(&env, &env.store(), &base);
+    let tune = experiment(&env, "tune.toml", "1.1.0", Some("tiny@1.0.0"), true, 1);
+    let child = run_json(&env, &env.store(), &tune);
+    assert_eq!(child["status"], "registered");
+    let (p, c) = (
+        show(&env, &env.store(), "tiny@1.0.0"),
+        show(&env, &env.store(), "tiny@1.1.0"),
+    );
+    assert_eq!(c["mode"], "fine-tune");
+    assert_eq!(
+        c["parent"],
+        format!("blake3:{}", parent["run"].as_str().expect("run"))
+    );
+    assert_eq!(
+        c["outputs"]["tokenizer"], p["outputs"]["tokenizer"],
+        "a fine-tune keeps the parent's tokenizer"
+    );
+    assert_ne!(c["outputs"]["weights"], p["outputs"]["weights"]);
+    assert_eq!(show(&env, &env.store(), "tiny/latest")["version"], "1.1.0");
+    // The fine-tune reproduces too (it reads the parent's weights from the store).
+    let out = env.run(&["reproduce", "tiny@1.1.0"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn fine_tune_from_a_missing_or_incompatible_parent_is_a_clear_error() {
+    let env = Env::new();
+    setup(&env);
+    let orphan = experiment(&env, "orphan.toml", "1.1.0", Some("tiny@9.9.9"), true, 1);
+    let out = env.run(&["run", orphan.to_str().expect("p")]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("orphan.toml:") && err.contains("`tiny@9.9.9` is not a registered version"),
+        "{err}"
+    );
+
+    let base = experiment(&env, "base.toml", "1.0.0", None, false, 1);
+    run_json(&env, &env.store(), &base);
+    let wider = std::fs::read_to_string(experiment(
+        &env,
+        "wide.toml",
+        "1.1.0",
+        Some("tiny@1.0.0"),
+        true,
+        1,
+    ))
+    .expect("read")
+    .replace("hidden = 32", "hidden = 48");
+    std::fs::write(env.path("wide.toml"), wider).expect("write");
+    let out = env.run(&["run", env.path("wide.toml").to_str().expect("p")]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot fine-tune from tiny@1.0.0: model sizes differ (hidden 32 -> 48)"),
+        "{err}"
+    );
+    assert!(
+        env.run(&["ref", "get", "tiny@1.1.0"]).status.code() == Some(1),
+        "nothing registered"
+    );
+}
+
+#[test]
+fn export_writes_safetensors() {
+    let env = Env::new();
+    setup(&env);
+    run_json(
+        &env,
+        &env.store(),
+        &experiment(&env, "tiny.toml", "1.0.0", None, false, 1),
+    );
+    let out = env.run(&[
+        "export",
+        "tiny@1.0.0",
+        "--safetensors",
+        env.path("out").to_str().expect("p"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let bytes = std::fs::read(env.path("out/model.safetensors")).expect("file");
+    // safetensors: 8-byte little-endian header length, then a JSON header.
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("header json");
+    assert!(
+        header
+            .as_object()
+            .expect("object")
+            .keys()
+            .filter(|k| *k != "__metadata__")
+            .count()
+            >= 6,
+        "{header}"
+    );
+}
+
+/// Experiment errors name file:line:col and the fix; pinned by snapshots.
+#[test]
+fn experiment_errors_are_snapshotted() {
+    let env = Env::new();
+    setup(&env);
+    let good = experiment(&env, "good.toml", "1.0.0", None, false, 1);
+    let good = std::fs::read_to_string(good).expect("read");
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "unknown_key",
+            "learning_rate = 0.01",
+            "learning_rate = 0.01\nlearning_rat = 0.1",
+        ),
+        ("out_of_range", "epochs = 1", "epochs = 0"),
+        ("bad_version", "version = \"1.0.0\"", "version = \"1.0\""),
+        (
+            "unknown_architecture",
+            "architecture = \"bag\"",
+            "architecture = \"lstm\"",
+        ),
+        (
+            "key_of_other_architecture",
+            "buckets = 4096",
+            "buckets = 4096\nheads = 2",
+        ),
+        (
+            "missing_file",
+            "test = \"test.jsonl\"",
+            "test = \"nope.jsonl\"",
+        ),
+        ("wrong_type", "seed = 7", "seed = \"seven\""),
+        (
+            "unknown_backend",
+            "batch_size = 32",
+            "batch_size = 32\nbackend = \"cuda\"",
+        ),
+        ("missing_section_key", "test = \"test.jsonl\"", ""),
+    ];
+    for (name, from, to) in cases {
+        let text = good.replacen(from, to, 1);
+        assert_ne!(text, good, "{name}: the case must change the file");
+        std::fs::write(env.path("bad.toml"), text).expect("write");
+        let out = env
+            .cairn()
+            .current_dir(env.dir.path())
+            .args(["plan", "bad.toml"])
+            .output()
+            .expect("plan");
+        assert_eq!(code(&out), 1, "{name}");
+        insta::assert_snapshot!(format!("experiment_{name}"), stderr(&out));
+    }
+    let plan = env
+        .cairn()
+        .current_dir(env.dir.path())
+        .args(["--json", "plan", "good.toml"])
+        .output()
+        .expect("plan");
+    assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+    let json: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("json");
+    assert_eq!(
+        json["resolved"]["train"]["weight_decay"], 0.01,
+        "defaults are filled in"
+    );
+    assert_eq!(json["resolved"]["model"]["sizes"]["buckets"], 4096);
+}
+
+/// The shipped experiments, on the shipped data: the quickstart retrain, the weekly
+/// fine-tune on top of it, and a bit-for-bit reproduction of the fine-tune.
+#[test]
+fn quickstart_and_incremental_experiments_run() {
+    let env = Env::new();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let run = |file: &str| -> serde_json::Value {
+        let out = env
+            .cairn()
+            .current_dir(env.dir.path())
+            .args(["--json", "run"])
+            .arg(repo.join("experiments").join(file))
+            .output()
+            .expect("run");
+        assert_eq!(code(&out), 0, "{file}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let quick = run("quickstart.toml");
+    assert_eq!(
+        (quick["status"].as_str(), quick["ref"].as_str()),
+        (Some("registered"), Some("detector@1.0.0"))
+    );
+    let accuracy = quick["metrics"]["accuracy"].as_f64().expect("accuracy");
+    assert!(accuracy > 0.7, "held-out test accuracy {accuracy}");
+    let incremental = run("incremental.toml");
+    assert_eq!(incremental["ref"], "detector@1.1.0");
+    assert_eq!(
+        show(&env, &env.store(), "detector@1.1.0")["mode"],
+        "fine-tune"
+    );
+    assert!(env.path("models/detector/1.1.0/metadata.json").is_file());
+    let out = env.run(&["reproduce", "detector@1.1.0"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+}
