@@ -73,7 +73,8 @@ pub(crate) fn model_config(recipe: &Recipe, vocab_size: usize, taxonomy: &Taxono
 
 /// The model crate's backend for a recipe's backend name (the names are shared).
 pub(crate) fn backend(name: &str) -> Result<Backend, PipelineError> {
-    serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|_| PipelineError::UnknownBackend(name.to_string()))
+    serde_json::from_value(serde_json::Value::String(name.to_string()))
+        .map_err(|_| PipelineError::UnknownBackend(name.to_string()))
 }
 
 fn encode(tokenizer: &CairnTokenizer, rows: &[DatasetRow]) -> Result<Vec<Encoded>, PipelineError> {
