@@ -426,3 +426,137 @@ fn quickstart_and_incremental_experiments_run() {
     let out = env.run(&["reproduce", "detector@1.1.0"]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
 }
+
+#[test]
+fn a_given_tokenizer_json_is_used_as_is() {
+    let env = Env::new();
+    setup(&env);
+    run_json(
+        &env,
+        &env.store(),
+        &experiment(&env, "a.toml", "1.0.0", None, false, 1),
+    );
+    let tokenizer = show(&env, &env.store(), "tiny@1.0.0")["outputs"]["tokenizer"]
+        .as_str()
+        .expect("hash")
+        .trim_start_matches("blake3:")
+        .to_string();
+    let json = env.run(&["cat", &tokenizer]);
+    assert_eq!(code(&json), 0);
+    std::fs::write(env.path("tok.json"), &json.stdout).expect("write tokenizer.json");
+    let text = std::fs::read_to_string(experiment(&env, "b.toml", "2.0.0", None, false, 1))
+        .expect("read")
+        .replace("max_length = 32", "max_length = 32\nfile = \"tok.json\"");
+    std::fs::write(env.path("b.toml"), text).expect("write");
+    run_json(&env, &env.store(), &env.path("b.toml"));
+    let second = show(&env, &env.store(), "tiny@2.0.0");
+    assert_eq!(
+        second["outputs"]["tokenizer"],
+        format!("blake3:{tokenizer}")
+    );
+}
+
+/// Additions that flip the labels of many attacks make the candidate regress: `cairn run`
+/// exits 3 and registers nothing, though the run is stored; `--force` registers it and says so.
+#[test]
+fn the_regression_gate_rejects_a_regressing_version() {
+    let env = Env::new();
+    setup(&env);
+    let base = experiment(&env, "base.toml", "1.0.0", None, false, 3);
+    run_json(&env, &env.store(), &base);
+    // The test set's attacks, relabelled benign, as "additions".
+    let flipped: String = std::fs::read_to_string(env.path("test.jsonl"))
+        .expect("test set")
+        .lines()
+        .filter_map(|l| {
+            let mut row: serde_json::Value = serde_json::from_str(l).expect("row");
+            (row["label"] == 1).then(|| {
+                row["label"] = 0.into();
+                row["family"] = "benign".into();
+                row["family_idx"] = 0.into();
+                row["severity_score"] = 0.0.into();
+                format!("{row}\n")
+            })
+        })
+        .collect();
+    std::fs::write(env.path("additions.jsonl"), flipped).expect("write");
+    let text = std::fs::read_to_string(experiment(
+        &env,
+        "bad.toml",
+        "1.1.0",
+        Some("tiny@1.0.0"),
+        true,
+        4,
+    ))
+    .expect("read")
+    .replace("new_data_boost = 2.0", "new_data_boost = 5.0")
+    .replace("learning_rate = 0.01", "learning_rate = 0.03");
+    std::fs::write(env.path("bad.toml"), text).expect("write");
+
+    let out = env
+        .cairn()
+        .args(["--json", "run"])
+        .arg(env.path("bad.toml"))
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["status"], "rejected");
+    assert_eq!(json["decision"]["decision"], "reject");
+    assert_eq!(
+        env.run(&["ref", "get", "tiny@1.1.0"]).status.code(),
+        Some(1),
+        "no version ref"
+    );
+    assert_eq!(
+        show(&env, &env.store(), "tiny/latest")["version"],
+        "1.0.0",
+        "latest did not move"
+    );
+    let run = json["run"].as_str().expect("run");
+    let stored: serde_json::Value =
+        serde_json::from_slice(&env.run(&["cat", run]).stdout).expect("run manifest");
+    assert_eq!(
+        (stored["status"].as_str(), stored["decision"].as_str()),
+        (Some("rejected"), Some("reject"))
+    );
+    let report = stored["outputs"]["report_markdown"]
+        .as_str()
+        .expect("report")
+        .trim_start_matches("blake3:")
+        .to_string();
+    let markdown = stdout(&env.run(&["cat", &report]));
+    assert!(
+        markdown.starts_with("# Regression report: tiny@1.1.0") && markdown.contains("**REJECT**"),
+        "{markdown}"
+    );
+
+    // `cairn regress` gives the same verdict for the two versions once both exist.
+    let forced = env
+        .cairn()
+        .args(["--json", "run", "--force"])
+        .arg(env.path("bad.toml"))
+        .output()
+        .expect("run");
+    assert_eq!(code(&forced), 0, "{}", stderr(&forced));
+    let forced: serde_json::Value = serde_json::from_slice(&forced.stdout).expect("json");
+    assert_eq!(
+        (forced["status"].as_str(), forced["forced"].as_bool()),
+        (Some("registered"), Some(true))
+    );
+    assert_eq!(show(&env, &env.store(), "tiny@1.1.0")["forced"], true);
+    let regress = env.run(&["regress", "tiny@1.0.0", "tiny@1.1.0"]);
+    assert_eq!(code(&regress), 3, "{}", stderr(&regress));
+    assert!(
+        stdout(&regress).contains("- decision: **REJECT**"),
+        "{}",
+        stdout(&regress)
+    );
+    let same = env.run(&["regress", "tiny@1.0.0", "tiny@1.0.0"]);
+    assert_eq!(code(&same), 0);
+    assert!(
+        stdout(&same).contains("regressions 0 (0.00%)"),
+        "{}",
+        stdout(&same)
+    );
+}

@@ -38,6 +38,8 @@ struct Cli {
 enum Command {
     /// Run an experiment: validate, merge, tokenize, train, evaluate, register `name@version`.
     Run(cmd::run::RunArgs),
+    /// The regression report of a candidate version against a baseline; exit 3 on reject.
+    Regress(cmd::run::RegressArgs),
     /// Print the resolved recipe of an experiment (every default filled in) and its hash.
     Plan(cmd::run::PlanArgs),
     /// A registered version's run manifest: recipe, outputs, metrics, environment.
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => cmd::run::run(&cli.store, &out, args),
+        Command::Regress(args) => cmd::run::regress(&cli.store, &out, args),
         Command::Plan(args) => cmd::run::plan(&cli.store, &out, args),
         Command::Show(args) => cmd::run::show(&cli.store, &out, args),
         Command::Reproduce(args) => cmd::run::reproduce(&cli.store, &out, args),

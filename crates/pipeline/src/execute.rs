@@ -35,6 +35,10 @@ pub struct Executed {
     pub test_rows: Vec<DatasetRow>,
     pub test_predictions: Vec<Prediction>,
     pub model_config: ModelConfig,
+    /// The regression gate's report (against the parent or the named baseline).
+    pub report: cairn_report::Report,
+    pub report_json: ObjectId,
+    pub report_markdown: ObjectId,
 }
 
 fn input(store: &Store, named: &NamedObject) -> Result<Input, PipelineError> {
@@ -344,7 +348,67 @@ pub fn execute(
         .put_bytes(&canonical::to_vec(&doc).map_err(cairn_store::StoreError::from)?)?
         .id;
 
+    // Regression gate: baseline and candidate on the test set and the extra regression sets.
+    let mut rows = test.clone();
+    let mut candidate = predictions.clone();
+    for set in &recipe.regression.extra_sets {
+        let extra = test_rows(store, set, &taxonomy, d.max_text_chars)?;
+        let ids = extra
+            .iter()
+            .map(|r| tokenizer.encode(&r.example.text))
+            .collect::<Result<Vec<_>, _>>()?;
+        candidate.extend(cairn_model::predict(
+            &model,
+            train_config.backend,
+            &trained.weights,
+            &ids,
+            256,
+        )?);
+        rows.extend(extra);
+    }
+    let name = format!("{}@{}", recipe.name, recipe.version);
+    let thresholds = crate::gate::thresholds(recipe);
+    let report = match recipe
+        .regression
+        .baseline
+        .as_ref()
+        .or(recipe.model.parent.as_ref())
+    {
+        Some(baseline) => {
+            events(Event::Stage(
+                "gate",
+                format!(
+                    "{name} against {} on {} examples",
+                    baseline.name,
+                    rows.len()
+                ),
+            ));
+            let run: RunManifest = store
+                .get_manifest(&baseline.run)
+                .map_err(|_| PipelineError::UnknownVersion(baseline.name.clone()))?;
+            let before = crate::gate::LoadedModel::of_run(store, &run)?.predict(&rows)?;
+            cairn_report::compare(
+                Some(&baseline.name),
+                &name,
+                &t.backend,
+                &crate::gate::outcomes(&rows, &before, &candidate),
+                thresholds,
+            )
+        }
+        None => cairn_report::compare(
+            None,
+            &name,
+            &t.backend,
+            &crate::gate::outcomes(&rows, &candidate, &candidate),
+            thresholds,
+        ),
+    };
+    let (report_json, report_markdown) = crate::gate::store_report(store, &report)?;
+
     Ok(Executed {
+        report,
+        report_json,
+        report_markdown,
         dataset,
         tokenizer: tokenizer_id,
         weights,

@@ -12,6 +12,7 @@
 //! between evaluation and registration.
 
 mod execute;
+mod gate;
 mod register;
 
 use std::path::Path;
@@ -19,7 +20,7 @@ use std::path::Path;
 pub use execute::{Executed, execute};
 pub use register::{
     EnvironmentChange, OutputCheck, ReproduceReport, RunResult, RunStatus, export_safetensors,
-    load_run, plan, reproduce, run,
+    load_run, plan, regress, reproduce, run,
 };
 
 /// What a run reports while it works (the CLI turns these into progress bars).

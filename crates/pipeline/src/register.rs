@@ -34,6 +34,8 @@ pub struct RunResult {
     pub manifest: RunManifest,
     /// Where `metadata.json` was written.
     pub metadata: Option<PathBuf>,
+    /// The regression report (absent when nothing ran).
+    pub report: Option<cairn_report::Report>,
 }
 
 /// Resolves an experiment without running it or writing anything.
@@ -75,11 +77,13 @@ fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-/// `cairn run`: resolve → (up to date?) → execute → register → metadata.json.
+/// `cairn run`: resolve → (up to date?) → execute (including the regression gate) →
+/// register, or store the run unregistered when the gate rejects it (unless `force`).
 pub fn run(
     store: &Store,
     path: &Path,
     cairn_version: &str,
+    force: bool,
     events: &mut dyn FnMut(Event),
 ) -> Result<RunResult, PipelineError> {
     let loaded = LoadedExperiment::load(path)?;
@@ -96,6 +100,7 @@ pub fn run(
                 recipe: recipe_id,
                 manifest,
                 metadata: None,
+                report: None,
             });
         }
         return Err(PipelineError::VersionTaken {
@@ -108,6 +113,7 @@ pub fn run(
     let started = now_rfc3339();
     let clock = Instant::now();
     let done = execute(store, &recipe, events)?;
+    let accepted = done.report.decision.accepted();
     let manifest = RunManifest {
         recipe: recipe_id,
         name: recipe.name.clone(),
@@ -120,12 +126,23 @@ pub fn run(
             weights: done.weights,
             evaluation: done.evaluation,
             onnx: None,
-            report: None,
+            report: Some(done.report_json),
+            report_markdown: Some(done.report_markdown),
         },
         metrics: done.metrics.clone(),
         epochs: done.epochs.clone(),
         environment: recipe.environment.clone(),
-        status: "registered".into(),
+        status: if accepted || force {
+            "registered".into()
+        } else {
+            "rejected".into()
+        },
+        decision: if accepted {
+            "accept".into()
+        } else {
+            "reject".into()
+        },
+        forced: !accepted && force,
         started,
         duration_ms: clock.elapsed().as_millis() as u64,
         train_examples_per_second: if done.train_seconds > 0.0 {
@@ -135,6 +152,24 @@ pub fn run(
         },
     };
     let run = store.put_manifest(&manifest)?;
+    if !accepted && !force {
+        events(Event::Stage(
+            "rejected",
+            format!(
+                "{}: {}",
+                done.report.decision.rule, done.report.decision.reason
+            ),
+        ));
+        return Ok(RunResult {
+            status: RunStatus::Rejected,
+            reference,
+            run,
+            recipe: recipe_id,
+            manifest,
+            metadata: None,
+            report: Some(done.report),
+        });
+    }
     events(Event::Stage("register", reference.to_string()));
     store.set_ref(&reference, run, Expect::Absent)?;
     let latest = recipe
@@ -149,6 +184,7 @@ pub fn run(
         recipe: recipe_id,
         manifest,
         metadata: Some(metadata),
+        report: Some(done.report),
     })
 }
 
@@ -326,4 +362,44 @@ pub fn export_safetensors(
     let path = dir.join("model.safetensors");
     std::fs::write(&path, bytes).map_err(|e| PipelineError::io(&path, e))?;
     Ok(path)
+}
+
+/// `cairn regress`: the regression report of `candidate` against `baseline` on the
+/// candidate's test set (or `test`), with the candidate's thresholds.
+pub fn regress(
+    store: &Store,
+    baseline: &str,
+    candidate: &str,
+    test: Option<&Path>,
+) -> Result<cairn_report::Report, PipelineError> {
+    let (_, _, base_run) = load_run(store, baseline)?;
+    let (cand_name, _, cand_run) = load_run(store, candidate)?;
+    let recipe: Recipe = store.get_manifest(&cand_run.recipe)?;
+    let taxonomy = Taxonomy::parse(
+        &String::from_utf8_lossy(&store.read(&recipe.data.taxonomy.object)?),
+        &recipe.data.taxonomy.name,
+    )?;
+    let rows = match test {
+        Some(path) => {
+            let loaded =
+                cairn_data::DatasetSource::Path(path.to_path_buf()).load(None, &taxonomy)?;
+            loaded.rows
+        }
+        None => crate::execute::test_rows(
+            store,
+            &recipe.data.test,
+            &taxonomy,
+            recipe.data.max_text_chars,
+        )?,
+    };
+    let before = crate::gate::LoadedModel::of_run(store, &base_run)?.predict(&rows)?;
+    let after = crate::gate::LoadedModel::of_run(store, &cand_run)?.predict(&rows)?;
+    let outcomes = crate::gate::outcomes(&rows, &before, &after);
+    Ok(cairn_report::compare(
+        Some(baseline),
+        cand_name.as_str(),
+        &recipe.train.backend,
+        &outcomes,
+        crate::gate::thresholds(&recipe),
+    ))
 }

@@ -30,8 +30,11 @@ pub struct Outputs {
     pub evaluation: ObjectId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onnx: Option<ObjectId>,
+    /// The regression report (canonical JSON) and its Markdown rendering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<ObjectId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_markdown: Option<ObjectId>,
 }
 
 impl Outputs {
@@ -45,6 +48,7 @@ impl Outputs {
         ];
         out.extend(self.onnx.map(|o| ("onnx", o)));
         out.extend(self.report.map(|o| ("report", o)));
+        out.extend(self.report_markdown.map(|o| ("report_markdown", o)));
         out
     }
 }
@@ -68,6 +72,11 @@ pub struct RunManifest {
     pub environment: Environment,
     /// `registered` or `rejected`.
     pub status: String,
+    /// The regression gate's decision: `accept` or `reject`.
+    pub decision: String,
+    /// Registered although the gate rejected it (`cairn run --force`).
+    #[serde(default)]
+    pub forced: bool,
     /// RFC 3339 UTC.
     pub started: String,
     pub duration_ms: u64,

@@ -18,6 +18,20 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct RunArgs {
     /// The experiment TOML.
     experiment: PathBuf,
+    /// Register the version even if the regression gate rejects it (recorded in the run).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RegressArgs {
+    /// The baseline version.
+    baseline: String,
+    /// The candidate version.
+    candidate: String,
+    /// A JSONL test set (default: the candidate's recorded test set).
+    #[arg(long, value_name = "FILE")]
+    test: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -111,9 +125,8 @@ fn metric_line(metrics: &std::collections::BTreeMap<String, f64>) -> String {
 pub fn run(store: &Path, out: &Output, args: RunArgs) -> Result<ExitCode> {
     let store = Store::open_or_init(store)?;
     let mut progress = Progress::new(out);
-    let result = cairn_pipeline::run(&store, &args.experiment, VERSION, &mut |e| {
-        progress.event(e)
-    })?;
+    let mut events = |e| progress.event(e);
+    let result = cairn_pipeline::run(&store, &args.experiment, VERSION, args.force, &mut events)?;
     if out.json {
         out.json(&serde_json::json!({
             "status": result.status,
@@ -121,36 +134,83 @@ pub fn run(store: &Path, out: &Output, args: RunArgs) -> Result<ExitCode> {
             "run": result.run.to_hex(),
             "recipe": result.recipe.to_hex(),
             "metrics": result.manifest.metrics,
+            "decision": result.report.as_ref().map(|r| &r.decision),
+            "forced": result.manifest.forced,
         }))?;
     } else {
+        let (reference, run, recipe) =
+            (&result.reference, result.run.short(), result.recipe.short());
         match result.status {
-            RunStatus::UpToDate => out.status(format!(
-                "up to date: {} (recipe {})",
-                result.reference,
-                result.recipe.short()
-            )),
+            RunStatus::UpToDate => out.status(format!("up to date: {reference} (recipe {recipe})")),
             RunStatus::Registered => {
                 out.status(format!(
-                    "registered {} (run {}, recipe {})",
-                    result.reference,
-                    result.run.short(),
-                    result.recipe.short()
+                    "registered {reference} (run {run}, recipe {recipe})"
                 ));
                 out.status(format!("  test: {}", metric_line(&result.manifest.metrics)));
+                if let Some(report) = &result.report {
+                    print_gate(out, report);
+                }
+                if result.manifest.forced {
+                    out.status("  registered with --force although the gate rejected it (recorded in the run)");
+                }
                 if let Some(path) = &result.metadata {
                     out.status(format!("  wrote {}", path.display()));
                 }
             }
-            RunStatus::Rejected => out.status(format!(
-                "rejected {} (run {} stored, not registered)",
-                result.reference,
-                result.run.short()
-            )),
+            RunStatus::Rejected => {
+                out.status(format!("rejected {reference} (run {run} stored, not registered; --force registers it anyway)"));
+                if let Some(report) = &result.report {
+                    print_gate(out, report);
+                }
+            }
         }
     }
     Ok(match result.status {
         RunStatus::Rejected => ExitCode::from(crate::EXIT_REJECTED),
         _ => ExitCode::SUCCESS,
+    })
+}
+
+fn print_gate(out: &Output, report: &cairn_report::Report) {
+    let o = &report.overall;
+    out.status(format!(
+        "  gate: {} ({}): {}; {} regressions, {} improvements in {} examples",
+        if report.decision.accepted() {
+            "accept"
+        } else {
+            "reject"
+        },
+        report.decision.rule,
+        report.decision.reason,
+        o.regressions,
+        o.improvements,
+        o.examples
+    ));
+    for r in report.regressions.iter().take(5) {
+        out.status(format!(
+            "    regressed [{} {}] {}",
+            r.label, r.family, r.text
+        ));
+    }
+}
+
+pub fn regress(store: &Path, out: &Output, args: RegressArgs) -> Result<ExitCode> {
+    let store = Store::open(store)?;
+    let report = cairn_pipeline::regress(
+        &store,
+        &args.baseline,
+        &args.candidate,
+        args.test.as_deref(),
+    )?;
+    if out.json {
+        out.json(&report)?;
+    } else {
+        out.line(cairn_report::markdown(&report).trim_end());
+    }
+    Ok(if report.decision.accepted() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::EXIT_REJECTED)
     })
 }
 

@@ -1,0 +1,341 @@
+//! The regression gate: is a candidate model at least as right as its baseline on the
+//! examples the baseline got right?
+//!
+//! Input is model-agnostic: for every test example, its truth and each model's binary
+//! prediction and attack score ([`Outcome`]). [`compare`] counts regressions (baseline
+//! right, candidate wrong), improvements (the reverse) and unchanged examples, overall, per
+//! family and per source, and the deltas of the binary metrics. [`decide`] applies the
+//! workflow's rules. The resulting [`Report`] is plain data with stable ordering
+//! (`BTreeMap`s, examples in input order); its canonical JSON is stored as an object and its
+//! Markdown is rendered from it with fixed number formats, so equal inputs give equal bytes
+//! and the reports can be pinned by snapshot tests.
+//!
+//! This crate knows nothing about burn or tokenizers: the pipeline runs the models.
+
+mod render;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use render::markdown;
+
+/// One model's verdict on one example.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub attack: bool,
+    /// Attack probability in [0, 1].
+    pub score: f64,
+}
+
+/// One test example with both models' verdicts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub text: String,
+    /// True label: 1 attack, 0 benign.
+    pub label: u8,
+    pub family: String,
+    pub source: String,
+    pub baseline: Verdict,
+    pub candidate: Verdict,
+}
+
+impl Outcome {
+    fn right(&self, v: &Verdict) -> bool {
+        v.attack == (self.label == 1)
+    }
+}
+
+/// The gate's thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Reject above this regression rate.
+    pub reject_rate: f64,
+    /// Reject above this rate unless improvements outnumber regressions.
+    pub caution_rate: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            reject_rate: 0.05,
+            caution_rate: 0.02,
+        }
+    }
+}
+
+/// Regressions, improvements and unchanged examples of a group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub examples: u64,
+    pub regressions: u64,
+    pub improvements: u64,
+    pub unchanged: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Outcome) {
+        self.examples += 1;
+        match (o.right(&o.baseline), o.right(&o.candidate)) {
+            (true, false) => self.regressions += 1,
+            (false, true) => self.improvements += 1,
+            _ => self.unchanged += 1,
+        }
+    }
+
+    pub fn regression_rate(&self) -> f64 {
+        ratio(self.regressions, self.examples)
+    }
+
+    pub fn improvement_rate(&self) -> f64 {
+        ratio(self.improvements, self.examples)
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Binary metrics of one model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Binary {
+    pub accuracy: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub fpr: f64,
+    pub fnr: f64,
+}
+
+impl Binary {
+    fn of<'a>(outcomes: impl Iterator<Item = (&'a Outcome, &'a Verdict)>) -> Self {
+        let (mut tp, mut fp, mut tn, mut fn_) = (0u64, 0u64, 0u64, 0u64);
+        for (o, v) in outcomes {
+            match (o.label == 1, v.attack) {
+                (true, true) => tp += 1,
+                (false, true) => fp += 1,
+                (false, false) => tn += 1,
+                (true, false) => fn_ += 1,
+            }
+        }
+        let precision = ratio(tp, tp + fp);
+        let recall = ratio(tp, tp + fn_);
+        let f1 = if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        };
+        Binary {
+            accuracy: ratio(tp + tn, tp + tn + fp + fn_),
+            precision,
+            recall,
+            f1,
+            fpr: ratio(fp, fp + tn),
+            fnr: ratio(fn_, fn_ + tp),
+        }
+    }
+}
+
+/// A metric before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    pub baseline: f64,
+    pub candidate: f64,
+    pub delta: f64,
+}
+
+/// An example that changed, for the report's lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Changed {
+    /// Cut to 100 characters, whitespace folded.
+    pub text: String,
+    pub label: u8,
+    pub family: String,
+    pub baseline: Verdict,
+    pub candidate: Verdict,
+}
+
+/// accept, or reject with the rule that fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gate {
+    Accept,
+    Reject,
+}
+
+/// The decision and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub decision: Gate,
+    /// `no-baseline`, `within-thresholds`, `caution-outweighed`, `caution`, `regression-rate`.
+    pub rule: String,
+    pub reason: String,
+}
+
+impl Decision {
+    pub fn accepted(&self) -> bool {
+        self.decision == Gate::Accept
+    }
+}
+
+/// A whole regression report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub baseline: Option<String>,
+    pub candidate: String,
+    /// The backend both models were run on for this report.
+    pub backend: String,
+    pub thresholds: Thresholds,
+    pub overall: Counts,
+    pub families: BTreeMap<String, Counts>,
+    pub sources: BTreeMap<String, Counts>,
+    pub metrics: BTreeMap<String, Delta>,
+    pub regressions: Vec<Changed>,
+    pub improvements: Vec<Changed>,
+    pub decision: Decision,
+}
+
+/// How many examples of each kind the report lists.
+pub const LISTED: usize = 10;
+
+fn cut(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= 100 {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(99).collect::<String>())
+    }
+}
+
+fn changed(o: &Outcome) -> Changed {
+    Changed {
+        text: cut(&o.text),
+        label: o.label,
+        family: o.family.clone(),
+        baseline: o.baseline,
+        candidate: o.candidate,
+    }
+}
+
+/// Compares the candidate with the baseline on every outcome and decides.
+pub fn compare(
+    baseline: Option<&str>,
+    candidate: &str,
+    backend: &str,
+    outcomes: &[Outcome],
+    thresholds: Thresholds,
+) -> Report {
+    let mut overall = Counts::default();
+    let mut families: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut sources: BTreeMap<String, Counts> = BTreeMap::new();
+    let (mut regressions, mut improvements) = (Vec::new(), Vec::new());
+    for o in outcomes {
+        overall.add(o);
+        families.entry(o.family.clone()).or_default().add(o);
+        sources.entry(o.source.clone()).or_default().add(o);
+        match (o.right(&o.baseline), o.right(&o.candidate)) {
+            (true, false) if regressions.len() < LISTED => regressions.push(changed(o)),
+            (false, true) if improvements.len() < LISTED => improvements.push(changed(o)),
+            _ => {}
+        }
+    }
+    let before = Binary::of(outcomes.iter().map(|o| (o, &o.baseline)));
+    let after = Binary::of(outcomes.iter().map(|o| (o, &o.candidate)));
+    let metrics = [
+        ("accuracy", before.accuracy, after.accuracy),
+        ("precision", before.precision, after.precision),
+        ("recall", before.recall, after.recall),
+        ("f1", before.f1, after.f1),
+        ("fpr", before.fpr, after.fpr),
+        ("fnr", before.fnr, after.fnr),
+    ]
+    .into_iter()
+    .map(|(k, b, c)| {
+        (
+            k.to_string(),
+            Delta {
+                baseline: b,
+                candidate: c,
+                delta: c - b,
+            },
+        )
+    })
+    .collect();
+    let decision = decide(baseline.is_some(), &overall, thresholds);
+    Report {
+        baseline: baseline.map(str::to_string),
+        candidate: candidate.to_string(),
+        backend: backend.to_string(),
+        thresholds,
+        overall,
+        families,
+        sources,
+        metrics,
+        regressions,
+        improvements,
+        decision,
+    }
+}
+
+/// The workflow's rules: reject above `reject_rate` regressions; reject above
+/// `caution_rate` when improvements do not outnumber regressions; otherwise accept.
+pub fn decide(has_baseline: bool, overall: &Counts, t: Thresholds) -> Decision {
+    let rate = overall.regression_rate();
+    let pct = |x: f64| format!("{:.2}%", 100.0 * x);
+    let (decision, rule, reason) = if !has_baseline {
+        (
+            Gate::Accept,
+            "no-baseline",
+            "first version: nothing to regress against".to_string(),
+        )
+    } else if rate > t.reject_rate {
+        (
+            Gate::Reject,
+            "regression-rate",
+            format!(
+                "regression rate {} is above {}",
+                pct(rate),
+                pct(t.reject_rate)
+            ),
+        )
+    } else if rate > t.caution_rate && overall.improvements <= overall.regressions {
+        (
+            Gate::Reject,
+            "caution",
+            format!(
+                "regression rate {} is above {} and {} improvements do not outnumber {} regressions",
+                pct(rate),
+                pct(t.caution_rate),
+                overall.improvements,
+                overall.regressions
+            ),
+        )
+    } else if rate > t.caution_rate {
+        (
+            Gate::Accept,
+            "caution-outweighed",
+            format!(
+                "regression rate {} is above {} but {} improvements outnumber {} regressions",
+                pct(rate),
+                pct(t.caution_rate),
+                overall.improvements,
+                overall.regressions
+            ),
+        )
+    } else {
+        (
+            Gate::Accept,
+            "within-thresholds",
+            format!(
+                "regression rate {} is at most {}",
+                pct(rate),
+                pct(t.caution_rate)
+            ),
+        )
+    };
+    Decision {
+        decision,
+        rule: rule.into(),
+        reason,
+    }
+}
