@@ -34,4 +34,5 @@ pub use source::{DatasetSource, LoadedRows};
 pub use taxonomy::{BENIGN, Taxonomy};
 pub use validate::{
     FileSummary, Input, ParsedFile, Problem, ValidateOptions, ValidationReport, validate,
+    validated_rows,
 };

@@ -70,12 +70,7 @@ pub fn merge(
         max_text_chars: params.max_text_chars as usize,
     };
     let (report, parsed) = validate(&all, taxonomy, &options);
-    if !report.is_ok() {
-        return Err(DataError::Invalid {
-            problems: report.problems.len(),
-            first: report.problems[0].to_string(),
-        });
-    }
+    report.ensure_ok()?;
     let (base_files, addition_files) = parsed.split_at(inputs.base.len());
     let mut counts = MergeCounts::default();
 

@@ -7,7 +7,7 @@ use cairn_store::{ObjectId, Store};
 use crate::dataset::{DatasetRow, load_dataset, load_rows};
 use crate::error::DataError;
 use crate::taxonomy::Taxonomy;
-use crate::validate::{Input, ValidateOptions, validate};
+use crate::validate::{Input, ValidateOptions, validated_rows};
 
 /// Where rows come from.
 #[derive(Debug, Clone)]
@@ -80,24 +80,7 @@ impl DatasetSource {
                     .iter()
                     .map(|p| Input::read(p))
                     .collect::<Result<Vec<_>, _>>()?;
-                let (report, parsed) = validate(&inputs, taxonomy, &ValidateOptions::default());
-                if !report.is_ok() {
-                    return Err(DataError::Invalid {
-                        problems: report.problems.len(),
-                        first: report.problems[0].to_string(),
-                    });
-                }
-                let rows = parsed
-                    .into_iter()
-                    .flat_map(|file| {
-                        let origin = file.name;
-                        file.rows.into_iter().map(move |(_, e)| DatasetRow {
-                            weight: e.weight_multiplier,
-                            example: e,
-                            origin: origin.clone(),
-                        })
-                    })
-                    .collect();
+                let rows = validated_rows(&inputs, taxonomy, &ValidateOptions::default())?;
                 Ok(LoadedRows {
                     rows,
                     label: path.display().to_string(),

@@ -100,6 +100,17 @@ impl ValidationReport {
         self.files.iter().map(|f| f.valid_rows).sum()
     }
 
+    /// `Err(DataError::Invalid)` naming the first problem when there is any.
+    pub fn ensure_ok(&self) -> Result<(), crate::DataError> {
+        match self.problems.first() {
+            None => Ok(()),
+            Some(first) => Err(crate::DataError::Invalid {
+                problems: self.problems.len(),
+                first: first.to_string(),
+            }),
+        }
+    }
+
     /// The summary line.
     pub fn summary(&self) -> String {
         let lines: usize = self.files.iter().map(|f| f.lines).sum();
@@ -646,4 +657,28 @@ fn unit_field(
         return None;
     }
     Some(v)
+}
+
+/// Validates `inputs` and returns their rows (weight = each row's own multiplier), or the
+/// first problem when there is any.
+pub fn validated_rows(
+    inputs: &[Input],
+    taxonomy: &Taxonomy,
+    options: &ValidateOptions,
+) -> Result<Vec<crate::DatasetRow>, crate::DataError> {
+    let (report, parsed) = validate(inputs, taxonomy, options);
+    report.ensure_ok()?;
+    Ok(parsed
+        .into_iter()
+        .flat_map(|file| {
+            let origin = file.name;
+            file.rows
+                .into_iter()
+                .map(move |(_, example)| crate::DatasetRow {
+                    weight: example.weight_multiplier,
+                    example,
+                    origin: origin.clone(),
+                })
+        })
+        .collect())
 }

@@ -130,31 +130,10 @@ pub(crate) fn test_rows(
     max_chars: u64,
 ) -> Result<Vec<DatasetRow>, PipelineError> {
     let inputs = [input(store, test)?];
-    let (report, parsed) = cairn_data::validate(
-        &inputs,
-        taxonomy,
-        &ValidateOptions {
-            max_text_chars: max_chars as usize,
-        },
-    );
-    if !report.is_ok() {
-        return Err(cairn_data::DataError::Invalid {
-            problems: report.problems.len(),
-            first: report.problems[0].to_string(),
-        }
-        .into());
-    }
-    Ok(parsed
-        .into_iter()
-        .flat_map(|f| {
-            let origin = f.name;
-            f.rows.into_iter().map(move |(_, e)| DatasetRow {
-                weight: e.weight_multiplier,
-                example: e,
-                origin: origin.clone(),
-            })
-        })
-        .collect())
+    let options = ValidateOptions {
+        max_text_chars: max_chars as usize,
+    };
+    Ok(cairn_data::validated_rows(&inputs, taxonomy, &options)?)
 }
 
 /// Runs every stage of a recipe from the store.
