@@ -48,3 +48,11 @@ cairn *args: build
 # Regenerate the default datasets in `datasets/` from the project's own generator.
 datasets: build
     {{cairn}} data generate --out datasets
+
+# Render a version's HTML report in headless Chromium (no network) to a PNG, to look at it:
+# `just report-check detector@1.1.0`. Installs Debian's chromium if it is missing.
+report-check ref out="report.png": build
+    command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+    {{cairn}} report {{ref}} --html report.html
+    chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync --user-data-dir="$(mktemp -d)" --window-size=1200,1600 --screenshot="{{out}}" "file://$PWD/report.html"
+    @echo "rendered report.html to {{out}}"

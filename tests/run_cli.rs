@@ -250,6 +250,49 @@ fn fine_tune_records_the_parent_and_changes_the_weights() {
     );
     assert_ne!(c["outputs"]["weights"], p["outputs"]["weights"]);
     assert_eq!(show(&env, &env.store(), "tiny/latest")["version"], "1.1.0");
+    // Its report: the stored Markdown, and one self-contained HTML page with inline charts.
+    let markdown = env.run(&["report", "tiny@1.1.0"]);
+    assert!(
+        stdout(&markdown).starts_with("# Regression report: tiny@1.1.0\n\n- baseline: tiny@1.0.0"),
+        "{}",
+        stdout(&markdown)
+    );
+    let html_path = env.path("report.html");
+    let out = env.run(&[
+        "report",
+        "tiny@1.1.0",
+        "--html",
+        html_path.to_str().expect("p"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let html = std::fs::read_to_string(&html_path).expect("html");
+    assert!(
+        html.starts_with("<!DOCTYPE html>") && html.matches("<svg").count() == 3,
+        "three inline charts"
+    );
+    for needle in [
+        "loss and validation accuracy per epoch",
+        "recall per family",
+        "Regression gate",
+        "against tiny@1.0.0",
+    ] {
+        assert!(html.contains(needle), "{needle}");
+    }
+    let recall_chart = html
+        .split("recall per family")
+        .nth(1)
+        .and_then(|rest| rest.split("</svg>").next())
+        .expect("recall chart");
+    assert!(
+        recall_chart.contains("benign") && recall_chart.contains("PI"),
+        "family names label the bars"
+    );
+    assert!(
+        !html
+            .replace("xmlns=\"http://www.w3.org/2000/svg\"", "")
+            .contains("http"),
+        "nothing is loaded from the network"
+    );
     // The fine-tune reproduces too (it reads the parent's weights from the store).
     let out = env.run(&["reproduce", "tiny@1.1.0"]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));

@@ -40,6 +40,8 @@ enum Command {
     Run(cmd::run::RunArgs),
     /// The regression report of a candidate version against a baseline; exit 3 on reject.
     Regress(cmd::run::RegressArgs),
+    /// A version's stored regression report (Markdown), or `--html out.html` with charts.
+    Report(cmd::run::ReportArgs),
     /// Print the resolved recipe of an experiment (every default filled in) and its hash.
     Plan(cmd::run::PlanArgs),
     /// A registered version's run manifest: recipe, outputs, metrics, environment.
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => cmd::run::run(&cli.store, &out, args),
         Command::Regress(args) => cmd::run::regress(&cli.store, &out, args),
+        Command::Report(args) => cmd::run::report(&cli.store, &out, args),
         Command::Plan(args) => cmd::run::plan(&cli.store, &out, args),
         Command::Show(args) => cmd::run::show(&cli.store, &out, args),
         Command::Reproduce(args) => cmd::run::reproduce(&cli.store, &out, args),

@@ -20,7 +20,7 @@ use std::path::Path;
 pub use execute::{Executed, execute};
 pub use register::{
     EnvironmentChange, OutputCheck, ReproduceReport, RunResult, RunStatus, export_safetensors,
-    load_run, plan, regress, reproduce, run,
+    html_report, load_run, markdown_report, plan, regress, reproduce, run,
 };
 
 /// What a run reports while it works (the CLI turns these into progress bars).

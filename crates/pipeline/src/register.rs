@@ -67,9 +67,7 @@ pub fn load_run(
     let id = store
         .get_ref(&name)?
         .ok_or_else(|| PipelineError::UnknownVersion(reference.to_string()))?;
-    let manifest: RunManifest = store
-        .get_manifest(&id)
-        .map_err(|_| PipelineError::UnknownVersion(reference.to_string()))?;
+    let manifest: RunManifest = store.get_manifest(&id)?;
     Ok((name, id, manifest))
 }
 
@@ -402,4 +400,98 @@ pub fn regress(
         &outcomes,
         crate::gate::thresholds(&recipe),
     ))
+}
+
+/// The evaluation document a run stored: metrics plus the family names.
+#[derive(serde::Deserialize)]
+struct EvaluationDoc {
+    metrics: cairn_model::Metrics,
+    families: Vec<String>,
+}
+
+fn evaluation(store: &Store, run: &RunManifest) -> Result<EvaluationDoc, PipelineError> {
+    let bytes = store.read(&run.outputs.evaluation)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| PipelineError::io(&store.object_path(&run.outputs.evaluation), e.into()))
+}
+
+/// `cairn report --html`: one self-contained page for a registered version.
+pub fn html_report(store: &Store, reference: &str) -> Result<String, PipelineError> {
+    let (name, run, manifest) = load_run(store, reference)?;
+    let eval = evaluation(store, &manifest)?;
+    let baseline = match manifest.parent {
+        Some(parent) => Some(evaluation(
+            store,
+            &store.get_manifest::<RunManifest>(&parent)?,
+        )?),
+        None => None,
+    };
+    let report: Option<cairn_report::Report> = match manifest.outputs.report {
+        Some(id) => Some(
+            serde_json::from_slice(&store.read(&id)?)
+                .map_err(|e| PipelineError::io(&store.object_path(&id), e.into()))?,
+        ),
+        None => None,
+    };
+    let family_recall = eval
+        .families
+        .iter()
+        .enumerate()
+        .filter_map(|(i, family)| {
+            eval.metrics
+                .family_recall
+                .get(&i)
+                .map(|&candidate| cairn_report::FamilyRecall {
+                    family: family.clone(),
+                    candidate,
+                    baseline: baseline
+                        .as_ref()
+                        .and_then(|b| b.metrics.family_recall.get(&i).copied()),
+                })
+        })
+        .collect();
+    let input = cairn_report::HtmlInput {
+        title: format!("{name}"),
+        subtitle: format!(
+            "run {run} · {} · {} on {}, {} thread(s) · started {}",
+            manifest.mode,
+            manifest.environment.backend,
+            manifest.environment.device,
+            manifest.environment.threads,
+            manifest.started
+        ),
+        metrics: manifest
+            .metrics
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+        epochs: manifest
+            .epochs
+            .iter()
+            .map(|e| cairn_report::EpochPoint {
+                epoch: e.epoch,
+                train_loss: e.train_loss,
+                validation_loss: e.validation_loss,
+                validation_accuracy: e.validation_accuracy,
+            })
+            .collect(),
+        family_recall,
+        confusion: eval.metrics.binary_confusion,
+        report: report.as_ref(),
+    };
+    cairn_report::html(&input).map_err(|e| {
+        PipelineError::io(
+            Path::new("report.html"),
+            std::io::Error::other(e.to_string()),
+        )
+    })
+}
+
+/// The stored Markdown regression report of a version.
+pub fn markdown_report(store: &Store, reference: &str) -> Result<String, PipelineError> {
+    let (_, _, manifest) = load_run(store, reference)?;
+    let id = manifest.outputs.report_markdown.ok_or_else(|| {
+        PipelineError::UnknownVersion(format!("{reference} (it has no regression report)"))
+    })?;
+    Ok(String::from_utf8_lossy(&store.read(&id)?).into_owned())
 }

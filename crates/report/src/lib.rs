@@ -12,12 +12,14 @@
 //!
 //! This crate knows nothing about burn or tokenizers: the pipeline runs the models.
 
+mod html;
 mod render;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use html::{EpochPoint, FamilyRecall, HtmlError, HtmlInput, escape, html};
 pub use render::markdown;
 
 /// One model's verdict on one example.

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use cairn_pipeline::{Event, RunStatus};
 use cairn_store::Store;
 use clap::Args;
@@ -21,6 +21,15 @@ pub struct RunArgs {
     /// Register the version even if the regression gate rejects it (recorded in the run).
     #[arg(long)]
     force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A registered version.
+    reference: String,
+    /// Write a self-contained HTML page (charts inline, nothing loaded from the network).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -212,6 +221,20 @@ pub fn regress(store: &Path, out: &Output, args: RegressArgs) -> Result<ExitCode
     } else {
         ExitCode::from(crate::EXIT_REJECTED)
     })
+}
+
+pub fn report(store: &Path, out: &Output, args: ReportArgs) -> Result<ExitCode> {
+    let store = Store::open(store)?;
+    match &args.html {
+        Some(path) => {
+            let page = cairn_pipeline::html_report(&store, &args.reference)?;
+            std::fs::write(path, page)
+                .with_context(|| format!("failed to write `{}`", path.display()))?;
+            out.status(format!("wrote {}", path.display()));
+        }
+        None => out.line(cairn_pipeline::markdown_report(&store, &args.reference)?.trim_end()),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn plan(store: &Path, out: &Output, args: PlanArgs) -> Result<ExitCode> {

@@ -1,0 +1,346 @@
+//! One self-contained HTML page for a version: training curves, per-family recall against
+//! the baseline, the confusion matrix, and the regression table. Charts are SVG drawn by
+//! plotters and inlined; the page loads nothing from the network.
+
+use std::fmt::Write;
+
+use plotters::prelude::*;
+
+use crate::Report;
+
+/// One epoch's numbers.
+#[derive(Debug, Clone)]
+pub struct EpochPoint {
+    pub epoch: u64,
+    pub train_loss: f64,
+    pub validation_loss: Option<f64>,
+    pub validation_accuracy: Option<f64>,
+}
+
+/// A family's recall for the candidate and, when there is one, the baseline.
+#[derive(Debug, Clone)]
+pub struct FamilyRecall {
+    pub family: String,
+    pub candidate: f64,
+    pub baseline: Option<f64>,
+}
+
+/// Everything the page shows.
+#[derive(Debug, Clone)]
+pub struct HtmlInput<'a> {
+    pub title: String,
+    pub subtitle: String,
+    pub metrics: Vec<(String, f64)>,
+    pub epochs: Vec<EpochPoint>,
+    pub family_recall: Vec<FamilyRecall>,
+    /// `[true][predicted]`, 0 = benign, 1 = attack.
+    pub confusion: [[u64; 2]; 2],
+    pub report: Option<&'a Report>,
+}
+
+/// A chart could not be drawn.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw the {chart} chart: {reason}")]
+pub struct HtmlError {
+    pub chart: &'static str,
+    pub reason: String,
+}
+
+fn err<E: std::fmt::Display>(chart: &'static str) -> impl Fn(E) -> HtmlError {
+    move |e| HtmlError {
+        chart,
+        reason: e.to_string(),
+    }
+}
+
+/// HTML-escapes text.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+const CANDIDATE: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
+const BASELINE: RGBColor = RGBColor(0xbb, 0xbb, 0xbb);
+const VALIDATION: RGBColor = RGBColor(0xff, 0x7f, 0x0e);
+
+/// A named, coloured line of (epoch, value) points.
+type Series = (&'static str, RGBColor, Vec<(f64, f64)>);
+
+fn curves(epochs: &[EpochPoint]) -> Result<String, HtmlError> {
+    let e = err("training curves");
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (560, 280)).into_drawing_area();
+        root.fill(&WHITE).map_err(&e)?;
+        let last = epochs.iter().map(|p| p.epoch).max().unwrap_or(1).max(2) as f64;
+        let top = epochs
+            .iter()
+            .flat_map(|p| [Some(p.train_loss), p.validation_loss, p.validation_accuracy])
+            .flatten()
+            .fold(1.0f64, f64::max)
+            * 1.1;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("loss and validation accuracy per epoch", ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(44)
+            .build_cartesian_2d(1f64..last, 0f64..top)
+            .map_err(&e)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .x_labels(epochs.len().max(2))
+            .draw()
+            .map_err(&e)?;
+        let series: [Series; 3] = [
+            (
+                "train loss",
+                CANDIDATE,
+                epochs
+                    .iter()
+                    .map(|p| (p.epoch as f64, p.train_loss))
+                    .collect(),
+            ),
+            (
+                "validation loss",
+                VALIDATION,
+                epochs
+                    .iter()
+                    .filter_map(|p| p.validation_loss.map(|v| (p.epoch as f64, v)))
+                    .collect(),
+            ),
+            (
+                "validation accuracy",
+                GREEN,
+                epochs
+                    .iter()
+                    .filter_map(|p| p.validation_accuracy.map(|v| (p.epoch as f64, v)))
+                    .collect(),
+            ),
+        ];
+        for (label, color, points) in series {
+            if points.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(&e)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, color.filled())),
+                )
+                .map_err(&e)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(&e)?;
+        root.present().map_err(&e)?;
+    }
+    Ok(svg)
+}
+
+fn recall_bars(families: &[FamilyRecall]) -> Result<String, HtmlError> {
+    let e = err("per-family recall");
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (560, 280)).into_drawing_area();
+        root.fill(&WHITE).map_err(&e)?;
+        let n = families.len().max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "recall per family: candidate (blue) vs baseline (grey)",
+                ("sans-serif", 16),
+            )
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(44)
+            .build_cartesian_2d(0f64..n as f64, -0.08f64..1.05f64)
+            .map_err(&e)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(0)
+            .draw()
+            .map_err(&e)?;
+        // Family names under each pair of bars (a numeric axis has no category labels).
+        chart
+            .draw_series(families.iter().enumerate().map(|(i, f)| {
+                Text::new(
+                    f.family.clone(),
+                    (i as f64 + 0.3, -0.01),
+                    ("sans-serif", 12),
+                )
+            }))
+            .map_err(&e)?;
+        for (i, f) in families.iter().enumerate() {
+            let x = i as f64;
+            chart
+                .draw_series([Rectangle::new(
+                    [(x + 0.12, 0.0), (x + 0.48, f.candidate)],
+                    CANDIDATE.filled(),
+                )])
+                .map_err(&e)?;
+            if let Some(b) = f.baseline {
+                chart
+                    .draw_series([Rectangle::new(
+                        [(x + 0.52, 0.0), (x + 0.88, b)],
+                        BASELINE.filled(),
+                    )])
+                    .map_err(&e)?;
+            }
+        }
+        root.present().map_err(&e)?;
+    }
+    Ok(svg)
+}
+
+fn confusion(m: &[[u64; 2]; 2]) -> Result<String, HtmlError> {
+    let e = err("confusion matrix");
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (300, 280)).into_drawing_area();
+        root.fill(&WHITE).map_err(&e)?;
+        let max = m.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+        let labels = ["benign", "attack"];
+        root.draw(&Text::new("predicted →", (130, 8), ("sans-serif", 13)))
+            .map_err(&e)?;
+        for (t, row) in m.iter().enumerate() {
+            root.draw(&Text::new(
+                format!("true {}", labels[t]),
+                (4, 90 + 110 * t as i32),
+                ("sans-serif", 13),
+            ))
+            .map_err(&e)?;
+            for (p, &count) in row.iter().enumerate() {
+                let (x, y) = (90 + 100 * p as i32, 30 + 110 * t as i32);
+                let shade = 1.0 - 0.75 * (count as f64 / max);
+                let color = RGBColor((255.0 * shade) as u8, (255.0 * shade) as u8, 255);
+                root.draw(&Rectangle::new([(x, y), (x + 96, y + 106)], color.filled()))
+                    .map_err(&e)?;
+                root.draw(&Text::new(
+                    format!("{count}"),
+                    (x + 34, y + 46),
+                    ("sans-serif", 18),
+                ))
+                .map_err(&e)?;
+                if t == 0 {
+                    root.draw(&Text::new(labels[p], (x + 26, 270), ("sans-serif", 13)))
+                        .map_err(&e)?;
+                }
+            }
+        }
+        root.present().map_err(&e)?;
+    }
+    Ok(svg)
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:1200px}\
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.5em}.charts{display:flex;flex-wrap:wrap;gap:1em}\
+table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}\
+td.n{text-align:right}.accept{color:#1a7f37;font-weight:bold}.reject{color:#c62828;font-weight:bold}";
+
+/// The page.
+pub fn html(input: &HtmlInput) -> Result<String, HtmlError> {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>\n",
+        escape(&input.title)
+    );
+    let _ = writeln!(
+        out,
+        "<h1>{}</h1><p>{}</p>",
+        escape(&input.title),
+        escape(&input.subtitle)
+    );
+    let _ = writeln!(
+        out,
+        "<table><tr>{}</tr><tr>{}</tr></table>",
+        input
+            .metrics
+            .iter()
+            .map(|(k, _)| format!("<th>{}</th>", escape(k)))
+            .collect::<String>(),
+        input
+            .metrics
+            .iter()
+            .map(|(_, v)| format!("<td class=\"n\">{v:.4}</td>"))
+            .collect::<String>()
+    );
+    if let Some(r) = input.report {
+        let class = if r.decision.accepted() {
+            "accept"
+        } else {
+            "reject"
+        };
+        let _ = writeln!(
+            out,
+            "<h2>Regression gate</h2><p>against {}: <span class=\"{class}\">{}</span> ({}: {}); {} regressions, {} improvements, {} unchanged of {} examples.</p>",
+            escape(r.baseline.as_deref().unwrap_or("no baseline")),
+            class.to_uppercase(),
+            escape(&r.decision.rule),
+            escape(&r.decision.reason),
+            r.overall.regressions,
+            r.overall.improvements,
+            r.overall.unchanged,
+            r.overall.examples
+        );
+    }
+    let _ = writeln!(
+        out,
+        "<h2>Training and evaluation</h2><div class=\"charts\">"
+    );
+    out.push_str(&curves(&input.epochs)?);
+    out.push_str(&recall_bars(&input.family_recall)?);
+    out.push_str(&confusion(&input.confusion)?);
+    let _ = writeln!(out, "</div>");
+    if let Some(r) = input.report {
+        for (title, rows) in [
+            ("Regressions", &r.regressions),
+            ("Improvements", &r.improvements),
+        ] {
+            let _ = writeln!(out, "<h2>{title} (first {})</h2>", crate::LISTED);
+            if rows.is_empty() {
+                let _ = writeln!(out, "<p>none</p>");
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "<table><tr><th>text</th><th>label</th><th>family</th><th>baseline</th><th>candidate</th></tr>"
+            );
+            for c in rows {
+                let v = |v: &crate::Verdict| {
+                    format!(
+                        "{} ({:.3})",
+                        if v.attack { "attack" } else { "benign" },
+                        v.score
+                    )
+                };
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape(&c.text),
+                    c.label,
+                    escape(&c.family),
+                    v(&c.baseline),
+                    v(&c.candidate)
+                );
+            }
+            let _ = writeln!(out, "</table>");
+        }
+    }
+    out.push_str("</body></html>\n");
+    Ok(out)
+}
