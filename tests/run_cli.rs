@@ -595,6 +595,19 @@ fn the_regression_gate_rejects_a_regressing_version() {
         "{}",
         stdout(&regress)
     );
+    let flipped_set = env.run(&[
+        "--json",
+        "regress",
+        "tiny@1.0.0",
+        "tiny@1.1.0",
+        "--test",
+        env.path("additions.jsonl").to_str().expect("p"),
+    ]);
+    let flipped_set: serde_json::Value = serde_json::from_slice(&flipped_set.stdout).expect("json");
+    assert_eq!(
+        flipped_set["decision"]["decision"], "accept",
+        "on the flipped labels the candidate only improves"
+    );
     let same = env.run(&["regress", "tiny@1.0.0", "tiny@1.0.0"]);
     assert_eq!(code(&same), 0);
     assert!(
