@@ -40,6 +40,10 @@ enum Command {
     Run(cmd::run::RunArgs),
     /// The regression report of a candidate version against a baseline; exit 3 on reject.
     Regress(cmd::run::RegressArgs),
+    /// A model's versions, newest first: parent, mode, additions, F1/FPR/FNR, gate, backend.
+    Log(cmd::run::LogArgs),
+    /// What changed between two versions: common ancestor, parameters, training rows, metrics.
+    Diff(cmd::run::DiffArgs),
     /// A version's stored regression report (Markdown), or `--html out.html` with charts.
     Report(cmd::run::ReportArgs),
     /// Print the resolved recipe of an experiment (every default filled in) and its hash.
@@ -78,6 +82,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => cmd::run::run(&cli.store, &out, args),
         Command::Regress(args) => cmd::run::regress(&cli.store, &out, args),
+        Command::Log(args) => cmd::run::log(&cli.store, &out, args),
+        Command::Diff(args) => cmd::run::diff(&cli.store, &out, args),
         Command::Report(args) => cmd::run::report(&cli.store, &out, args),
         Command::Plan(args) => cmd::run::plan(&cli.store, &out, args),
         Command::Show(args) => cmd::run::show(&cli.store, &out, args),

@@ -24,6 +24,23 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LogArgs {
+    /// The model name (all models when absent).
+    model: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older version.
+    a: String,
+    /// The newer version.
+    b: String,
+    /// How many example rows of each kind to list.
+    #[arg(long, default_value_t = 5)]
+    examples: usize,
+}
+
+#[derive(Debug, Args)]
 pub struct ReportArgs {
     /// A registered version.
     reference: String,
@@ -223,6 +240,28 @@ pub fn regress(store: &Path, out: &Output, args: RegressArgs) -> Result<ExitCode
     })
 }
 
+pub fn log(store: &Path, out: &Output, args: LogArgs) -> Result<ExitCode> {
+    let store = Store::open(store)?;
+    let entries = cairn_lineage::log(&store, args.model.as_deref())?;
+    if out.json {
+        out.json(&entries)?;
+    } else {
+        out.line(cairn_lineage::render_log(&entries).trim_end());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn diff(store: &Path, out: &Output, args: DiffArgs) -> Result<ExitCode> {
+    let store = Store::open(store)?;
+    let diff = cairn_lineage::diff(&store, &args.a, &args.b, args.examples)?;
+    if out.json {
+        out.json(&diff)?;
+    } else {
+        out.line(cairn_lineage::render_diff(&diff).trim_end());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn report(store: &Path, out: &Output, args: ReportArgs) -> Result<ExitCode> {
     let store = Store::open(store)?;
     match &args.html {
@@ -251,39 +290,27 @@ pub fn plan(store: &Path, out: &Output, args: PlanArgs) -> Result<ExitCode> {
 
 pub fn show(store: &Path, out: &Output, args: RefArg) -> Result<ExitCode> {
     let store = Store::open(store)?;
-    let (name, run, manifest) = cairn_pipeline::load_run(&store, &args.reference)?;
+    let provenance = cairn_lineage::provenance(&store, &args.reference)?;
     if out.json {
-        let mut value = serde_json::to_value(&manifest)?;
+        // The run manifest's own fields at the top level, plus what `show` adds.
+        let mut value = serde_json::to_value(&provenance.run)?;
         if let Some(map) = value.as_object_mut() {
-            map.insert("ref".into(), name.as_str().into());
-            map.insert("run".into(), run.to_hex().into());
+            map.insert("ref".into(), provenance.reference.clone().into());
+            map.insert("run".into(), provenance.run_id.clone().into());
+            map.insert(
+                "parent_version".into(),
+                provenance.parent_version.clone().into(),
+            );
+            map.insert(
+                "resolved_recipe".into(),
+                serde_json::to_value(&provenance.recipe)?,
+            );
+            map.insert("inputs".into(), serde_json::to_value(&provenance.inputs)?);
+            map.insert("gate".into(), serde_json::to_value(&provenance.gate)?);
         }
         out.json(&value)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    out.line(format!("{name}  run {run}"));
-    out.line(format!("  recipe      {}", manifest.recipe));
-    out.line(format!(
-        "  mode        {}{}",
-        manifest.mode,
-        manifest
-            .parent
-            .map(|p| format!(" from run {}", p.short()))
-            .unwrap_or_default()
-    ));
-    out.line(format!(
-        "  started     {} ({} ms)",
-        manifest.started, manifest.duration_ms
-    ));
-    let env = &manifest.environment;
-    out.line(format!(
-        "  environment cairn {}, {} on {}, {} thread(s)",
-        env.cairn_version, env.backend, env.device, env.threads
-    ));
-    out.line(format!("  test        {}", metric_line(&manifest.metrics)));
-    out.line("  outputs");
-    for (output, id) in manifest.outputs.named() {
-        out.line(format!("    {output:<11} {id}"));
+    } else {
+        out.line(cairn_lineage::render_provenance(&provenance).trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }

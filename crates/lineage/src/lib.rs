@@ -1,0 +1,635 @@
+//! Lineage: the graph the run manifests already form, made readable.
+//!
+//! Every run manifest names its recipe, its parent run and its outputs by hash, and every
+//! recipe names its inputs by hash, so the history of a model — which data, which
+//! parameters, which parent — can be walked, compared and drawn from the store alone, with
+//! no database. [`log`] lists a model's versions; [`diff`] compares two versions: their
+//! nearest common ancestor, the parameters that differ, the training rows added, removed
+//! and relabelled (reusing `cairn_data::diff`), metric deltas, regression-report deltas and
+//! environment changes.
+//!
+//! This crate has no ML dependencies.
+
+use std::collections::{BTreeMap, HashMap};
+
+use cairn_data::{DataDiff, load_dataset};
+use cairn_spec::{Recipe, RunManifest};
+use cairn_store::{ObjectId, RefName, Store};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Why lineage could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LineageError {
+    #[error(transparent)]
+    Store(#[from] cairn_store::StoreError),
+    #[error(transparent)]
+    Data(#[from] cairn_data::DataError),
+    /// A name that is not a registered version.
+    #[error("`{0}` is not a registered version (see `cairn log` or `cairn ref list`)")]
+    UnknownVersion(String),
+    /// No version of that model is registered.
+    #[error("no versions of `{0}` are registered (see `cairn ref list`)")]
+    UnknownModel(String),
+}
+
+/// A registered version and its run.
+#[derive(Debug, Clone)]
+pub struct Version {
+    pub name: RefName,
+    pub run_id: ObjectId,
+    pub run: RunManifest,
+}
+
+/// The run a version name points to.
+pub fn version(store: &Store, reference: &str) -> Result<Version, LineageError> {
+    let name: RefName = reference
+        .parse()
+        .map_err(|_| LineageError::UnknownVersion(reference.to_string()))?;
+    let run_id = store
+        .get_ref(&name)?
+        .ok_or_else(|| LineageError::UnknownVersion(reference.to_string()))?;
+    let run: RunManifest = store.get_manifest(&run_id)?;
+    Ok(Version { name, run_id, run })
+}
+
+/// Run id → `name@version`, for every published version in the store.
+fn version_names(store: &Store) -> Result<HashMap<ObjectId, String>, LineageError> {
+    Ok(store
+        .list_refs()?
+        .into_iter()
+        .filter(|(name, _)| name.is_immutable())
+        .map(|(name, id)| (id, name.to_string()))
+        .collect())
+}
+
+/// One line of `cairn log`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    pub version: String,
+    pub run: String,
+    pub date: String,
+    pub parent: Option<String>,
+    pub mode: String,
+    /// Additions files (name, valid rows).
+    pub additions: Vec<(String, u64)>,
+    pub f1: Option<f64>,
+    pub fpr: Option<f64>,
+    pub fnr: Option<f64>,
+    pub decision: String,
+    pub forced: bool,
+    pub backend: String,
+}
+
+/// A model's versions, newest first (by start time, then version name).
+pub fn log(store: &Store, model: Option<&str>) -> Result<Vec<LogEntry>, LineageError> {
+    let names = version_names(store)?;
+    let mut entries = Vec::new();
+    for (name, id) in store.list_refs()? {
+        if !name.is_immutable() || model.is_some_and(|m| m != name.path()) {
+            continue;
+        }
+        let run: RunManifest = match store.get_manifest(&id) {
+            Ok(run) => run,
+            Err(_) => continue, // a version ref to something that is not a run
+        };
+        let dataset = load_dataset_manifest(store, &run.outputs.dataset)?;
+        let additions = dataset
+            .map(|d| {
+                d.inputs
+                    .into_iter()
+                    .filter(|i| i.role == "addition")
+                    .map(|i| (i.name, i.rows))
+                    .collect()
+            })
+            .unwrap_or_default();
+        entries.push(LogEntry {
+            version: name.to_string(),
+            run: id.to_hex(),
+            date: run.started.clone(),
+            parent: run
+                .parent
+                .map(|p| names.get(&p).cloned().unwrap_or_else(|| p.short())),
+            mode: run.mode.clone(),
+            additions,
+            f1: run.metrics.get("f1").copied(),
+            fpr: run.metrics.get("fpr").copied(),
+            fnr: run.metrics.get("fnr").copied(),
+            decision: run.decision.clone(),
+            forced: run.forced,
+            backend: run.environment.backend.clone(),
+        });
+    }
+    if entries.is_empty()
+        && let Some(m) = model
+    {
+        return Err(LineageError::UnknownModel(m.to_string()));
+    }
+    entries.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| b.version.cmp(&a.version)));
+    Ok(entries)
+}
+
+fn load_dataset_manifest(
+    store: &Store,
+    id: &ObjectId,
+) -> Result<Option<cairn_data::DatasetManifest>, LineageError> {
+    Ok(store.get_manifest(id).ok())
+}
+
+/// A parameter that differs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParamChange {
+    pub key: String,
+    pub a: Value,
+    pub b: Value,
+}
+
+/// A metric before and after.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricChange {
+    pub name: String,
+    pub a: Option<f64>,
+    pub b: Option<f64>,
+    pub delta: Option<f64>,
+}
+
+/// What `cairn diff` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct LineageDiff {
+    pub a: String,
+    pub b: String,
+    /// The nearest run both descend from (a version name when it has one).
+    pub common_ancestor: Option<String>,
+    /// From the common ancestor to each side, oldest first.
+    pub chain_a: Vec<String>,
+    pub chain_b: Vec<String>,
+    pub params: Vec<ParamChange>,
+    pub additions_a: Vec<String>,
+    pub additions_b: Vec<String>,
+    pub data: DataDiff,
+    pub metrics: Vec<MetricChange>,
+    /// Regression report counts of each side (regressions, improvements, decision).
+    pub reports: Vec<ParamChange>,
+    pub environment: Vec<ParamChange>,
+}
+
+/// Flattens JSON into `a.b.c` → leaf value, skipping the input objects (compared as data).
+fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        _ => {
+            out.insert(prefix.to_string(), value.clone());
+        }
+    }
+}
+
+/// Hyper-parameters of a recipe: everything but the version's identity, its inputs (compared
+/// row by row) and the environment (listed on its own).
+fn params(recipe: &Recipe) -> BTreeMap<String, Value> {
+    let mut value = serde_json::to_value(recipe).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        for skip in ["name", "version", "description", "changes", "environment"] {
+            map.remove(skip);
+        }
+        if let Some(Value::Object(data)) = map.get_mut("data") {
+            for skip in ["base", "additions", "test"] {
+                data.remove(skip);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    flatten("", &value, &mut out);
+    out
+}
+
+fn changes(a: &BTreeMap<String, Value>, b: &BTreeMap<String, Value>) -> Vec<ParamChange> {
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        // A section present on one side only shows up as its leaves; skip the bare null.
+        .filter(|k| {
+            !matches!(
+                (a.get(*k), b.get(*k)),
+                (Some(Value::Null) | None, Some(Value::Null) | None)
+            )
+        })
+        .map(|k| ParamChange {
+            key: k.clone(),
+            a: a.get(k).cloned().unwrap_or(Value::Null),
+            b: b.get(k).cloned().unwrap_or(Value::Null),
+        })
+        .collect()
+}
+
+/// The runs from `id` back to the first version, newest first.
+fn ancestry(store: &Store, id: ObjectId) -> Result<Vec<ObjectId>, LineageError> {
+    let mut chain = vec![id];
+    let mut current: RunManifest = store.get_manifest(&id)?;
+    while let Some(parent) = current.parent {
+        if chain.contains(&parent) {
+            break;
+        }
+        chain.push(parent);
+        current = store.get_manifest(&parent)?;
+    }
+    Ok(chain)
+}
+
+fn rows(store: &Store, run: &RunManifest) -> Result<Vec<cairn_data::DatasetRow>, LineageError> {
+    let (_, mut train, validation) = load_dataset(store, &run.outputs.dataset)?;
+    train.extend(validation);
+    Ok(train)
+}
+
+fn report_summary(store: &Store, run: &RunManifest) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let report: Option<cairn_report::Report> = run
+        .outputs
+        .report
+        .and_then(|id| store.read(&id).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(r) = report {
+        out.insert(
+            "baseline".into(),
+            r.baseline.clone().map(Value::from).unwrap_or(Value::Null),
+        );
+        out.insert("decision".into(), Value::from(r.decision.rule.clone()));
+        out.insert("regressions".into(), Value::from(r.overall.regressions));
+        out.insert("improvements".into(), Value::from(r.overall.improvements));
+    }
+    out
+}
+
+/// Compares two versions; `examples` rows of each kind are listed in the data diff.
+pub fn diff(store: &Store, a: &str, b: &str, examples: usize) -> Result<LineageDiff, LineageError> {
+    let (va, vb) = (version(store, a)?, version(store, b)?);
+    let names = version_names(store)?;
+    let label = |id: &ObjectId| {
+        names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| format!("run {}", id.short()))
+    };
+    let (chain_a, chain_b) = (ancestry(store, va.run_id)?, ancestry(store, vb.run_id)?);
+    let common = chain_a.iter().find(|id| chain_b.contains(id)).copied();
+    let path = |chain: &[ObjectId]| -> Vec<String> {
+        let mut path: Vec<String> = match common {
+            Some(c) => chain
+                .iter()
+                .take_while(|id| **id != c)
+                .map(&label)
+                .collect(),
+            None => chain.iter().map(&label).collect(),
+        };
+        path.reverse();
+        path
+    };
+    let (ra, rb): (Recipe, Recipe) = (
+        store.get_manifest(&va.run.recipe)?,
+        store.get_manifest(&vb.run.recipe)?,
+    );
+    let names_of = |r: &Recipe| {
+        r.data
+            .additions
+            .iter()
+            .map(|o| o.name.clone())
+            .collect::<Vec<_>>()
+    };
+    let data = cairn_data::diff(&rows(store, &va.run)?, &rows(store, &vb.run)?, examples);
+    let metric_names: std::collections::BTreeSet<&String> =
+        va.run.metrics.keys().chain(vb.run.metrics.keys()).collect();
+    let metrics = metric_names
+        .into_iter()
+        .map(|m| {
+            let (x, y) = (
+                va.run.metrics.get(m).copied(),
+                vb.run.metrics.get(m).copied(),
+            );
+            MetricChange {
+                name: m.clone(),
+                a: x,
+                b: y,
+                delta: x.zip(y).map(|(x, y)| y - x),
+            }
+        })
+        .collect();
+    let env = |r: &RunManifest| -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
+        flatten(
+            "",
+            &serde_json::to_value(&r.environment).unwrap_or(Value::Null),
+            &mut out,
+        );
+        out
+    };
+    Ok(LineageDiff {
+        a: va.name.to_string(),
+        b: vb.name.to_string(),
+        common_ancestor: common.map(|c| label(&c)),
+        chain_a: path(&chain_a),
+        chain_b: path(&chain_b),
+        params: changes(&params(&ra), &params(&rb)),
+        additions_a: names_of(&ra),
+        additions_b: names_of(&rb),
+        data,
+        metrics,
+        reports: changes(
+            &report_summary(store, &va.run),
+            &report_summary(store, &vb.run),
+        ),
+        environment: changes(&env(&va.run), &env(&vb.run)),
+    })
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into())
+}
+
+fn short_value(v: &Value) -> String {
+    match v {
+        Value::String(s) if s.starts_with(cairn_store::REF_PREFIX) => {
+            s.chars().skip(7).take(12).collect()
+        }
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `cairn log` as text.
+pub fn render_log(entries: &[LogEntry]) -> String {
+    let mut out = String::new();
+    for e in entries {
+        let parent = e
+            .parent
+            .as_deref()
+            .map(|p| format!(" from {p}"))
+            .unwrap_or_default();
+        let forced = if e.forced { " (forced)" } else { "" };
+        out.push_str(&format!(
+            "{}  {}  {}{parent}  [{}]\n",
+            e.version, e.date, e.mode, e.backend
+        ));
+        out.push_str(&format!(
+            "    f1 {}  fpr {}  fnr {}  gate {}{forced}\n",
+            opt(e.f1),
+            opt(e.fpr),
+            opt(e.fnr),
+            e.decision
+        ));
+        for (name, rows) in &e.additions {
+            out.push_str(&format!("    + {name} ({rows} rows)\n"));
+        }
+    }
+    out
+}
+
+/// `cairn diff` as text.
+pub fn render_diff(d: &LineageDiff) -> String {
+    let mut out = format!("{} -> {}\n", d.a, d.b);
+    match &d.common_ancestor {
+        Some(c) => out.push_str(&format!("common ancestor: {c}\n")),
+        None => out.push_str("common ancestor: none (unrelated versions; compared anyway)\n"),
+    }
+    let chain = |c: &[String]| {
+        if c.is_empty() {
+            "(the ancestor itself)".to_string()
+        } else {
+            c.join(" -> ")
+        }
+    };
+    out.push_str(&format!(
+        "  {}: {}\n  {}: {}\n",
+        d.a,
+        chain(&d.chain_a),
+        d.b,
+        chain(&d.chain_b)
+    ));
+    out.push_str("\nparameters:\n");
+    if d.params.is_empty() {
+        out.push_str("  (no differences)\n");
+    }
+    for p in &d.params {
+        out.push_str(&format!(
+            "  {}: {} -> {}\n",
+            p.key,
+            short_value(&p.a),
+            short_value(&p.b)
+        ));
+    }
+    out.push_str("\nadditions:\n");
+    out.push_str(&format!(
+        "  {}: {}\n",
+        d.a,
+        if d.additions_a.is_empty() {
+            "none".into()
+        } else {
+            d.additions_a.join(", ")
+        }
+    ));
+    out.push_str(&format!(
+        "  {}: {}\n",
+        d.b,
+        if d.additions_b.is_empty() {
+            "none".into()
+        } else {
+            d.additions_b.join(", ")
+        }
+    ));
+    out.push_str("\ntraining data:\n");
+    for line in d.data.to_string().lines() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out.push_str("\nmetrics:\n");
+    for m in &d.metrics {
+        let delta = m
+            .delta
+            .map(|x| format!("{x:+.4}"))
+            .unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "  {:<17} {} -> {}  ({delta})\n",
+            m.name,
+            opt(m.a),
+            opt(m.b)
+        ));
+    }
+    if !d.reports.is_empty() {
+        out.push_str("\nregression report:\n");
+        for r in &d.reports {
+            out.push_str(&format!(
+                "  {}: {} -> {}\n",
+                r.key,
+                short_value(&r.a),
+                short_value(&r.b)
+            ));
+        }
+    }
+    if !d.environment.is_empty() {
+        out.push_str("\nenvironment:\n");
+        for e in &d.environment {
+            out.push_str(&format!(
+                "  {}: {} -> {}\n",
+                e.key,
+                short_value(&e.a),
+                short_value(&e.b)
+            ));
+        }
+    }
+    out
+}
+
+/// An input of a run, as `cairn show` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputLine {
+    pub role: String,
+    pub name: String,
+    pub object: String,
+    pub size: u64,
+}
+
+/// The regression gate's verdict, as `cairn show` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateLine {
+    pub baseline: Option<String>,
+    pub decision: String,
+    pub rule: String,
+    pub regressions: u64,
+    pub improvements: u64,
+    pub examples: u64,
+}
+
+/// Everything `cairn show` prints about a version.
+#[derive(Debug, Clone, Serialize)]
+pub struct Provenance {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub run_id: String,
+    pub parent_version: Option<String>,
+    pub run: RunManifest,
+    pub recipe: Recipe,
+    pub inputs: Vec<InputLine>,
+    pub gate: Option<GateLine>,
+}
+
+/// The full provenance of one version.
+pub fn provenance(store: &Store, reference: &str) -> Result<Provenance, LineageError> {
+    let v = version(store, reference)?;
+    let recipe: Recipe = store.get_manifest(&v.run.recipe)?;
+    let names = version_names(store)?;
+    let inputs = recipe
+        .inputs()
+        .into_iter()
+        .map(|(role, o)| InputLine {
+            role: role.to_string(),
+            name: o.name.clone(),
+            object: o.object.to_hex(),
+            size: o.size,
+        })
+        .collect();
+    let report: Option<cairn_report::Report> = v
+        .run
+        .outputs
+        .report
+        .and_then(|id| store.read(&id).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let gate = report.map(|r| GateLine {
+        baseline: r.baseline.clone(),
+        decision: if r.decision.accepted() {
+            "accept".into()
+        } else {
+            "reject".into()
+        },
+        rule: r.decision.rule.clone(),
+        regressions: r.overall.regressions,
+        improvements: r.overall.improvements,
+        examples: r.overall.examples,
+    });
+    Ok(Provenance {
+        reference: v.name.to_string(),
+        run_id: v.run_id.to_hex(),
+        parent_version: v.run.parent.map(|p| {
+            names
+                .get(&p)
+                .cloned()
+                .unwrap_or_else(|| format!("run {}", p.short()))
+        }),
+        run: v.run,
+        recipe,
+        inputs,
+        gate,
+    })
+}
+
+/// `cairn show` as text.
+pub fn render_provenance(p: &Provenance) -> String {
+    let r = &p.run;
+    let env = &r.environment;
+    let mut out = format!("{}  run {}\n", p.reference, p.run_id);
+    out.push_str(&format!("  recipe      {}\n", r.recipe));
+    let parent = p
+        .parent_version
+        .as_deref()
+        .map(|v| format!(" from {v}"))
+        .unwrap_or_default();
+    out.push_str(&format!("  mode        {}{parent}\n", r.mode));
+    out.push_str(&format!(
+        "  started     {} ({} ms)\n",
+        r.started, r.duration_ms
+    ));
+    out.push_str(&format!(
+        "  environment cairn {}, {} on {}, {} thread(s)\n",
+        env.cairn_version, env.backend, env.device, env.threads
+    ));
+    let metrics: Vec<String> = ["accuracy", "precision", "recall", "f1", "fpr", "fnr"]
+        .iter()
+        .filter_map(|k| r.metrics.get(*k).map(|v| format!("{k} {v:.4}")))
+        .collect();
+    out.push_str(&format!("  test        {}\n", metrics.join(", ")));
+    if let Some(g) = &p.gate {
+        let forced = if r.forced {
+            ", registered with --force"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "  gate        {} ({}) against {}: {} regressions, {} improvements of {}{forced}\n",
+            g.decision,
+            g.rule,
+            g.baseline.as_deref().unwrap_or("nothing"),
+            g.regressions,
+            g.improvements,
+            g.examples
+        ));
+    }
+    let t = &p.recipe.train;
+    out.push_str(&format!(
+        "  training    {} {:?}, {} epochs, batch {}, lr {}, seed {}\n",
+        p.recipe.model.architecture,
+        p.recipe.model.sizes,
+        t.epochs,
+        t.batch_size,
+        t.learning_rate,
+        t.seed
+    ));
+    out.push_str("  inputs\n");
+    for i in &p.inputs {
+        out.push_str(&format!(
+            "    {:<14} {}  {:>9} bytes  {}\n",
+            i.role, i.object, i.size, i.name
+        ));
+    }
+    out.push_str("  outputs\n");
+    for (name, id) in r.outputs.named() {
+        out.push_str(&format!("    {name:<15} {id}\n"));
+    }
+    out
+}

@@ -1,0 +1,193 @@
+//! `cairn log`, `cairn show` and `cairn diff` over a fixture lineage made by running four tiny
+//! experiments: a retrain, a fine-tune with additions, a sibling fine-tune with other
+//! additions, and a retrain with another learning rate. Outputs are pinned by snapshots with
+//! dates and run hashes (which include start times) redacted.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Env, code, stderr, stdout};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/run")
+}
+
+const EXPERIMENT: &str = r#"
+[experiment]
+name = "tiny"
+version = "VERSION"
+
+[data]
+base = ["train.jsonl"]
+test = "test.jsonl"
+ADDITIONS
+
+[tokenizer]
+vocab_size = 400
+max_length = 32
+
+[model]
+architecture = "bag"
+embed_dim = 16
+hidden = 32
+buckets = 4096
+PARENT
+
+[train]
+seed = 7
+epochs = 1
+batch_size = 32
+learning_rate = LR
+"#;
+
+fn run(env: &Env, version: &str, parent: Option<&str>, additions: Option<&str>, lr: &str) {
+    let text = EXPERIMENT
+        .replace("VERSION", version)
+        .replace(
+            "ADDITIONS",
+            &additions
+                .map(|a| format!("additions = [\"{a}\"]\nnew_data_boost = 2.0"))
+                .unwrap_or_default(),
+        )
+        .replace(
+            "PARENT",
+            &parent
+                .map(|p| format!("parent = \"{p}\""))
+                .unwrap_or_default(),
+        )
+        .replace("LR", lr);
+    let path = env.path(&format!("{version}.toml"));
+    std::fs::write(&path, text).expect("write experiment");
+    let out = env
+        .cairn()
+        .current_dir(env.dir.path())
+        .args(["run", "--force"])
+        .arg(format!("{version}.toml"))
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 0, "{version}: {}", stderr(&out));
+}
+
+/// Four versions of `tiny`; `--force` keeps the fixture independent of the gate's verdicts.
+fn lineage() -> Env {
+    let env = Env::new();
+    for f in ["train.jsonl", "test.jsonl", "additions.jsonl"] {
+        std::fs::copy(fixtures().join(f), env.path(f)).expect("copy fixture");
+    }
+    let additions = std::fs::read_to_string(env.path("additions.jsonl")).expect("read");
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for (i, line) in additions.lines().enumerate() {
+        if i % 2 == 0 {
+            first.push(line)
+        } else {
+            second.push(line)
+        }
+    }
+    std::fs::write(env.path("week1.jsonl"), first.join("\n") + "\n").expect("write");
+    std::fs::write(env.path("week2.jsonl"), second.join("\n") + "\n").expect("write");
+    run(&env, "1.0.0", None, None, "0.01");
+    run(
+        &env,
+        "1.1.0",
+        Some("tiny@1.0.0"),
+        Some("week1.jsonl"),
+        "0.005",
+    );
+    run(
+        &env,
+        "1.2.0",
+        Some("tiny@1.0.0"),
+        Some("week2.jsonl"),
+        "0.005",
+    );
+    run(&env, "2.0.0", None, None, "0.02");
+    env
+}
+
+fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[date]");
+    s.add_filter(r"(blake3:)?[0-9a-f]{64}", "[hash]");
+    s.add_filter(r"\b[0-9a-f]{12}\b", "[short]");
+    s.add_filter(r"\(\d+ ms\)", "([ms] ms)");
+    s.add_filter(r#""duration_ms":\s*\d+"#, r#""duration_ms": [ms]"#);
+    s.add_filter(
+        r#""train_examples_per_second":\s*[0-9.e+-]+"#,
+        r#""train_examples_per_second": [rate]"#,
+    );
+    s
+}
+
+#[test]
+fn log_show_and_diff_of_a_fixture_lineage() {
+    let env = lineage();
+    let settings = settings();
+    let _guard = settings.bind_to_scope();
+
+    let log = env.run(&["log", "tiny"]);
+    assert_eq!(code(&log), 0, "{}", stderr(&log));
+    let text = stdout(&log);
+    let order: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("tiny@"))
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        order,
+        ["tiny@2.0.0", "tiny@1.2.0", "tiny@1.1.0", "tiny@1.0.0"],
+        "newest first"
+    );
+    insta::assert_snapshot!("log", text);
+    let json: serde_json::Value =
+        serde_json::from_slice(&env.run(&["--json", "log", "tiny"]).stdout).expect("json");
+    assert_eq!(json[2]["parent"], "tiny@1.0.0");
+    assert_eq!(
+        json[2]["additions"],
+        serde_json::json!([["week1.jsonl", 28]])
+    );
+    insta::assert_json_snapshot!("log_json", json);
+
+    let show = env.run(&["show", "tiny@1.1.0"]);
+    assert_eq!(code(&show), 0);
+    insta::assert_snapshot!("show", stdout(&show));
+
+    // Siblings: common ancestor 1.0.0, each with its own additions.
+    let siblings = env.run(&["diff", "tiny@1.1.0", "tiny@1.2.0", "--examples", "2"]);
+    assert_eq!(code(&siblings), 0, "{}", stderr(&siblings));
+    insta::assert_snapshot!("diff_siblings", stdout(&siblings));
+    let json: serde_json::Value = serde_json::from_slice(
+        &env.run(&["--json", "diff", "tiny@1.1.0", "tiny@1.2.0"])
+            .stdout,
+    )
+    .expect("json");
+    assert_eq!(json["common_ancestor"], "tiny@1.0.0");
+    assert!(
+        json["data"]["added"].as_u64().expect("added") > 0
+            && json["data"]["removed"].as_u64().expect("removed") > 0
+    );
+    insta::assert_json_snapshot!("diff_siblings_json", json);
+
+    // Unrelated retrains: no common ancestor, compared anyway; only the learning rate differs.
+    let unrelated = env.run(&["--json", "diff", "tiny@1.0.0", "tiny@2.0.0"]);
+    let json: serde_json::Value = serde_json::from_slice(&unrelated.stdout).expect("json");
+    assert_eq!(json["common_ancestor"], serde_json::Value::Null);
+    assert_eq!(
+        json["params"],
+        serde_json::json!([{"key": "train.learning_rate", "a": 0.01, "b": 0.02}])
+    );
+    assert_eq!(json["data"]["added"], 0);
+    let text = stdout(&env.run(&["diff", "tiny@1.0.0", "tiny@2.0.0"]));
+    assert!(
+        text.contains("common ancestor: none (unrelated versions; compared anyway)"),
+        "{text}"
+    );
+
+    let missing = env.run(&["diff", "tiny@1.0.0", "tiny@9.0.0"]);
+    assert_eq!(code(&missing), 1);
+    assert!(
+        stderr(&missing).contains("`tiny@9.0.0` is not a registered version"),
+        "{}",
+        stderr(&missing)
+    );
+}
