@@ -109,6 +109,7 @@ fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[date]");
     s.add_filter(r"(blake3:)?[0-9a-f]{64}", "[hash]");
+    s.add_filter(r"\bn[0-9a-f]{12}\b", "n[id]");
     s.add_filter(r"\b[0-9a-f]{12}\b", "[short]");
     s.add_filter(r"\(\d+ ms\)", "([ms] ms)");
     s.add_filter(r#""duration_ms":\s*\d+"#, r#""duration_ms": [ms]"#);
@@ -181,6 +182,39 @@ fn log_show_and_diff_of_a_fixture_lineage() {
     assert!(
         text.contains("common ancestor: none (unrelated versions; compared anyway)"),
         "{text}"
+    );
+
+    // The DAG behind a version, in every format.
+    let dot = env.run(&["graph", "tiny@1.1.0"]);
+    assert_eq!(code(&dot), 0, "{}", stderr(&dot));
+    assert!(
+        stdout(&dot).contains("label=\"fine-tune\""),
+        "{}",
+        stdout(&dot)
+    );
+    insta::assert_snapshot!("graph_dot", stdout(&dot));
+    insta::assert_snapshot!(
+        "graph_mermaid",
+        stdout(&env.run(&["graph", "tiny@1.1.0", "--format", "mermaid"]))
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&env.run(&["graph", "tiny@1.1.0", "--format", "json"]).stdout)
+            .expect("json");
+    let kinds: std::collections::BTreeSet<&str> = json["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["dataset", "input", "report", "run", "tokenizer"]
+    );
+    insta::assert_json_snapshot!("graph_json", json);
+    let svg = stdout(&env.run(&["graph", "tiny@1.1.0", "--format", "svg"]));
+    assert!(
+        svg.contains("<svg") && svg.contains("tiny@1.1.0"),
+        "an SVG picture"
     );
 
     let missing = env.run(&["diff", "tiny@1.0.0", "tiny@9.0.0"]);

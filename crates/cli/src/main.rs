@@ -44,6 +44,8 @@ enum Command {
     Log(cmd::run::LogArgs),
     /// What changed between two versions: common ancestor, parameters, training rows, metrics.
     Diff(cmd::run::DiffArgs),
+    /// The DAG behind a version (runs, datasets, inputs, tokenizers, reports): dot, mermaid, json, svg.
+    Graph(cmd::run::GraphArgs),
     /// A version's stored regression report (Markdown), or `--html out.html` with charts.
     Report(cmd::run::ReportArgs),
     /// Print the resolved recipe of an experiment (every default filled in) and its hash.
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         Command::Regress(args) => cmd::run::regress(&cli.store, &out, args),
         Command::Log(args) => cmd::run::log(&cli.store, &out, args),
         Command::Diff(args) => cmd::run::diff(&cli.store, &out, args),
+        Command::Graph(args) => cmd::run::graph(&cli.store, &out, args),
         Command::Report(args) => cmd::run::report(&cli.store, &out, args),
         Command::Plan(args) => cmd::run::plan(&cli.store, &out, args),
         Command::Show(args) => cmd::run::show(&cli.store, &out, args),

@@ -10,6 +10,8 @@
 //!
 //! This crate has no ML dependencies.
 
+mod graph;
+
 use std::collections::{BTreeMap, HashMap};
 
 use cairn_data::{DataDiff, load_dataset};
@@ -17,6 +19,8 @@ use cairn_spec::{Recipe, RunManifest};
 use cairn_store::{ObjectId, RefName, Store};
 use serde::Serialize;
 use serde_json::Value;
+
+pub use graph::{Edge, Graph, Node, graph};
 
 /// Why lineage could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +32,9 @@ pub enum LineageError {
     /// A name that is not a registered version.
     #[error("`{0}` is not a registered version (see `cairn log` or `cairn ref list`)")]
     UnknownVersion(String),
+    /// The graph could not be laid out.
+    #[error("cannot lay out the lineage graph: {0}")]
+    Graph(String),
     /// No version of that model is registered.
     #[error("no versions of `{0}` are registered (see `cairn ref list`)")]
     UnknownModel(String),

@@ -41,6 +41,15 @@ pub struct DiffArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// A registered version.
+    reference: String,
+    /// dot, mermaid, json or svg.
+    #[arg(long, default_value = "dot", value_parser = ["dot", "mermaid", "json", "svg"])]
+    format: String,
+}
+
+#[derive(Debug, Args)]
 pub struct ReportArgs {
     /// A registered version.
     reference: String,
@@ -258,6 +267,18 @@ pub fn diff(store: &Path, out: &Output, args: DiffArgs) -> Result<ExitCode> {
         out.json(&diff)?;
     } else {
         out.line(cairn_lineage::render_diff(&diff).trim_end());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn graph(store: &Path, out: &Output, args: GraphArgs) -> Result<ExitCode> {
+    let store = Store::open(store)?;
+    let graph = cairn_lineage::graph(&store, &args.reference)?;
+    match args.format.as_str() {
+        "json" => out.json(&graph)?,
+        "mermaid" => out.line(graph.to_mermaid().trim_end()),
+        "svg" => out.line(graph.to_svg()?.trim_end()),
+        _ => out.line(graph.to_dot().trim_end()),
     }
     Ok(ExitCode::SUCCESS)
 }
