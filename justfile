@@ -37,7 +37,7 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
-# Benchmarks against peers run in the same command: `just bench store|validate|train`.
+# Benchmarks, each against a peer or a goal in the same command: `just bench store|validate|train|lineage`.
 bench what: build
     scripts/bench-{{what}}.sh {{cairn}}
 
