@@ -407,12 +407,15 @@ pub fn render_diff(d: &LineageDiff) -> String {
         Some(c) => out.push_str(&format!("common ancestor: {c}\n")),
         None => out.push_str("common ancestor: none (unrelated versions; compared anyway)\n"),
     }
-    let chain = |c: &[String]| {
-        if c.is_empty() {
-            "(the ancestor itself)".to_string()
-        } else {
-            c.join(" -> ")
-        }
+    let chain = |c: &[String]| match c.len() {
+        0 => "(the ancestor itself)".to_string(),
+        n if n > 8 => format!(
+            "{} -> … ({} more) … -> {}",
+            c[..3].join(" -> "),
+            n - 6,
+            c[n - 3..].join(" -> ")
+        ),
+        _ => c.join(" -> "),
     };
     out.push_str(&format!(
         "  {}: {}\n  {}: {}\n",
