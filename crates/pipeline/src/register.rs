@@ -4,13 +4,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use cairn_data::Taxonomy;
-use cairn_model::Weights;
 use cairn_spec::{Environment, Ingest, LoadedExperiment, Outputs, Recipe, RunManifest};
 use cairn_store::{Expect, ObjectId, RefName, Store};
-use cairn_tokenize::CairnTokenizer;
 use serde::Serialize;
 
-use crate::execute::{execute, model_config};
+use crate::execute::execute;
 use crate::{Event, PipelineError};
 
 /// How a `cairn run` ended.
@@ -344,18 +342,8 @@ pub fn export_safetensors(
     dir: &Path,
 ) -> Result<PathBuf, PipelineError> {
     let (_, _, manifest) = load_run(store, reference)?;
-    let recipe: Recipe = store.get_manifest(&manifest.recipe)?;
-    let taxonomy = Taxonomy::parse(
-        &String::from_utf8_lossy(&store.read(&recipe.data.taxonomy.object)?),
-        &recipe.data.taxonomy.name,
-    )?;
-    let tokenizer = CairnTokenizer::from_json(
-        &store.read(&manifest.outputs.tokenizer)?,
-        recipe.tokenizer.max_length as usize,
-    )?;
-    let config = model_config(&recipe, tokenizer.vocab_size(), &taxonomy);
-    let bytes =
-        cairn_model::safetensors(&config, &Weights(store.read(&manifest.outputs.weights)?))?;
+    let model = crate::gate::LoadedModel::of_run(store, &manifest)?;
+    let bytes = cairn_model::safetensors(&model.config, &model.weights)?;
     std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
     let path = dir.join("model.safetensors");
     std::fs::write(&path, bytes).map_err(|e| PipelineError::io(&path, e))?;
