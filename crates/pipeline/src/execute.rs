@@ -82,18 +82,20 @@ pub(crate) fn backend(name: &str) -> Result<Backend, PipelineError> {
 }
 
 fn encode(tokenizer: &CairnTokenizer, rows: &[DatasetRow]) -> Result<Vec<Encoded>, PipelineError> {
-    rows.iter()
-        .map(|r| {
-            Ok(Encoded {
-                ids: tokenizer.encode(&r.example.text)?,
-                label: r.example.label,
-                family: r.example.family_idx as usize,
-                severity: r.example.severity_score as f32,
-                context: r.example.context_idx as usize,
-                weight: r.weight as f32,
-            })
+    let texts: Vec<&str> = rows.iter().map(|r| r.example.text.as_str()).collect();
+    let ids = tokenizer.encode_all(&texts)?;
+    Ok(rows
+        .iter()
+        .zip(ids)
+        .map(|(r, ids)| Encoded {
+            ids,
+            label: r.example.label,
+            family: r.example.family_idx as usize,
+            severity: r.example.severity_score as f32,
+            context: r.example.context_idx as usize,
+            weight: r.weight as f32,
         })
-        .collect()
+        .collect())
 }
 
 /// The headline numbers kept in the run manifest.
@@ -330,12 +332,12 @@ pub fn execute(
     // Regression gate: baseline and candidate on the test set and the extra regression sets.
     let mut rows = test.clone();
     let mut candidate = predictions.clone();
+    let mut gate_ids = ids;
     for set in &recipe.regression.extra_sets {
         let extra = test_rows(store, set, &taxonomy, d.max_text_chars)?;
-        let ids = extra
-            .iter()
-            .map(|r| tokenizer.encode(&r.example.text))
-            .collect::<Result<Vec<_>, _>>()?;
+        let texts: Vec<&str> = extra.iter().map(|r| r.example.text.as_str()).collect();
+        let ids = tokenizer.encode_all(&texts)?;
+        gate_ids.extend(ids.iter().cloned());
         candidate.extend(cairn_model::predict(
             &model,
             train_config.backend,
@@ -365,7 +367,13 @@ pub fn execute(
             let run: RunManifest = store
                 .get_manifest(&baseline.run)
                 .map_err(|_| PipelineError::UnknownVersion(baseline.name.clone()))?;
-            let before = crate::gate::LoadedModel::of_run(store, &run)?.predict(&rows)?;
+            let baseline_model = crate::gate::LoadedModel::of_run(store, &run)?;
+            // A fine-tune shares its parent's tokenizer: the ids are already known.
+            let before = if run.outputs.tokenizer == tokenizer_id {
+                baseline_model.predict_ids(&gate_ids)?
+            } else {
+                baseline_model.predict(&rows)?
+            };
             cairn_report::compare(
                 Some(&baseline.name),
                 &name,

@@ -41,15 +41,17 @@ impl LoadedModel {
     }
 
     pub(crate) fn predict(&self, rows: &[DatasetRow]) -> Result<Vec<Prediction>, PipelineError> {
-        let ids = rows
-            .iter()
-            .map(|r| self.tokenizer.encode(&r.example.text))
-            .collect::<Result<Vec<_>, _>>()?;
+        let texts: Vec<&str> = rows.iter().map(|r| r.example.text.as_str()).collect();
+        self.predict_ids(&self.tokenizer.encode_all(&texts)?)
+    }
+
+    /// Predictions for texts already tokenized with this model's tokenizer.
+    pub(crate) fn predict_ids(&self, ids: &[Vec<u32>]) -> Result<Vec<Prediction>, PipelineError> {
         Ok(cairn_model::predict(
             &self.config,
             self.backend,
             &self.weights,
-            &ids,
+            ids,
             256,
         )?)
     }

@@ -154,9 +154,24 @@ impl CairnTokenizer {
         Ok(ids)
     }
 
-    /// Token ids of many texts, in order.
+    /// Token ids of many texts, in order, encoded on every core (each text on its own, so
+    /// the result does not depend on the thread count).
     pub fn encode_all(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, TokenizeError> {
-        texts.iter().map(|t| self.encode(t)).collect()
+        let encodings = self
+            .inner
+            .encode_batch(texts.to_vec(), false)
+            .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        Ok(encodings
+            .into_iter()
+            .map(|e| {
+                let ids = e.get_ids();
+                if ids.is_empty() {
+                    vec![0]
+                } else {
+                    ids.to_vec()
+                }
+            })
+            .collect())
     }
 }
 
