@@ -5,58 +5,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use common::{Env, code, stderr, stdout};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/run")
-}
-
-const EXPERIMENT: &str = r#"
-[experiment]
-name = "tiny"
-version = "VERSION"
-
-[data]
-base = ["train.jsonl"]
-test = "test.jsonl"
-ADDITIONS
-
-[tokenizer]
-vocab_size = 400
-max_length = 32
-
-[model]
-architecture = "bag"
-embed_dim = 16
-hidden = 32
-buckets = 4096
-PARENT
-
-[train]
-seed = 7
-epochs = 1
-batch_size = 32
-learning_rate = LR
-"#;
-
 fn run(env: &Env, version: &str, parent: Option<&str>, additions: Option<&str>, lr: &str) {
-    let text = EXPERIMENT
-        .replace("VERSION", version)
-        .replace(
-            "ADDITIONS",
-            &additions
-                .map(|a| format!("additions = [\"{a}\"]\nnew_data_boost = 2.0"))
-                .unwrap_or_default(),
-        )
-        .replace(
-            "PARENT",
-            &parent
-                .map(|p| format!("parent = \"{p}\""))
-                .unwrap_or_default(),
-        )
-        .replace("LR", lr);
+    let text = common::tiny_experiment(version, parent, additions, 1, lr);
     let path = env.path(&format!("{version}.toml"));
     std::fs::write(&path, text).expect("write experiment");
     let out = env
@@ -72,9 +24,7 @@ fn run(env: &Env, version: &str, parent: Option<&str>, additions: Option<&str>, 
 /// Four versions of `tiny`; `--force` keeps the fixture independent of the gate's verdicts.
 fn lineage() -> Env {
     let env = Env::new();
-    for f in ["train.jsonl", "test.jsonl", "additions.jsonl"] {
-        std::fs::copy(fixtures().join(f), env.path(f)).expect("copy fixture");
-    }
+    common::copy_run_fixtures(&env);
     let additions = std::fs::read_to_string(env.path("additions.jsonl")).expect("read");
     let (mut first, mut second) = (Vec::new(), Vec::new());
     for (i, line) in additions.lines().enumerate() {

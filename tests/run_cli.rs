@@ -7,46 +7,9 @@ use std::path::{Path, PathBuf};
 
 use common::{Env, code, stderr, stdout};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/run")
-}
-
-/// Copies the tiny dataset next to the experiments, so recipes do not depend on where the
-/// test runs.
 fn setup(env: &Env) {
-    for f in ["train.jsonl", "test.jsonl", "additions.jsonl"] {
-        std::fs::copy(fixtures().join(f), env.path(f)).expect("copy fixture");
-    }
+    common::copy_run_fixtures(env);
 }
-
-const TINY: &str = r#"
-[experiment]
-name = "tiny"
-version = "VERSION"
-changes = ["a test"]
-
-[data]
-base = ["train.jsonl"]
-test = "test.jsonl"
-ADDITIONS
-
-[tokenizer]
-vocab_size = 400
-max_length = 32
-
-[model]
-architecture = "bag"
-embed_dim = 16
-hidden = 32
-buckets = 4096
-PARENT
-
-[train]
-seed = 7
-epochs = EPOCHS
-batch_size = 32
-learning_rate = 0.01
-"#;
 
 fn experiment(
     env: &Env,
@@ -56,23 +19,13 @@ fn experiment(
     additions: bool,
     epochs: u32,
 ) -> PathBuf {
-    let text = TINY
-        .replace("VERSION", version)
-        .replace(
-            "ADDITIONS",
-            if additions {
-                "additions = [\"additions.jsonl\"]\nnew_data_boost = 2.0"
-            } else {
-                ""
-            },
-        )
-        .replace(
-            "PARENT",
-            &parent
-                .map(|p| format!("parent = \"{p}\""))
-                .unwrap_or_default(),
-        )
-        .replace("EPOCHS", &epochs.to_string());
+    let text = common::tiny_experiment(
+        version,
+        parent,
+        additions.then_some("additions.jsonl"),
+        epochs,
+        "0.01",
+    );
     let path = env.path(file);
     std::fs::write(&path, text).expect("write experiment");
     path

@@ -103,3 +103,67 @@ pub fn stderr(o: &Output) -> String {
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
+
+/// The tiny dataset (`tests/fixtures/run`): copied next to an experiment, so recipes do
+/// not depend on where the test runs.
+pub fn copy_run_fixtures(env: &Env) {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/run");
+    for f in ["train.jsonl", "test.jsonl", "additions.jsonl"] {
+        std::fs::copy(fixtures.join(f), env.path(f)).expect("copy fixture");
+    }
+}
+
+const TINY: &str = r#"
+[experiment]
+name = "tiny"
+version = "VERSION"
+changes = ["a test"]
+
+[data]
+base = ["train.jsonl"]
+test = "test.jsonl"
+ADDITIONS
+
+[tokenizer]
+vocab_size = 400
+max_length = 32
+
+[model]
+architecture = "bag"
+embed_dim = 16
+hidden = 32
+buckets = 4096
+PARENT
+
+[train]
+seed = 7
+epochs = EPOCHS
+batch_size = 32
+learning_rate = LR
+"#;
+
+/// A tiny experiment on the fixture data: the small architecture, fine-tuned from `parent`
+/// with `additions` (boost 2) when given.
+pub fn tiny_experiment(
+    version: &str,
+    parent: Option<&str>,
+    additions: Option<&str>,
+    epochs: u32,
+    lr: &str,
+) -> String {
+    TINY.replace("VERSION", version)
+        .replace(
+            "ADDITIONS",
+            &additions
+                .map(|a| format!("additions = [\"{a}\"]\nnew_data_boost = 2.0"))
+                .unwrap_or_default(),
+        )
+        .replace(
+            "PARENT",
+            &parent
+                .map(|p| format!("parent = \"{p}\""))
+                .unwrap_or_default(),
+        )
+        .replace("EPOCHS", &epochs.to_string())
+        .replace("LR", lr)
+}
