@@ -321,21 +321,14 @@ pub fn html(input: &HtmlInput) -> Result<String, HtmlError> {
                 "<table><tr><th>text</th><th>label</th><th>family</th><th>baseline</th><th>candidate</th></tr>"
             );
             for c in rows {
-                let v = |v: &crate::Verdict| {
-                    format!(
-                        "{} ({:.3})",
-                        if v.attack { "attack" } else { "benign" },
-                        v.score
-                    )
-                };
                 let _ = writeln!(
                     out,
                     "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                     escape(&c.text),
                     c.label,
                     escape(&c.family),
-                    v(&c.baseline),
-                    v(&c.candidate)
+                    c.baseline.describe(),
+                    c.candidate.describe()
                 );
             }
             let _ = writeln!(out, "</table>");

@@ -30,6 +30,17 @@ pub struct Verdict {
     pub score: f64,
 }
 
+impl Verdict {
+    /// `attack (0.912)`, as the reports print it.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({:.3})",
+            if self.attack { "attack" } else { "benign" },
+            self.score
+        )
+    }
+}
+
 /// One test example with both models' verdicts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {

@@ -45,21 +45,14 @@ fn changed_table(out: &mut String, rows: &[Changed]) {
     let _ = writeln!(out, "| text | label | family | baseline | candidate |");
     let _ = writeln!(out, "| --- | ---: | --- | --- | --- |");
     for c in rows {
-        let verdict = |v: &crate::Verdict| {
-            format!(
-                "{} ({:.3})",
-                if v.attack { "attack" } else { "benign" },
-                v.score
-            )
-        };
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} |",
             escape(&c.text),
             c.label,
             c.family,
-            verdict(&c.baseline),
-            verdict(&c.candidate)
+            c.baseline.describe(),
+            c.candidate.describe()
         );
     }
 }
