@@ -400,6 +400,18 @@ pub fn render_log(entries: &[LogEntry]) -> String {
     out
 }
 
+/// `  key: a -> b` lines.
+fn push_changes(out: &mut String, changes: &[ParamChange]) {
+    for c in changes {
+        out.push_str(&format!(
+            "  {}: {} -> {}\n",
+            c.key,
+            short_value(&c.a),
+            short_value(&c.b)
+        ));
+    }
+}
+
 /// `cairn diff` as text.
 pub fn render_diff(d: &LineageDiff) -> String {
     let mut out = format!("{} -> {}\n", d.a, d.b);
@@ -428,33 +440,17 @@ pub fn render_diff(d: &LineageDiff) -> String {
     if d.params.is_empty() {
         out.push_str("  (no differences)\n");
     }
-    for p in &d.params {
-        out.push_str(&format!(
-            "  {}: {} -> {}\n",
-            p.key,
-            short_value(&p.a),
-            short_value(&p.b)
-        ));
-    }
+    push_changes(&mut out, &d.params);
+    let files = |f: &[String]| {
+        if f.is_empty() {
+            "none".to_string()
+        } else {
+            f.join(", ")
+        }
+    };
     out.push_str("\nadditions:\n");
-    out.push_str(&format!(
-        "  {}: {}\n",
-        d.a,
-        if d.additions_a.is_empty() {
-            "none".into()
-        } else {
-            d.additions_a.join(", ")
-        }
-    ));
-    out.push_str(&format!(
-        "  {}: {}\n",
-        d.b,
-        if d.additions_b.is_empty() {
-            "none".into()
-        } else {
-            d.additions_b.join(", ")
-        }
-    ));
+    out.push_str(&format!("  {}: {}\n", d.a, files(&d.additions_a)));
+    out.push_str(&format!("  {}: {}\n", d.b, files(&d.additions_b)));
     out.push_str("\ntraining data:\n");
     for line in d.data.to_string().lines() {
         out.push_str(&format!("  {line}\n"));
@@ -472,26 +468,13 @@ pub fn render_diff(d: &LineageDiff) -> String {
             opt(m.b)
         ));
     }
-    if !d.reports.is_empty() {
-        out.push_str("\nregression report:\n");
-        for r in &d.reports {
-            out.push_str(&format!(
-                "  {}: {} -> {}\n",
-                r.key,
-                short_value(&r.a),
-                short_value(&r.b)
-            ));
-        }
-    }
-    if !d.environment.is_empty() {
-        out.push_str("\nenvironment:\n");
-        for e in &d.environment {
-            out.push_str(&format!(
-                "  {}: {} -> {}\n",
-                e.key,
-                short_value(&e.a),
-                short_value(&e.b)
-            ));
+    for (title, items) in [
+        ("regression report", &d.reports),
+        ("environment", &d.environment),
+    ] {
+        if !items.is_empty() {
+            out.push_str(&format!("\n{title}:\n"));
+            push_changes(&mut out, items);
         }
     }
     out
