@@ -23,6 +23,7 @@
 //! - batches are shuffled with a seeded ChaCha8 stream, built in a fixed order, no loader
 //!   threads; training runs inside a dedicated rayon pool of `threads` threads.
 
+pub mod hashing;
 mod metrics;
 mod net;
 mod weights;

@@ -10,6 +10,7 @@ use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::hashing::{bigram_bucket, unigram_bucket};
 use crate::weights::Parsed;
 use crate::{Architecture, Encoded, HeadWeights, ModelConfig, ModelError, Prediction, TrainConfig};
 
@@ -286,27 +287,6 @@ fn apply_dropout<const D: usize>(
         })
         .collect();
     x * Tensor::<D>::from_data(TensorData::new(mask, shape), device)
-}
-
-const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
-
-/// SplitMix64 finalizer: a fixed, process-independent hash.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(MIX);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Bucket of a unigram (token id) feature.
-pub fn unigram_bucket(id: u32, buckets: usize) -> usize {
-    (mix(u64::from(id)) % buckets as u64) as usize
-}
-
-/// Bucket of a bigram (consecutive ids) feature; disjoint key space from unigrams.
-pub fn bigram_bucket(a: u32, b: u32, buckets: usize) -> usize {
-    let key = (u64::from(a) << 32 | u64::from(b)) ^ 0xB16B_A5ED_0000_0000;
-    (mix(mix(key)) % buckets as u64) as usize
 }
 
 /// Feature indices `[b, f]` and mean weights `[b, f]` (0 for padding) of a batch.
