@@ -511,6 +511,38 @@ pub struct Provenance {
     pub recipe: Recipe,
     pub inputs: Vec<InputLine>,
     pub gate: Option<GateLine>,
+    /// Production folders this version is deployed in now (`cairn deploy`).
+    pub deployments: Vec<DeploymentLine>,
+}
+
+/// A production folder a version is deployed in.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentLine {
+    pub target: String,
+    /// When it was put there (RFC 3339).
+    pub since: String,
+    /// `deploy` or `rollback`.
+    pub action: String,
+}
+
+/// The production folders whose newest deployment record holds `run`, by folder.
+pub fn deployments(store: &Store, run: ObjectId) -> Result<Vec<DeploymentLine>, LineageError> {
+    let mut out = Vec::new();
+    for (name, id) in store.list_refs()? {
+        if !name.as_str().starts_with(cairn_spec::DEPLOYMENT_REF_PREFIX) {
+            continue;
+        }
+        let d: cairn_spec::Deployment = store.get_manifest(&id)?;
+        if d.run == Some(run) {
+            out.push(DeploymentLine {
+                target: d.target,
+                since: d.time,
+                action: d.action,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.target.cmp(&b.target));
+    Ok(out)
 }
 
 /// The full provenance of one version.
@@ -546,7 +578,9 @@ pub fn provenance(store: &Store, reference: &str) -> Result<Provenance, LineageE
         improvements: r.overall.improvements,
         examples: r.overall.examples,
     });
+    let deployments = deployments(store, v.run_id)?;
     Ok(Provenance {
+        deployments,
         reference: v.name.to_string(),
         run_id: v.run_id.to_hex(),
         parent_version: v.run.parent.map(|p| {
@@ -623,6 +657,27 @@ pub fn render_provenance(p: &Provenance) -> String {
     out.push_str("  outputs\n");
     for (name, id) in r.outputs.named() {
         out.push_str(&format!("    {name:<15} {id}\n"));
+    }
+    if let Some(parity) = &r.onnx_parity {
+        out.push_str(&format!(
+            "  onnx parity max |onnx - burn| {:.2e} (tolerance {:.0e}), {} of {} decisions differ, {}\n",
+            parity.max_deviation(),
+            parity.tolerance,
+            parity.binary_disagreements,
+            parity.examples,
+            parity.runtime
+        ));
+    }
+    for d in &p.deployments {
+        let how = if d.action == "rollback" {
+            " (rolled back)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "  deployed    {} since {}{how}\n",
+            d.target, d.since
+        ));
     }
     out
 }

@@ -39,6 +39,8 @@ pub struct Executed {
     pub report: cairn_report::Report,
     pub report_json: ObjectId,
     pub report_markdown: ObjectId,
+    /// The ONNX export and its parity check (`[export] onnx`).
+    pub onnx: Option<(ObjectId, cairn_spec::OnnxParity)>,
 }
 
 fn input(store: &Store, named: &NamedObject) -> Result<Input, PipelineError> {
@@ -145,6 +147,10 @@ pub fn execute(
     events: &mut dyn FnMut(Event),
 ) -> Result<Executed, PipelineError> {
     let d = &recipe.data;
+    if recipe.export.onnx {
+        // Fail before training when ONNX Runtime cannot be loaded.
+        cairn_onnx::runtime_name()?;
+    }
     let taxonomy_bytes = store.read(&d.taxonomy.object)?;
     let taxonomy = Taxonomy::parse(&String::from_utf8_lossy(&taxonomy_bytes), &d.taxonomy.name)?;
 
@@ -392,10 +398,33 @@ pub fn execute(
     };
     let (report_json, report_markdown) = crate::gate::store_report(store, &report)?;
 
+    let onnx = if recipe.export.onnx {
+        events(Event::Stage(
+            "onnx",
+            format!("export and parity on {} test rows", test_encoded.len()),
+        ));
+        let provenance = cairn_onnx::Provenance {
+            cairn_version: recipe.environment.cairn_version.clone(),
+            model: name.clone(),
+            recipe: recipe.id()?.to_ref_string(),
+            weights: weights.to_ref_string(),
+            tokenizer: tokenizer_id.to_ref_string(),
+            families: taxonomy.families.clone(),
+            contexts: taxonomy.contexts.clone(),
+        };
+        let bytes = cairn_onnx::export(&model, &trained.weights, &provenance)?;
+        let test_ids: Vec<Vec<u32>> = test_encoded.iter().map(|e| e.ids.clone()).collect();
+        let parity = onnx_parity(&bytes, &test_ids, &predictions, recipe.export.tolerance)?;
+        Some((store.put_bytes(&bytes)?.id, parity))
+    } else {
+        None
+    };
+
     Ok(Executed {
         report,
         report_json,
         report_markdown,
+        onnx,
         dataset,
         tokenizer: tokenizer_id,
         weights,
@@ -411,6 +440,52 @@ pub fn execute(
         test_predictions: predictions,
         model_config: model,
     })
+}
+
+/// Runs an export with ONNX Runtime on the test set and compares with burn's predictions;
+/// a deviation above `tolerance` is an error carrying both figures.
+fn onnx_parity(
+    onnx: &[u8],
+    ids: &[Vec<u32>],
+    burn: &[Prediction],
+    tolerance: f64,
+) -> Result<cairn_spec::OnnxParity, PipelineError> {
+    // One intra-op thread: the recorded figures do not depend on the machine.
+    let mut session = cairn_onnx::OnnxModel::load(onnx, 1)?;
+    let ort = session.predict_all(ids, 256)?;
+    let d = cairn_onnx::deviation(burn, &ort);
+    let parity = cairn_spec::OnnxParity {
+        runtime: cairn_onnx::runtime_name()?,
+        examples: d.examples,
+        max_abs_deviation: [
+            ("binary_logits", d.binary_logits),
+            ("family_logits", d.family_logits),
+            ("severity_score", d.severity_score),
+            ("context_logits", d.context_logits),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+        binary_disagreements: d.binary_disagreements,
+        tolerance,
+    };
+    let worst = parity.max_deviation();
+    if worst.is_nan() || worst > tolerance {
+        let output = parity
+            .max_abs_deviation
+            .iter()
+            .find(|(_, v)| **v == worst || v.is_nan())
+            .map(|(k, _)| k.clone())
+            .unwrap_or_default();
+        return Err(PipelineError::Parity {
+            deviation: worst,
+            output,
+            tolerance,
+            disagreements: d.binary_disagreements,
+            examples: d.examples,
+        });
+    }
+    Ok(parity)
 }
 
 /// Fine-tuning needs the parent's architecture, sizes, vocabularies and tokenizer settings.

@@ -11,17 +11,21 @@
 //! and the objects of earlier stages; the regression gate and the ONNX export plug in
 //! between evaluation and registration.
 
+mod deploy;
 mod execute;
 mod gate;
 mod register;
+mod scan;
 
 use std::path::Path;
 
+pub use deploy::{DEPLOYED_FILES, DeployResult, deploy, export_onnx, rollback};
 pub use execute::{Executed, execute};
 pub use register::{
     EnvironmentChange, OutputCheck, ReproduceReport, RunResult, RunStatus, export_safetensors,
     html_report, load_run, markdown_report, plan, regress, reproduce, run,
 };
+pub use scan::{Classifier, Scanner, TextEncoder, Verdict, default_model};
 
 /// What a run reports while it works (the CLI turns these into progress bars).
 #[derive(Debug, Clone)]
@@ -53,6 +57,19 @@ pub enum PipelineError {
     Tokenize(#[from] cairn_tokenize::TokenizeError),
     #[error(transparent)]
     Model(#[from] cairn_model::ModelError),
+    #[error(transparent)]
+    Onnx(#[from] cairn_onnx::OnnxError),
+    /// ONNX Runtime's outputs differ from burn's by more than `[export] tolerance`.
+    #[error(
+        "ONNX parity failed: ONNX Runtime's outputs differ from burn's by up to {deviation:e} (tolerance {tolerance:e}, worst output `{output}`), and {disagreements} of {examples} test predictions differ; the export was not registered"
+    )]
+    Parity {
+        deviation: f64,
+        output: String,
+        tolerance: f64,
+        disagreements: u64,
+        examples: u64,
+    },
     /// `name@version` is taken by a run of another recipe.
     #[error(
         "{reference} is already registered with recipe {existing}, but this experiment resolves to recipe {new} (bump `version` in [experiment], or restore the inputs)"
@@ -71,7 +88,10 @@ pub enum PipelineError {
     /// A ref that does not name a run.
     #[error("`{0}` is not a registered version (see `cairn ref list`)")]
     UnknownVersion(String),
-    #[error("failed to write `{path}`: {source}")]
+    /// A rollback that cannot be done.
+    #[error("cannot roll back: {0}")]
+    Rollback(String),
+    #[error("`{path}`: {source}")]
     Io {
         path: std::path::PathBuf,
         #[source]

@@ -69,7 +69,7 @@ pub fn load_run(
     Ok((name, id, manifest))
 }
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
@@ -121,7 +121,7 @@ pub fn run(
             tokenizer: done.tokenizer,
             weights: done.weights,
             evaluation: done.evaluation,
-            onnx: None,
+            onnx: done.onnx.as_ref().map(|(id, _)| *id),
             report: Some(done.report_json),
             report_markdown: Some(done.report_markdown),
         },
@@ -146,6 +146,7 @@ pub fn run(
         } else {
             0.0
         },
+        onnx_parity: done.onnx.as_ref().map(|(_, p)| p.clone()),
     };
     let run = store.put_manifest(&manifest)?;
     if !accepted && !force {
@@ -203,18 +204,16 @@ struct Metadata<'a> {
     run: String,
     recipe: String,
     mode: &'a str,
+    onnx: Option<String>,
+    tokenizer: String,
 }
 
-/// `metadata.json` for the deploy step: `<export.dir>/<name>/<version>/metadata.json`.
-fn write_metadata(
+/// `metadata.json` of a run: version, date, changes, test performance and hashes.
+pub(crate) fn metadata_json(
     recipe: &Recipe,
     manifest: &RunManifest,
     run: ObjectId,
-) -> Result<PathBuf, PipelineError> {
-    let dir = Path::new(&recipe.export.dir)
-        .join(&recipe.name)
-        .join(&recipe.version);
-    std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
+) -> Result<String, PipelineError> {
     let metric = |k: &str| manifest.metrics.get(k).copied().unwrap_or(0.0);
     let doc = Metadata {
         name: &recipe.name,
@@ -231,12 +230,28 @@ fn write_metadata(
         run: run.to_hex(),
         recipe: manifest.recipe.to_hex(),
         mode: &manifest.mode,
+        onnx: manifest.outputs.onnx.map(|id| id.to_hex()),
+        tokenizer: manifest.outputs.tokenizer.to_hex(),
     };
+    let mut text = serde_json::to_string_pretty(&doc)
+        .map_err(|e| PipelineError::io(Path::new("metadata.json"), e.into()))?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// `metadata.json` for the deploy step: `<export.dir>/<name>/<version>/metadata.json`.
+fn write_metadata(
+    recipe: &Recipe,
+    manifest: &RunManifest,
+    run: ObjectId,
+) -> Result<PathBuf, PipelineError> {
+    let dir = Path::new(&recipe.export.dir)
+        .join(&recipe.name)
+        .join(&recipe.version);
+    std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
     let path = dir.join("metadata.json");
     let tmp = dir.join(".metadata.json.tmp");
-    let mut text =
-        serde_json::to_string_pretty(&doc).map_err(|e| PipelineError::io(&path, e.into()))?;
-    text.push('\n');
+    let text = metadata_json(recipe, manifest, run)?;
     std::fs::write(&tmp, text).map_err(|e| PipelineError::io(&tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| PipelineError::io(&path, e))?;
     Ok(path)
@@ -303,12 +318,13 @@ pub fn reproduce(
         }
     }
     let done = execute(store, &recipe, events)?;
-    let reproduced = [
+    let mut reproduced = vec![
         ("dataset", done.dataset),
         ("tokenizer", done.tokenizer),
         ("weights", done.weights),
         ("evaluation", done.evaluation),
     ];
+    reproduced.extend(done.onnx.as_ref().map(|(id, _)| ("onnx", *id)));
     let outputs: Vec<OutputCheck> = manifest
         .outputs
         .named()

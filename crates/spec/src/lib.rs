@@ -10,12 +10,14 @@
 //! This crate depends only on `store`; it knows the names of architectures and backends but
 //! nothing of how they are built.
 
+mod deploy;
 mod experiment;
 mod recipe;
 mod run;
 
 use std::path::{Path, PathBuf};
 
+pub use deploy::*;
 pub use experiment::*;
 pub use recipe::*;
 pub use run::*;

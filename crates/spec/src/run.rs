@@ -23,11 +23,12 @@ pub struct Outputs {
     pub dataset: ObjectId,
     /// `tokenizer.json`.
     pub tokenizer: ObjectId,
-    /// Model weights (burn record bytes).
+    /// Model weights (the model crate's canonical bytes).
     pub weights: ObjectId,
     /// Full evaluation on the test set (JSON: headline metrics, per-family recall, confusion
     /// matrices).
     pub evaluation: ObjectId,
+    /// The ONNX export (`[export] onnx`), checked against burn on the test set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onnx: Option<ObjectId>,
     /// The regression report (canonical JSON) and its Markdown rendering.
@@ -82,6 +83,31 @@ pub struct RunManifest {
     pub duration_ms: u64,
     /// Examples seen per second of training.
     pub train_examples_per_second: f64,
+    /// ONNX Runtime's outputs on the test set against burn's (when the run exports ONNX).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onnx_parity: Option<OnnxParity>,
+}
+
+/// The parity check of a run's ONNX export: ONNX Runtime and burn on every test example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnnxParity {
+    /// The ONNX Runtime library that ran the export (its file name carries the version).
+    pub runtime: String,
+    pub examples: u64,
+    /// Largest absolute difference per output: `binary_logits`, `family_logits`,
+    /// `severity_score`, `context_logits`.
+    pub max_abs_deviation: BTreeMap<String, f64>,
+    /// Examples whose attack / benign decision differs.
+    pub binary_disagreements: u64,
+    /// `[export] tolerance`: a larger deviation fails the run.
+    pub tolerance: f64,
+}
+
+impl OnnxParity {
+    /// The largest deviation over every output.
+    pub fn max_deviation(&self) -> f64 {
+        self.max_abs_deviation.values().copied().fold(0.0, f64::max)
+    }
 }
 
 impl Manifest for RunManifest {
