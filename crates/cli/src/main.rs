@@ -54,8 +54,12 @@ enum Command {
     Show(cmd::run::RefArg),
     /// Re-run a registered version from the store and prove its outputs are bit-for-bit equal.
     Reproduce(cmd::run::RefArg),
-    /// Write a registered version's weights in other formats.
+    /// Write a registered version's model in other formats: `--onnx out.onnx`, `--safetensors dir/`.
     Export(cmd::run::ExportArgs),
+    /// Classify texts with a version's tokenizer and ONNX export (ONNX Runtime), as production does.
+    Scan(cmd::serve::ScanArgs),
+    /// Put a version into a production folder (model.onnx, tokenizer.json, metadata.json), or roll back.
+    Deploy(cmd::serve::DeployArgs),
     /// Store files as objects and print `<hash>  <path>` for each (`-` reads stdin).
     Add(cmd::store::AddArgs),
     /// Write an object to stdout, after checking its hash.
@@ -92,6 +96,8 @@ fn main() -> ExitCode {
         Command::Show(args) => cmd::run::show(&cli.store, &out, args),
         Command::Reproduce(args) => cmd::run::reproduce(&cli.store, &out, args),
         Command::Export(args) => cmd::run::export(&cli.store, &out, args),
+        Command::Scan(args) => cmd::serve::scan(&cli.store, &out, args),
+        Command::Deploy(args) => cmd::serve::deploy(&cli.store, &out, args),
         Command::Add(args) => cmd::store::add(&cli.store, &out, args),
         Command::Cat(args) => cmd::store::cat(&cli.store, args),
         Command::Fsck => cmd::store::fsck(&cli.store, &out),

@@ -1,3 +1,4 @@
 pub mod data;
 pub mod run;
+pub mod serve;
 pub mod store;

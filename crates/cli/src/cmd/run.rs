@@ -82,12 +82,16 @@ pub struct RefArg {
 }
 
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("format").required(true).multiple(true))]
 pub struct ExportArgs {
     /// A registered version: `name@version` or `name/latest`.
     reference: String,
     /// Write `model.safetensors` into this folder.
-    #[arg(long, value_name = "DIR", required = true)]
+    #[arg(long, value_name = "DIR", group = "format")]
     safetensors: Option<PathBuf>,
+    /// Write the run's ONNX export (checked against burn when it ran) to this file.
+    #[arg(long, value_name = "FILE", group = "format")]
+    onnx: Option<PathBuf>,
 }
 
 /// Turns pipeline events into status lines and a per-epoch progress bar.
@@ -184,6 +188,15 @@ pub fn run(store: &Path, out: &Output, args: RunArgs) -> Result<ExitCode> {
                 out.status(format!("  test: {}", metric_line(&result.manifest.metrics)));
                 if let Some(report) = &result.report {
                     print_gate(out, report);
+                }
+                if let Some(p) = &result.manifest.onnx_parity {
+                    out.status(format!(
+                        "  onnx: max |onnx - burn| {:.2e} on {} test rows (tolerance {:.0e}), {} decisions differ",
+                        p.max_deviation(),
+                        p.examples,
+                        p.tolerance,
+                        p.binary_disagreements
+                    ));
                 }
                 if result.manifest.forced {
                     out.status("  registered with --force although the gate rejected it (recorded in the run)");
@@ -328,6 +341,10 @@ pub fn show(store: &Path, out: &Output, args: RefArg) -> Result<ExitCode> {
             );
             map.insert("inputs".into(), serde_json::to_value(&provenance.inputs)?);
             map.insert("gate".into(), serde_json::to_value(&provenance.gate)?);
+            map.insert(
+                "deployments".into(),
+                serde_json::to_value(&provenance.deployments)?,
+            );
         }
         out.json(&value)?;
     } else {
@@ -377,6 +394,10 @@ pub fn export(store: &Path, out: &Output, args: ExportArgs) -> Result<ExitCode> 
     let store = Store::open(store)?;
     if let Some(dir) = args.safetensors {
         let path = cairn_pipeline::export_safetensors(&store, &args.reference, &dir)?;
+        out.status(format!("wrote {}", path.display()));
+    }
+    if let Some(file) = args.onnx {
+        let path = cairn_pipeline::export_onnx(&store, &args.reference, &file)?;
         out.status(format!("wrote {}", path.display()));
     }
     Ok(ExitCode::SUCCESS)
