@@ -3,7 +3,8 @@
 `tokenizers` and `onnxruntime` packages, batched the same way (texts in file order, each
 batch padded to its longest sequence). Used by `just bench scan` and the interop test.
 
-    scan_peer.py --model DIR [--file texts.txt | TEXT ...] [--batch 64] [--threads N] [--json]
+    scan_peer.py --model DIR [--file texts.txt | TEXT ...] [--batch 64] [--threads N]
+                 [--no-spinning] [--json]
 
 DIR holds model.onnx and tokenizer.json (a `cairn deploy` folder). With --json, one JSON
 object per text on stdout; a summary line goes to stderr either way.
@@ -39,6 +40,11 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--no-spinning",
+        action="store_true",
+        help="idle ONNX Runtime threads sleep instead of spinning (as cairn sets them)",
+    )
     a = p.parse_args()
 
     texts = read_texts(a.file) if a.file else a.texts
@@ -47,6 +53,8 @@ def main():
     options = ort.SessionOptions()
     options.intra_op_num_threads = a.threads
     options.inter_op_num_threads = 1
+    if a.no_spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(
         os.path.join(a.model, "model.onnx"), options, providers=["CPUExecutionProvider"]
