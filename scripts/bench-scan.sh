@@ -37,10 +37,14 @@ measure() {
   echo "$line" | sed -E 's/.*: ([0-9]+) texts\/s; .* p95 ([0-9.]+) ms.*/\1 \2/' | tr '\n' ' '
   echo "$(( (t1 - t0) / 1000000 ))"
 }
+# The median of each figure over 3 runs.
 median3() {
   local runs=()
   for _ in 1 2 3; do runs+=("$(measure "$@")"); done
-  printf '%s\n' "${runs[@]}" | sort -n -k1 | sed -n 2p
+  for col in 1 2 3; do
+    printf '%s\n' "${runs[@]}" | awk -v c=$col '{print $c}' | sort -g | sed -n 2p
+  done | tr '\n' ' '
+  echo
 }
 ours=(   "$cairn" --store "$store" scan --model detector@1.0.0 --threads "$threads")
 peer=(   python3 "$root/scripts/scan_peer.py" --model "$dir/prod" --threads "$threads")

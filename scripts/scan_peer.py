@@ -21,14 +21,15 @@ from tokenizers import Tokenizer
 
 
 def read_texts(path):
+    """(line number, text) pairs; blank lines are skipped, as `cairn scan` does."""
     texts = []
     jsonl = path.endswith((".jsonl", ".json", ".ndjson"))
     with open(path, encoding="utf-8") as f:
-        for line in f:
+        for n, line in enumerate(f, 1):
             line = line.rstrip("\n")
             if not line.strip():
                 continue
-            texts.append(json.loads(line)["text"] if jsonl else line)
+            texts.append((n, json.loads(line)["text"] if jsonl else line))
     return texts
 
 
@@ -47,7 +48,9 @@ def main():
     )
     a = p.parse_args()
 
-    texts = read_texts(a.file) if a.file else a.texts
+    numbered = read_texts(a.file) if a.file else list(enumerate(a.texts, 1))
+    lines = [n for n, _ in numbered]
+    texts = [t for _, t in numbered]
     t0 = time.perf_counter()
     tokenizer = Tokenizer.from_file(os.path.join(a.model, "tokenizer.json"))
     options = ort.SessionOptions()
@@ -96,7 +99,7 @@ def main():
                 out.write(
                     json.dumps(
                         {
-                            "line": s + i + 1,
+                            "line": lines[s + i],
                             "text": text,
                             "threat": threat,
                             "probability": float(probability[i]),

@@ -15,8 +15,13 @@ if ! have just; then
 fi
 # ONNX Runtime: cairn loads the wheel's libonnxruntime.so at run time (ORT_DYLIB_PATH
 # overrides); the Python packages also run the interop test and `just bench scan`.
-if ! python3 -c "import onnxruntime, tokenizers, numpy" >/dev/null 2>&1; then
+# cairn's ort needs ONNX Runtime 1.31 or later.
+if ! python3 -c "
+import onnxruntime, tokenizers, numpy
+major, minor = (int(x) for x in onnxruntime.__version__.split('.')[:2])
+assert (major, minor) >= (1, 31)
+" >/dev/null 2>&1; then
   echo "setup: installing onnxruntime and tokenizers (PyPI)"
-  python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+  python3 -m pip install --quiet --disable-pip-version-check -r "$(dirname "$0")/requirements.txt"
 fi
 echo "setup: done"

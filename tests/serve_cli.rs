@@ -131,14 +131,15 @@ fn a_deviation_above_the_tolerance_fails_the_run_with_both_figures() {
 fn a_missing_onnx_runtime_is_a_clear_error_before_training() {
     let env = Env::new();
     common::copy_run_fixtures(&env);
-    let exp = experiment(&env, "1.0.0", None, "");
-    let out = env
-        .cairn()
-        .env("ORT_DYLIB_PATH", env.path("no/libonnxruntime.so"))
-        .arg("run")
-        .arg(&exp)
-        .output()
-        .expect("run");
+    let without_runtime = |exp: &Path| {
+        env.cairn()
+            .env("ORT_DYLIB_PATH", env.path("no/libonnxruntime.so"))
+            .arg("run")
+            .arg(exp)
+            .output()
+            .expect("run")
+    };
+    let out = without_runtime(&experiment(&env, "1.0.0", None, ""));
     assert_eq!(code(&out), 1);
     let err = stderr(&out);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -147,14 +148,12 @@ fn a_missing_onnx_runtime_is_a_clear_error_before_training() {
     assert!(!err.contains("train "), "fails before training: {err}");
 
     // `[export] onnx = false` runs without ONNX Runtime.
-    let exp = experiment(&env, "1.0.1", None, "\n[export]\nonnx = false\n");
-    let out = env
-        .cairn()
-        .env("ORT_DYLIB_PATH", env.path("no/libonnxruntime.so"))
-        .arg("run")
-        .arg(&exp)
-        .output()
-        .expect("run");
+    let out = without_runtime(&experiment(
+        &env,
+        "1.0.1",
+        None,
+        "\n[export]\nonnx = false\n",
+    ));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(show(&env, "tiny@1.0.1")["outputs"].get("onnx").is_none());
     let out = env.run(&["scan", "--model", "tiny@1.0.1", "hello"]);
@@ -235,6 +234,14 @@ fn scan_classifies_texts_and_files_in_input_order() {
     let out = env.run(&["scan"]);
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("nothing to scan"));
+    std::fs::write(env.path("blank.txt"), "\n  \n").expect("write");
+    let out = env.run(&["scan", "--file", "blank.txt"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("blank.txt: no text to scan"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 fn file(dir: &Path, name: &str) -> Vec<u8> {
@@ -382,4 +389,68 @@ fn python_onnxruntime_reads_the_export_like_cairn_scan() {
             assert!((x - y).abs() < 1e-5, "{k}: {a} vs {b}");
         }
     }
+}
+
+/// The folder's deployment ref and the record it points to.
+fn deployment_ref(env: &Env) -> (String, String) {
+    let out = env.run(&["--json", "ref", "list"]);
+    let refs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    refs.as_object()
+        .and_then(|m| m.iter().find(|(k, _)| k.starts_with("deploy/")))
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+        .expect("a deploy/ ref")
+}
+
+#[test]
+fn an_interrupted_deploy_is_undone_and_a_busy_folder_refused() {
+    let env = two_versions();
+    let prod = env.path("prod");
+    let out = env.run(&["deploy", "tiny@1.0.0", "--to", "prod"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v1 = file(&prod, "model.onnx");
+    let (_, record) = deployment_ref(&env);
+
+    // A crash in the middle of replacing tiny@1.0.0: the backup and the journal were
+    // written, one file was replaced, the record was not.
+    let backup = prod.join(".cairn-backups/0000-crashed");
+    std::fs::create_dir_all(&backup).expect("mkdir");
+    for f in ["model.onnx", "tokenizer.json", "metadata.json"] {
+        std::fs::copy(prod.join(f), backup.join(f)).expect("copy");
+    }
+    let journal = serde_json::json!({
+        "backup": ".cairn-backups/0000-crashed",
+        "existed": ["model.onnx", "tokenizer.json", "metadata.json"],
+        "before": format!("blake3:{record}"),
+    });
+    std::fs::write(prod.join(".cairn-deploy.pending"), journal.to_string()).expect("journal");
+    std::fs::write(prod.join("model.onnx"), b"half of a new model").expect("write");
+
+    // The next command under the lock finishes it: the old files come back first.
+    let out = env.run(&["deploy", "--rollback", "--to", "prod"]);
+    assert_eq!(code(&out), 1, "tiny@1.0.0 was the first deployment");
+    assert_eq!(file(&prod, "model.onnx"), v1);
+    assert!(!prod.join(".cairn-deploy.pending").exists());
+    assert_eq!(deployment_ref(&env).1, record, "nothing was recorded");
+
+    // Another deploy holding the folder's lock.
+    let lock = std::fs::File::create(prod.join(".cairn-deploy.lock")).expect("lock file");
+    lock.lock().expect("lock");
+    let out = env.run(&["deploy", "tiny@1.1.0", "--to", "prod"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("another `cairn deploy` is working on"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(file(&prod, "model.onnx"), v1);
+    drop(lock);
+    let out = env.run(&["deploy", "tiny@1.1.0", "--to", "prod"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_ne!(file(&prod, "model.onnx"), v1);
+    let leftovers: Vec<String> = std::fs::read_dir(&prod)
+        .expect("read")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".incoming") || n.ends_with(".tmp") || n.ends_with(".pending"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

@@ -176,6 +176,26 @@ pub struct Prediction {
 }
 
 impl Prediction {
+    /// Per-example predictions from a batch's row-major outputs: `binary` `[b, 2]`, `family`
+    /// `[b, families]`, `severity` `[b]`, `context` `[b, contexts]` (`b` = `severity.len()`).
+    pub fn from_batch(
+        binary: &[f32],
+        family: &[f32],
+        severity: &[f32],
+        context: &[f32],
+    ) -> Vec<Prediction> {
+        let b = severity.len();
+        let (nf, nc) = (family.len() / b.max(1), context.len() / b.max(1));
+        (0..b)
+            .map(|i| Prediction {
+                binary_logits: [binary[2 * i], binary[2 * i + 1]],
+                family_logits: family[i * nf..(i + 1) * nf].to_vec(),
+                severity: severity[i],
+                context_logits: context[i * nc..(i + 1) * nc].to_vec(),
+            })
+            .collect()
+    }
+
     /// Softmax probability of the attack class.
     pub fn attack_probability(&self) -> f32 {
         let [b, a] = self.binary_logits;

@@ -525,18 +525,11 @@ pub fn validate(
 
 /// Split batch outputs into per-example predictions.
 pub fn to_predictions(out: Outputs) -> Result<Vec<Prediction>, ModelError> {
-    let [b, nf] = out.family.dims();
-    let nc = out.context.dims()[1];
     let binary = to_f32(out.binary.into_data())?;
     let family = to_f32(out.family.into_data())?;
     let severity = to_f32(out.severity.into_data())?;
     let context = to_f32(out.context.into_data())?;
-    Ok((0..b)
-        .map(|i| Prediction {
-            binary_logits: [binary[2 * i], binary[2 * i + 1]],
-            family_logits: family[i * nf..(i + 1) * nf].to_vec(),
-            severity: severity[i],
-            context_logits: context[i * nc..(i + 1) * nc].to_vec(),
-        })
-        .collect())
+    Ok(Prediction::from_batch(
+        &binary, &family, &severity, &context,
+    ))
 }

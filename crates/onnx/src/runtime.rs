@@ -18,7 +18,7 @@ use ort::value::Tensor;
 
 use crate::OnnxError;
 
-const FIX: &str = "run `just setup` (it installs the `onnxruntime` wheel from PyPI), or set ORT_DYLIB_PATH to a libonnxruntime.so of version 1.31 or later";
+const FIX: &str = "run `just setup` (it installs the `onnxruntime` wheel from PyPI), set ORT_DYLIB_PATH to a libonnxruntime.so of version 1.31 or later, or set `[export] onnx = false` in the experiment to run without the ONNX export";
 
 /// The ONNX Runtime library this process uses (see the module documentation).
 pub fn library_path() -> Result<PathBuf, OnnxError> {
@@ -179,22 +179,22 @@ impl OnnxModel {
         let family = get("family_logits")?;
         let severity = get("severity_score")?;
         let context = get("context_logits")?;
-        let (nf, nc) = (family.len() / b, context.len() / b);
-        if binary.len() != 2 * b || severity.len() != b {
+        if binary.len() != 2 * b
+            || severity.len() != b
+            || family.len() % b != 0
+            || context.len() % b != 0
+        {
             return Err(OnnxError::Runtime(format!(
-                "unexpected output sizes for a batch of {b}: binary_logits {}, severity_score {}",
+                "unexpected output sizes for a batch of {b}: binary_logits {}, family_logits {}, severity_score {}, context_logits {}",
                 binary.len(),
-                severity.len()
+                family.len(),
+                severity.len(),
+                context.len()
             )));
         }
-        Ok((0..b)
-            .map(|i| Prediction {
-                binary_logits: [binary[2 * i], binary[2 * i + 1]],
-                family_logits: family[i * nf..(i + 1) * nf].to_vec(),
-                severity: severity[i],
-                context_logits: context[i * nc..(i + 1) * nc].to_vec(),
-            })
-            .collect())
+        Ok(Prediction::from_batch(
+            &binary, &family, &severity, &context,
+        ))
     }
 
     /// Predictions for many sequences, `batch` at a time, in input order.

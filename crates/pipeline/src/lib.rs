@@ -61,7 +61,7 @@ pub enum PipelineError {
     Onnx(#[from] cairn_onnx::OnnxError),
     /// ONNX Runtime's outputs differ from burn's by more than `[export] tolerance`.
     #[error(
-        "ONNX parity failed: ONNX Runtime's outputs differ from burn's by up to {deviation:e} (tolerance {tolerance:e}, worst output `{output}`), and {disagreements} of {examples} test predictions differ; the export was not registered"
+        "ONNX parity failed: ONNX Runtime's outputs differ from burn's by up to {deviation:e} (tolerance {tolerance:e}, worst output `{output}`), and {disagreements} of {examples} test predictions differ; the run was not registered (raise `[export] tolerance`, or set `[export] onnx = false` to skip the export)"
     )]
     Parity {
         deviation: f64,
@@ -88,6 +88,16 @@ pub enum PipelineError {
     /// A ref that does not name a run.
     #[error("`{0}` is not a registered version (see `cairn ref list`)")]
     UnknownVersion(String),
+    /// A version without an ONNX export (registered with `[export] onnx = false`).
+    #[error(
+        "{0} has no ONNX export (it ran with `[export] onnx = false`); run its experiment again under a new `version` with the export on"
+    )]
+    NoOnnx(String),
+    /// Another `cairn deploy` holds the production folder.
+    #[error(
+        "another `cairn deploy` is working on `{0}` (its lock file is `.cairn-deploy.lock`); try again when it is done"
+    )]
+    DeployBusy(std::path::PathBuf),
     /// A rollback that cannot be done.
     #[error("cannot roll back: {0}")]
     Rollback(String),

@@ -317,6 +317,10 @@ pub fn reproduce(
             });
         }
     }
+    // A run recorded without an export (`[export] onnx = false`) is reproduced without one,
+    // so it needs no ONNX Runtime.
+    let mut recipe = recipe;
+    recipe.export.onnx = manifest.outputs.onnx.is_some();
     let done = execute(store, &recipe, events)?;
     let mut reproduced = vec![
         ("dataset", done.dataset),

@@ -114,11 +114,10 @@ impl Scanner {
             None => default_model(store)?,
         };
         let (_, _, run) = load_run(store, &reference)?;
-        let onnx_id = run.outputs.onnx.ok_or_else(|| {
-            PipelineError::UnknownVersion(format!(
-                "{reference} (it has no ONNX export: set `[export] onnx = true` and run it under a new version)"
-            ))
-        })?;
+        let onnx_id = run
+            .outputs
+            .onnx
+            .ok_or_else(|| PipelineError::NoOnnx(reference.clone()))?;
         let recipe: Recipe = store.get_manifest(&run.recipe)?;
         let onnx = store.read(&onnx_id)?;
         let props = cairn_onnx::metadata(&onnx)?;

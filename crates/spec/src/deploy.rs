@@ -20,10 +20,11 @@ pub struct Deployment {
     pub run: Option<ObjectId>,
     /// RFC 3339 UTC.
     pub time: String,
-    /// The record this one replaced (what a rollback returns to).
+    /// The record of the state before this one: what a rollback returns to. (A rollback's
+    /// record stands for the state it restored, so it carries that state's `previous`.)
     pub previous: Option<ObjectId>,
-    /// The backup folder (inside the target's `.cairn-backups/`) that holds the files this
-    /// record replaced; `None` when the folder was empty.
+    /// The backup folder (`.cairn-backups/…` inside the target) holding the files of the
+    /// state before this one; `None` when the folder had none.
     pub backup: Option<String>,
 }
 

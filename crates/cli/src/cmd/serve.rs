@@ -20,7 +20,8 @@ pub struct ScanArgs {
     /// A registered version (default: the store's only `<name>/latest`).
     #[arg(long, value_name = "REF")]
     model: Option<String>,
-    /// One text per line, or JSONL (`.jsonl`/`.json`) with a `text` field per line.
+    /// One text per line, or JSONL (`.jsonl`/`.json`) with a `text` field per line. Blank
+    /// lines are skipped; each verdict carries its input line number.
     #[arg(long, value_name = "FILE", conflicts_with = "texts")]
     file: Option<PathBuf>,
     /// Texts per ONNX Runtime call.
@@ -91,6 +92,12 @@ fn read_inputs(path: &Path) -> Result<Vec<Input>> {
             line.to_string()
         };
         out.push(Input { line: n, text });
+    }
+    if out.is_empty() {
+        bail!(
+            "{}: no text to scan (the file is empty or holds only blank lines)",
+            path.display()
+        );
     }
     Ok(out)
 }
@@ -186,15 +193,14 @@ pub fn scan(store: &Path, out: &Output, args: ScanArgs) -> Result<ExitCode> {
             for (input, v) in chunk.iter().zip(&verdicts) {
                 threats += usize::from(v.threat);
                 if out.json {
-                    serde_json::to_writer(
-                        &mut w,
-                        &ScanLine {
-                            line: input.line,
-                            text: &input.text,
-                            verdict: v,
-                        },
-                    )?;
-                    writeln!(w)?;
+                    // Serialized first, so a closed stdout is an io::Error below.
+                    let mut line = serde_json::to_vec(&ScanLine {
+                        line: input.line,
+                        text: &input.text,
+                        verdict: v,
+                    })?;
+                    line.push(b'\n');
+                    w.write_all(&line)?;
                 } else {
                     writeln!(
                         w,
