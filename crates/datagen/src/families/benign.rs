@@ -369,6 +369,10 @@ pub static SUBS: &[Sub] = &[
             "Write a {tone} message to {recipient} about {biz_topic}.",
             "Compose a reminder for {recipient} that {biz_fact}.",
             "Send-ready text for {recipient}, please: {biz_fact}.",
+            "Summarize the following email: {mail_greeting} {mail_body} {mail_ask} {mail_sign}",
+            "Can you reply to this for me? \"{mail_greeting} {mail_body} {mail_ask} {mail_sign}\"",
+            "{mail_greeting} {mail_body} {mail_ask} {mail_sign}\n\nWhat's the main point of this message?",
+            "Make this email shorter: {mail_greeting} {mail_body} {mail_body} {mail_ask} {mail_sign}",
         ],
         &[
             "{order_ref} says {order_state}, yet {order_problem}. Help?",
@@ -717,6 +721,51 @@ pub static PROD_FP: &[Sub] = &[
 ];
 
 pub static SLOTS: &[Slot] = &[
+    Slot::new(
+        "mail_greeting",
+        &[
+            "Hi team,",
+            "Hello all,",
+            "Dear {name},",
+            "Hey folks,",
+            "Good morning everyone,",
+        ],
+        &["Hi both,"],
+    ),
+    Slot::new(
+        "mail_body",
+        &[
+            "The offsite is moved to Thursday.",
+            "{biz_fact|ucfirst}.",
+            "The new coffee machine arrives on Monday.",
+            "Parking on level 2 is closed for repainting.",
+            "Our quarterly review went well, thanks to all of you.",
+            "The shared drive will be read-only during the migration.",
+            "Lunch on Friday is on the company.",
+        ],
+        &["The fire drill is at 11 tomorrow."],
+    ),
+    Slot::new(
+        "mail_ask",
+        &[
+            "Please bring your laptops.",
+            "Let me know if you can't make it.",
+            "Reply by Wednesday, please.",
+            "Questions are welcome as always.",
+            "Please update your calendars.",
+        ],
+        &["Shout if anything is unclear."],
+    ),
+    Slot::new(
+        "mail_sign",
+        &[
+            "Thanks, {name}",
+            "Best, {name}",
+            "Cheers, {name}",
+            "Regards, the office team",
+        ],
+        &["Warmly, {name}"],
+    ),
     Slot::new(
         "order_ref",
         &[
