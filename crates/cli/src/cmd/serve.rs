@@ -170,22 +170,32 @@ pub fn scan(store: &Path, out: &Output, args: ScanArgs) -> Result<ExitCode> {
     } = scanner;
     // A producer thread tokenizes batch k + 1 while ONNX Runtime runs batch k; a text's
     // latency runs from the start of its batch's tokenization to its verdict.
-    let (tx, rx) = std::sync::mpsc::sync_channel(2);
     let chunks: Vec<&[Input]> = inputs.chunks(args.batch as usize).collect();
+    // One text at a time stays on one thread: no hand-over on the latency path.
+    let pipelined = args.batch > 1 && chunks.len() > 1;
     let written: Result<()> = std::thread::scope(|scope| {
         let tokenizer = &tokenizer;
         let chunks = &chunks;
-        scope.spawn(move || {
-            for chunk in chunks {
-                let t = Instant::now();
-                let texts: Vec<&str> = chunk.iter().map(|i| i.text.as_str()).collect();
-                let ids = tokenizer.tokenize(&texts);
-                if tx.send((t, t.elapsed(), ids)).is_err() {
-                    return;
+        let tokenize = move |chunk: &[Input]| {
+            let t = Instant::now();
+            let texts: Vec<&str> = chunk.iter().map(|i| i.text.as_str()).collect();
+            let ids = tokenizer.tokenize(&texts);
+            (t, t.elapsed(), ids)
+        };
+        let batches: Box<dyn Iterator<Item = _>> = if pipelined {
+            let (tx, rx) = std::sync::mpsc::sync_channel(2);
+            scope.spawn(move || {
+                for chunk in chunks {
+                    if tx.send(tokenize(chunk)).is_err() {
+                        return;
+                    }
                 }
-            }
-        });
-        for (chunk, (t, tokenized, ids)) in chunks.iter().zip(rx) {
+            });
+            Box::new(rx.into_iter())
+        } else {
+            Box::new(chunks.iter().map(|c| tokenize(c)))
+        };
+        for (chunk, (t, tokenized, ids)) in chunks.iter().zip(batches) {
             let verdicts = classifier.classify(&ids?)?;
             tokenizing += tokenized.as_secs_f64();
             let ms = t.elapsed().as_secs_f64() * 1e3;
