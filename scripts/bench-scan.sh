@@ -5,7 +5,8 @@
 # padded to its longest text; the same number of ONNX Runtime threads).
 # Goals: throughput >= 2x the Python pipeline; single-text p95 < 1 ms (the bag model).
 # Each side reports its own figures, measured the same way inside the process (model
-# loading excluded); whole-command wall times are printed too. Median of 3 runs.
+# loading excluded); whole-command wall times are printed too. Median of 3 runs, after a
+# warm-up run of each.
 set -euo pipefail
 cairn=${1:?usage: bench-scan.sh <cairn binary>}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,9 +38,10 @@ measure() {
   echo "$line" | sed -E 's/.*: ([0-9]+) texts\/s; .* p95 ([0-9.]+) ms.*/\1 \2/' | tr '\n' ' '
   echo "$(( (t1 - t0) / 1000000 ))"
 }
-# The median of each figure over 3 runs.
+# The median of each figure over 3 runs, after one warm-up run (page cache, CPU clocks).
 median3() {
   local runs=()
+  measure "$@" >/dev/null
   for _ in 1 2 3; do runs+=("$(measure "$@")"); done
   for col in 1 2 3; do
     printf '%s\n' "${runs[@]}" | awk -v c=$col '{print $c}' | sort -g | sed -n 2p
