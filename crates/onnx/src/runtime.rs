@@ -1,9 +1,10 @@
 //! Running an export with ONNX Runtime (the `ort` crate, loading `libonnxruntime` at run
 //! time).
 //!
-//! The library is found, in order, at `ORT_DYLIB_PATH`, then in the `onnxruntime` Python
-//! package (`<site-packages>/onnxruntime/capi/libonnxruntime.so.*`, the wheel on PyPI ships
-//! it; `just setup` installs it). It is loaded once per process.
+//! The library is found, in order, at `ORT_DYLIB_PATH`, at the path remembered in
+//! `~/.cache/cairn/onnxruntime-library` (while that file exists), then in the `onnxruntime`
+//! Python package (`<site-packages>/onnxruntime/capi/libonnxruntime.so.*`; the wheel on PyPI
+//! ships it and `just setup` installs it). It is loaded once per process.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,6 +33,17 @@ pub fn library_path() -> Result<PathBuf, OnnxError> {
         }
         return Ok(path);
     }
+    // Asking Python costs a process start (~0.1 s behind version-manager shims), so the
+    // answer is remembered in the user's cache folder while the file it names exists.
+    let cache = cache_file();
+    if let Some(path) = cache
+        .as_ref()
+        .and_then(|c| std::fs::read_to_string(c).ok())
+        .map(|s| PathBuf::from(s.trim()))
+        .filter(|p| p.is_file())
+    {
+        return Ok(path);
+    }
     let python = std::env::var("CAIRN_PYTHON").unwrap_or_else(|_| "python3".into());
     // find_spec locates the package without importing it (and numpy with it).
     let script = "import importlib.util as u\ns = u.find_spec('onnxruntime')\nprint(s.submodule_search_locations[0] if s else '')";
@@ -42,8 +54,27 @@ pub fn library_path() -> Result<PathBuf, OnnxError> {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .filter(|s| !s.is_empty());
-    let found = dir.and_then(|d| shared_library_in(&Path::new(&d).join("capi")));
-    found.ok_or_else(|| OnnxError::Runtime(format!("ONNX Runtime library not found: {FIX}")))
+    let found = dir
+        .and_then(|d| shared_library_in(&Path::new(&d).join("capi")))
+        .ok_or_else(|| OnnxError::Runtime(format!("ONNX Runtime library not found: {FIX}")))?;
+    if let Some(cache) = cache {
+        // Best effort: a cache that cannot be written only costs the next lookup.
+        let _ = cache
+            .parent()
+            .map(std::fs::create_dir_all)
+            .and_then(Result::ok)
+            .map(|()| std::fs::write(&cache, found.to_string_lossy().as_bytes()));
+    }
+    Ok(found)
+}
+
+/// `$XDG_CACHE_HOME/cairn/onnxruntime-library` (or under `~/.cache`).
+fn cache_file() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("cairn").join("onnxruntime-library"))
 }
 
 /// `libonnxruntime.so.<version>` (or `.dylib` / `.dll`) in `dir`, the newest name first.
