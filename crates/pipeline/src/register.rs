@@ -327,6 +327,8 @@ pub fn reproduce(
         ("tokenizer", done.tokenizer),
         ("weights", done.weights),
         ("evaluation", done.evaluation),
+        ("report", done.report_json),
+        ("report_markdown", done.report_markdown),
     ];
     reproduced.extend(done.onnx.as_ref().map(|(id, _)| ("onnx", *id)));
     let outputs: Vec<OutputCheck> = manifest
