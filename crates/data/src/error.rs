@@ -34,17 +34,7 @@ pub enum DataError {
 pub(crate) fn toml_error(origin: &str, text: &str, e: &toml::de::Error) -> DataError {
     let (line, col) = e
         .span()
-        .map(|span| {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let col = before
-                .rsplit('\n')
-                .next()
-                .map(|l| l.chars().count())
-                .unwrap_or(0)
-                + 1;
-            (line, col)
-        })
+        .map(|span| cairn_store::line_col(text, span.start))
         .unwrap_or((1, 1));
     let msg = e.message().trim().replace('\n', " ");
     DataError::Toml(format!("{origin}:{line}:{col}: {msg}"))

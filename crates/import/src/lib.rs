@@ -171,36 +171,17 @@ pub fn import_file(path: &Path, options: &ImportOptions) -> Result<ImportOutcome
 /// The file is written next to `path` under a temporary name and renamed into place, so a
 /// reader never sees half a file.
 pub fn write_jsonl(examples: &[Example], path: &Path) -> Result<(), ImportError> {
-    let err = |source: std::io::Error| ImportError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let name = path.file_name().ok_or_else(|| {
-        err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a file path",
-        ))
-    })?;
-    let tmp = path.with_file_name(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let file = std::fs::File::create(&tmp)?;
-        let mut out = std::io::BufWriter::new(file);
+    cairn_store::write_atomic(path, |out| {
         for example in examples {
-            serde_json::to_writer(&mut out, example)?;
+            serde_json::to_writer(&mut *out, example)?;
             out.write_all(b"\n")?;
         }
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(err)
+        Ok(())
+    })
+    .map_err(|source| ImportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]

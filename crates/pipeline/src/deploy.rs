@@ -19,6 +19,7 @@
 //! only the journal is removed; otherwise the old files are put back first.
 
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use cairn_spec::{Deployment, Recipe, deployment_ref};
@@ -69,9 +70,9 @@ pub fn export_onnx(store: &Store, reference: &str, out: &Path) -> Result<PathBuf
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
     }
-    let tmp = temp_name(out, "tmp");
-    write_synced(&tmp, &bytes)?;
-    rename(&tmp, out)
+    cairn_store::write_atomic(out, |w| w.write_all(&bytes))
+        .map_err(|e| PipelineError::io(out, e))?;
+    Ok(out.to_path_buf())
 }
 
 fn temp_name(path: &Path, what: &str) -> PathBuf {
@@ -226,10 +227,8 @@ fn change_folder(
     let journal_path = target.join(JOURNAL);
     let text = serde_json::to_vec(&journal)
         .map_err(|e| PipelineError::io(&journal_path, std::io::Error::other(e)))?;
-    let tmp = temp_name(&journal_path, "tmp");
-    write_synced(&tmp, &text)?;
-    rename(&tmp, &journal_path)?;
-    sync_dir(target)?;
+    cairn_store::write_atomic(&journal_path, |w| w.write_all(&text))
+        .map_err(|e| PipelineError::io(&journal_path, e))?;
 
     let deployment = record(journal.backup.clone());
     let swapped = (|| {

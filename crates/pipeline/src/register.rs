@@ -1,5 +1,6 @@
 //! `run` (with its cache), `plan`, `reproduce`, and what reads a registered run back.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
@@ -250,10 +251,9 @@ fn write_metadata(
         .join(&recipe.version);
     std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
     let path = dir.join("metadata.json");
-    let tmp = dir.join(".metadata.json.tmp");
     let text = metadata_json(recipe, manifest, run)?;
-    std::fs::write(&tmp, text).map_err(|e| PipelineError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| PipelineError::io(&path, e))?;
+    cairn_store::write_atomic(&path, |w| w.write_all(text.as_bytes()))
+        .map_err(|e| PipelineError::io(&path, e))?;
     Ok(path)
 }
 

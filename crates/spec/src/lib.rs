@@ -60,7 +60,10 @@ impl LoadedExperiment {
     pub fn parse(text: &str, path: &Path) -> Result<Self, SpecError> {
         let file = path.display().to_string();
         let experiment: Experiment = toml::from_str(text).map_err(|e| {
-            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            let (line, col) = e
+                .span()
+                .map(|s| cairn_store::line_col(text, s.start))
+                .unwrap_or((1, 1));
             let message = e.message().trim().replace('\n', " ");
             SpecError {
                 file: file.clone(),
@@ -381,18 +384,6 @@ fn hint_for(message: &str) -> String {
     } else {
         message.to_string()
     }
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
-    (line, col)
 }
 
 /// Finds `key = …` inside `[section]` (or the section header when the key is not written).

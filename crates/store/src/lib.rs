@@ -17,6 +17,7 @@
 
 pub mod canonical;
 mod error;
+mod files;
 mod fsck;
 mod gc;
 mod id;
@@ -31,6 +32,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 pub use error::{Result, StoreError};
+pub use files::{line_col, write_atomic};
 pub use fsck::{FsckReport, Problem};
 pub use gc::{GcOptions, GcReport};
 pub use id::{ObjectId, ParseIdError, REF_PREFIX};

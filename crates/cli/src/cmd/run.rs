@@ -1,6 +1,6 @@
 //! `cairn run | plan | show | reproduce | export`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -301,7 +301,7 @@ pub fn report(store: &Path, out: &Output, args: ReportArgs) -> Result<ExitCode> 
     match &args.html {
         Some(path) => {
             let page = cairn_pipeline::html_report(&store, &args.reference)?;
-            std::fs::write(path, page)
+            cairn_store::write_atomic(path, |w| w.write_all(page.as_bytes()))
                 .with_context(|| format!("failed to write `{}`", path.display()))?;
             out.status(format!("wrote {}", path.display()));
         }
