@@ -227,11 +227,11 @@ pub(crate) struct Converter<'a> {
 
 impl<'a> Converter<'a> {
     /// Checks that the mapping can drive an import of `path` and that every constant is valid.
+    /// Rows without a `source` get `import:<file stem>`.
     pub(crate) fn new(
         path: &Path,
         mapping: &'a Mapping,
         taxonomy: &'a Taxonomy,
-        default_source: String,
     ) -> Result<Self, ImportError> {
         let err = |reason: String| ImportError::Mapping {
             path: path.to_path_buf(),
@@ -267,7 +267,7 @@ impl<'a> Converter<'a> {
             mapping,
             taxonomy,
             constants,
-            default_source,
+            default_source: format!("import:{}", crate::file_stem(path)),
             label_from_family,
         };
         for field in Field::ALL {

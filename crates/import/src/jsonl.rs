@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::convert::{Cell, Converter};
 use crate::mapping::{Field, Mapping};
-use crate::{ImportError, ImportOutcome, RowProblem, file_stem};
+use crate::{ImportError, ImportOutcome, RowProblem};
 
 fn cell(value: Option<&Value>) -> Cell {
     match value {
@@ -42,12 +42,7 @@ pub(crate) fn import(
     mapping: &Mapping,
     taxonomy: &Taxonomy,
 ) -> Result<ImportOutcome, ImportError> {
-    let converter = Converter::new(
-        path,
-        mapping,
-        taxonomy,
-        format!("import:{}", file_stem(path)),
-    )?;
+    let converter = Converter::new(path, mapping, taxonomy)?;
     let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
         path: path.to_path_buf(),
         source,

@@ -9,7 +9,7 @@ use polars::prelude::{
 
 use crate::convert::{Cell, Converter};
 use crate::mapping::{Field, Mapping};
-use crate::{ImportError, ImportOutcome, file_stem};
+use crate::{ImportError, ImportOutcome};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -97,12 +97,7 @@ pub(crate) fn import(
     mapping: &Mapping,
     taxonomy: &Taxonomy,
 ) -> Result<ImportOutcome, ImportError> {
-    let converter = Converter::new(
-        path,
-        mapping,
-        taxonomy,
-        format!("import:{}", file_stem(path)),
-    )?;
+    let converter = Converter::new(path, mapping, taxonomy)?;
     let df = read(path, kind)?;
     let available = || {
         df.get_column_names()
