@@ -218,6 +218,24 @@ pub const CONFIRMED_ROWS: usize = 300;
 /// Rows of `confirmed_detections.jsonl` copied from `base/` on purpose.
 pub const CONFIRMED_DUPLICATES: usize = 10;
 
+/// `total` rows spread as evenly as possible over `specs` (the first ones get the
+/// remainder), spec `i` drawing from its own stream `first_stream + i`.
+fn spread(
+    specs: &[Spec],
+    total: usize,
+    params: &FileParams,
+    (seed, first_stream): (u64, u64),
+    seen: &mut BTreeSet<String>,
+) -> Vec<Example> {
+    let mut rows = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let share = total / specs.len() + usize::from(i < total % specs.len());
+        let mut g = Gen::new(seed, first_stream + i as u64);
+        rows.extend(gen_rows(spec, share, params, seen, &mut g));
+    }
+    rows
+}
+
 /// Builds every output file in memory.
 pub fn generate(seed: u64) -> Datasets {
     let mut files = BTreeMap::new();
@@ -307,13 +325,13 @@ pub fn generate(seed: u64) -> Datasets {
         rule_prefix: None,
         notes: None,
     };
-    let specs = families::research_specs();
-    let mut research_rows = Vec::new();
-    for (i, spec) in specs.iter().enumerate() {
-        let share = RESEARCH_ROWS / specs.len() + usize::from(i < RESEARCH_ROWS % specs.len());
-        let mut g = Gen::new(seed, 301 + i as u64);
-        research_rows.extend(gen_rows(spec, share, &research, &mut seen, &mut g));
-    }
+    let research_rows = spread(
+        &families::research_specs(),
+        RESEARCH_ROWS,
+        &research,
+        (seed, 301),
+        &mut seen,
+    );
     files.insert(
         "additions/research_attacks.jsonl".to_string(),
         research_rows,
@@ -328,14 +346,13 @@ pub fn generate(seed: u64) -> Datasets {
         rule_prefix: Some("prod-detector"),
         notes: None,
     };
-    let specs = families::confirmed_specs();
-    let fresh = CONFIRMED_ROWS - CONFIRMED_DUPLICATES;
-    let mut confirmed_rows = Vec::new();
-    for (i, spec) in specs.iter().enumerate() {
-        let share = fresh / specs.len() + usize::from(i < fresh % specs.len());
-        let mut g = Gen::new(seed, 401 + i as u64);
-        confirmed_rows.extend(gen_rows(spec, share, &confirmed, &mut seen, &mut g));
-    }
+    let mut confirmed_rows = spread(
+        &families::confirmed_specs(),
+        CONFIRMED_ROWS - CONFIRMED_DUPLICATES,
+        &confirmed,
+        (seed, 401),
+        &mut seen,
+    );
     // A few detections that are exact copies of base rows (same label), so
     // that downstream dedup has something to find.
     let mut g = Gen::new(seed, 499);

@@ -155,20 +155,10 @@ fn json_lines_have_the_documented_key_order() {
     let rows = &data().files["additions/confirmed_detections.jsonl"];
     let text = to_jsonl(rows);
     assert!(text.ends_with('\n'));
-    let keys = [
-        "text",
-        "label",
-        "family",
-        "family_idx",
-        "severity_score",
-        "context",
-        "context_idx",
-        "weight_multiplier",
-        "confidence",
-        "source",
-        "sub_category",
-        "rule_id",
-    ];
+    // The schema's order (cairn-data), with the optional fields these rows carry.
+    let keys = cairn_data::REQUIRED_FIELDS
+        .into_iter()
+        .chain(["sub_category", "rule_id"]);
     let line = text.lines().next().expect("a line");
     let mut at = 0;
     for k in keys {
