@@ -40,6 +40,12 @@ fn import_ok(path: &Path, maps: &[&str], sets: &[&str]) -> Vec<Example> {
 }
 
 /// `write_jsonl`, then read the lines back as `Example`s: they must equal the input.
+/// Writes the rule pack `yaml` as `name` and returns why it does not import.
+fn rule_pack_error(dir: &Path, name: &str, yaml: &str) -> ImportError {
+    let path = write(dir, name, yaml);
+    import(&path, &[], &[]).expect_err(&format!("{name} must not import"))
+}
+
 fn assert_jsonl_round_trip(examples: &[Example], dir: &Path) {
     let out = dir.join("out").join("examples.jsonl");
     std::fs::create_dir_all(out.parent().expect("parent")).expect("mkdir");
@@ -714,40 +720,35 @@ fn rule_pack_severity_words() {
         .collect();
     assert_eq!(got, [0.95, 0.8, 0.55, 0.3, 0.55]);
 
-    let bad = write(
+    let msg = rule_pack_error(
         dir.path(),
         "bad-sev.yml",
         "rules:\n  - id: X\n    family: PI\n    severity: extreme\n",
-    );
-    let msg = import(&bad, &[], &[])
-        .expect_err("bad severity")
-        .to_string();
+    )
+    .to_string();
     assert!(
         msg.contains("bad-sev.yml:4:") && msg.contains("unknown severity `extreme`"),
         "{msg}"
     );
-    let bad = write(
-        dir.path(),
-        "big-sev.yml",
-        "rules:\n  - id: X\n    family: PI\n    severity: 3\n",
-    );
     assert!(
-        import(&bad, &[], &[])
-            .expect_err("out of range")
-            .to_string()
-            .contains("outside [0, 1]")
+        rule_pack_error(
+            dir.path(),
+            "big-sev.yml",
+            "rules:\n  - id: X\n    family: PI\n    severity: 3\n"
+        )
+        .to_string()
+        .contains("outside [0, 1]")
     );
 }
 
 #[test]
 fn rule_pack_unknown_family_names_the_rule() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = write(
+    let e = rule_pack_error(
         dir.path(),
         "r.yaml",
         "rules:\n  - id: XSS-9\n    family: XSS\n    severity: low\n",
     );
-    let e = import(&path, &[], &[]).expect_err("unknown family");
     assert!(
         matches!(&e, ImportError::Rule { rule_id, .. } if rule_id == "XSS-9"),
         "{e:?}"
@@ -758,28 +759,25 @@ fn rule_pack_unknown_family_names_the_rule() {
         "{msg}"
     );
 
-    let path = write(
-        dir.path(),
-        "b.yaml",
-        "rules:\n  - id: B-1\n    family: benign\n    severity: low\n",
-    );
     assert!(
-        import(&path, &[], &[])
-            .expect_err("benign")
-            .to_string()
-            .contains("rule `B-1`")
+        rule_pack_error(
+            dir.path(),
+            "b.yaml",
+            "rules:\n  - id: B-1\n    family: benign\n    severity: low\n"
+        )
+        .to_string()
+        .contains("rule `B-1`")
     );
 }
 
 #[test]
 fn rule_pack_unknown_key_is_an_error_with_location() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = write(
+    let e = rule_pack_error(
         dir.path(),
         "k.yaml",
         "rules:\n  - id: PI-1\n    family: PI\n    severity: low\n    sevrity: high\n",
     );
-    let e = import(&path, &[], &[]).expect_err("unknown key");
     assert!(
         matches!(
             &e,
@@ -793,21 +791,13 @@ fn rule_pack_unknown_key_is_an_error_with_location() {
         "{msg}"
     );
 
-    let path = write(dir.path(), "top.yaml", "rules: []\nversion: 2\n");
     assert!(
-        import(&path, &[], &[])
-            .expect_err("unknown top key")
+        rule_pack_error(dir.path(), "top.yaml", "rules: []\nversion: 2\n")
             .to_string()
             .contains("unknown field `version`")
     );
-    let path = write(
-        dir.path(),
-        "ex.yaml",
-        "rules:\n  - id: A\n    family: PI\n    severity: low\n    examples: {should_match: [x], maybe: [y]}\n",
-    );
     assert!(
-        import(&path, &[], &[])
-            .expect_err("unknown examples key")
+        rule_pack_error(dir.path(), "ex.yaml", "rules:\n  - id: A\n    family: PI\n    severity: low\n    examples: {should_match: [x], maybe: [y]}\n")
             .to_string()
             .contains("unknown field `maybe`")
     );
