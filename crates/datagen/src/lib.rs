@@ -20,6 +20,7 @@ pub mod noise;
 pub mod rng;
 pub mod taxonomy;
 pub mod template;
+pub mod templates;
 pub mod wrappers;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -73,3 +73,10 @@ impl Context {
         CONTEXTS[self as usize]
     }
 }
+
+/// The built-in taxonomy (`datasets/taxonomy.toml`, read by cairn-data), parsed once.
+pub fn taxonomy() -> &'static cairn_data::Taxonomy {
+    static TAXONOMY: std::sync::LazyLock<cairn_data::Taxonomy> =
+        std::sync::LazyLock::new(cairn_data::Taxonomy::builtin);
+    &TAXONOMY
+}
