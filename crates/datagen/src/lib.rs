@@ -1,7 +1,8 @@
 //! cairn-datagen: a deterministic generator of synthetic training and test
 //! data for cairn's prompt-injection / jailbreak detector.
 //!
-//! Every row comes from a hand-written template (see [`families`]) whose
+//! Every row comes from a hand-written template of `datasets/templates/*.toml`
+//! (see [`templates`]; [`families`] groups them per family) whose
 //! `{slot}` placeholders are filled from per-slot vocabularies, then passed
 //! through surface noise ([`noise`]) and, sometimes, a container
 //! ([`wrappers`]). One seed fully determines every file:
@@ -13,7 +14,6 @@
 //! `additions/confirmed_detections.jsonl`; in particular the test file shares
 //! no normalized text with any training file.
 
-pub mod common;
 pub mod encode;
 pub mod families;
 pub mod noise;
@@ -28,37 +28,16 @@ use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+pub use cairn_data::Example;
 
 use crate::families::Spec;
 use crate::rng::Gen;
-use crate::taxonomy::Family;
 use crate::template::{Split, Vocab};
 
 /// The default seed of the committed data.
 pub const DEFAULT_SEED: u64 = 20261123;
 /// Longest text a row may have, in characters.
 pub const MAX_CHARS: usize = 2000;
-
-/// One labelled row. Field order is the JSONL key order.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Example {
-    pub text: String,
-    pub label: u8,
-    pub family: String,
-    pub family_idx: u8,
-    pub severity_score: f64,
-    pub context: String,
-    pub context_idx: u8,
-    pub weight_multiplier: f64,
-    pub confidence: f64,
-    pub source: String,
-    pub sub_category: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rule_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notes: Option<String>,
-}
 
 /// Every output file's rows, keyed by path relative to the data directory.
 #[derive(Clone, Debug, PartialEq)]
@@ -148,14 +127,14 @@ fn gen_rows(
     seen: &mut BTreeSet<String>,
     g: &mut Gen,
 ) -> Vec<Example> {
-    let vocab = Vocab::new(families::vocab_tables(spec.family));
+    let vocab = Vocab::new(families::all_tables());
     let weights: Vec<u32> = spec.subs.iter().map(|s| s.weight).collect();
     let mut rows = Vec::with_capacity(count);
     let mut attempts = 0;
     while rows.len() < count && attempts < count * 80 {
         attempts += 1;
         let sub = &spec.subs[g.weighted(&weights)];
-        let tpl = *g.pick(sub.templates(p.split));
+        let tpl = g.pick(sub.templates(p.split));
         let mut text = vocab.fill(tpl, p.split, g);
         if sub.noise {
             text = noise::apply(&text, g);
@@ -178,28 +157,29 @@ fn gen_rows(
             continue;
         }
         seen.insert(norm);
-        let severity = if spec.family == Family::Benign {
+        let severity = if spec.is_benign() {
             0.0
         } else {
             round2((sub.severity + (g.unit() - 0.5) * 0.1).clamp(0.05, 1.0))
         };
+        let (context, context_idx) = families::context(&sub.context);
         let (lo, hi) = p.confidence;
         let confidence = round2(lo + g.unit() * (hi - lo));
         rows.push(Example {
             text,
-            label: spec.family.label(),
-            family: spec.family.name().to_string(),
-            family_idx: spec.family.idx(),
+            label: u8::from(!spec.is_benign()),
+            family: spec.family.to_string(),
+            family_idx: spec.family_idx,
             severity_score: severity,
-            context: sub.context.name().to_string(),
-            context_idx: sub.context.idx(),
+            context: context.to_string(),
+            context_idx,
             weight_multiplier: p.weight,
             confidence,
             source: p.source.to_string(),
-            sub_category: sub.name.to_string(),
+            sub_category: Some(sub.name.clone()),
             rule_id: p
                 .rule_prefix
-                .map(|pre| format!("{pre}-{}-{:03}", spec.family.name(), g.int(1, 240))),
+                .map(|pre| format!("{pre}-{}-{:03}", spec.family, g.int(1, 240))),
             notes: p.notes.map(str::to_string),
         });
     }
@@ -253,28 +233,28 @@ pub fn generate(seed: u64) -> Datasets {
     };
     let mut base_attacks: Vec<Example> = Vec::new();
     for spec in families::base_specs() {
-        let count = if spec.family == Family::Benign {
+        let count = if spec.is_benign() {
             BASE_BENIGN
         } else {
             BASE_ATTACK
         };
-        let mut g = Gen::new(seed, 1 + u64::from(spec.family.idx()));
+        let mut g = Gen::new(seed, 1 + u64::from(spec.family_idx));
         let rows = gen_rows(&spec, count, &base, &mut seen, &mut g);
-        if spec.family != Family::Benign {
+        if !spec.is_benign() {
             base_attacks.extend(rows.iter().cloned());
         }
-        if spec.family == Family::Benign {
+        if spec.is_benign() {
             // Benign is half the data: it is split in three files by kind so
             // that no file grows far past ~1.5 MB.
             for row in rows {
-                let rel = families::benign::base_file(&row.sub_category);
+                let rel = families::benign_base_file(row.sub_category.as_deref().unwrap_or(""));
                 files
                     .entry(rel.to_string())
                     .or_insert_with(Vec::new)
                     .push(row);
             }
         } else {
-            files.insert(format!("base/{}.jsonl", spec.family.name()), rows);
+            files.insert(format!("base/{}.jsonl", spec.family), rows);
         }
     }
 
@@ -285,12 +265,12 @@ pub fn generate(seed: u64) -> Datasets {
     };
     let mut test_rows = Vec::new();
     for spec in families::base_specs() {
-        let count = if spec.family == Family::Benign {
+        let count = if spec.is_benign() {
             TEST_BENIGN
         } else {
             TEST_ATTACK
         };
-        let mut g = Gen::new(seed, 101 + u64::from(spec.family.idx()));
+        let mut g = Gen::new(seed, 101 + u64::from(spec.family_idx));
         test_rows.extend(gen_rows(&spec, count, &test, &mut seen, &mut g));
     }
     files.insert("test.jsonl".to_string(), test_rows);

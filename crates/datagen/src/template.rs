@@ -8,7 +8,7 @@
 
 use crate::encode;
 use crate::rng::Gen;
-use crate::taxonomy::Context;
+use crate::templates::Slot;
 
 /// Which template / vocabulary pool a row is drawn from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,85 +17,6 @@ pub enum Split {
     Train,
     /// Held-out rows (`datasets/test.jsonl`).
     Test,
-}
-
-/// A named list of fill values. `test` values are used only for the test
-/// split (which also draws from `train` half the time), so the held-out set
-/// contains fills the model never saw.
-pub struct Slot {
-    pub name: &'static str,
-    pub train: &'static [&'static str],
-    pub test: &'static [&'static str],
-}
-
-impl Slot {
-    pub const fn new(
-        name: &'static str,
-        train: &'static [&'static str],
-        test: &'static [&'static str],
-    ) -> Self {
-        Slot { name, train, test }
-    }
-}
-
-/// A sub-category: its templates for each split and its labels.
-pub struct Sub {
-    pub name: &'static str,
-    pub severity: f64,
-    pub context: Context,
-    /// Relative frequency within its family.
-    pub weight: u32,
-    /// Whether typo / casing / punctuation noise may be applied (off for
-    /// encoded payloads and code, where noise would corrupt the content).
-    pub noise: bool,
-    /// Whether a generic wrapper (email, chat log, ...) may be put around it.
-    pub wrap: bool,
-    pub train: &'static [&'static str],
-    pub test: &'static [&'static str],
-}
-
-impl Sub {
-    pub const fn new(
-        name: &'static str,
-        severity: f64,
-        context: Context,
-        train: &'static [&'static str],
-        test: &'static [&'static str],
-    ) -> Self {
-        Sub {
-            name,
-            severity,
-            context,
-            weight: 10,
-            noise: true,
-            wrap: true,
-            train,
-            test,
-        }
-    }
-
-    pub const fn weight(mut self, w: u32) -> Self {
-        self.weight = w;
-        self
-    }
-
-    pub const fn raw(mut self) -> Self {
-        self.noise = false;
-        self
-    }
-
-    pub const fn nowrap(mut self) -> Self {
-        self.wrap = false;
-        self
-    }
-
-    pub fn templates(&self, split: Split) -> &'static [&'static str] {
-        match split {
-            Split::Train => self.train,
-            Split::Test if self.test.is_empty() => self.train,
-            Split::Test => self.test,
-        }
-    }
 }
 
 /// Slot lookup over an ordered list of vocabularies (first match wins).
@@ -152,13 +73,13 @@ impl<'a> Vocab<'a> {
     }
 }
 
-fn pick_value(slot: &Slot, split: Split, g: &mut Gen) -> &'static str {
+fn pick_value<'a>(slot: &'a Slot, split: Split, g: &mut Gen) -> &'a str {
     match split {
         Split::Test if !slot.test.is_empty() && (slot.train.is_empty() || g.chance(0.5)) => {
-            slot.test[g.below(slot.test.len())]
+            &slot.test[g.below(slot.test.len())]
         }
-        _ if slot.train.is_empty() => slot.test[g.below(slot.test.len())],
-        _ => slot.train[g.below(slot.train.len())],
+        _ if slot.train.is_empty() => &slot.test[g.below(slot.test.len())],
+        _ => &slot.train[g.below(slot.train.len())],
     }
 }
 
@@ -205,14 +126,19 @@ pub fn placeholders(template: &str) -> Vec<&str> {
 mod tests {
     use super::*;
 
-    static T: &[Slot] = &[
-        Slot::new("a", &["x{b}"], &[]),
-        Slot::new("b", &["y"], &["z"]),
-    ];
+    fn slot(name: &str, train: &[&str], test: &[&str]) -> Slot {
+        let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        Slot {
+            name: name.to_string(),
+            train: own(train),
+            test: own(test),
+        }
+    }
 
     #[test]
     fn fills_nested_and_keeps_literal_braces() {
-        let v = Vocab::new(vec![T]);
+        let t = [slot("a", &["x{b}"], &[]), slot("b", &["y"], &["z"])];
+        let v = Vocab::new(vec![&t]);
         let mut g = Gen::new(1, 1);
         let s = v.fill("{\"k\": \"{a}\"} {a|upper} {b|b64}", Split::Train, &mut g);
         assert_eq!(s, "{\"k\": \"xy\"} XY eQ==");

@@ -154,7 +154,8 @@ const FILES: [(&str, &str); 10] = [
 
 /// Every compiled-in template file.
 pub struct Templates {
-    /// `(file name, contents)`, in [`FILES`] order.
+    /// `(file name, contents)`, in compiled-in order (the order slot tables
+    /// are searched in).
     pub files: Vec<(&'static str, TemplateFile)>,
 }
 
@@ -314,75 +315,5 @@ mod tests {
         assert!(t.check(&tax).unwrap_err().contains("twice"));
         assert!(parse("family = 1", "x").is_err());
         assert!(parse("colour = \"red\"", "x").is_err());
-    }
-}
-
-#[cfg(test)]
-mod same_as_rust {
-    use crate::families::*;
-    use crate::template;
-
-    fn same_subs(toml: &[super::Sub], rust: &[template::Sub]) {
-        assert_eq!(toml.len(), rust.len());
-        for (t, r) in toml.iter().zip(rust) {
-            assert_eq!(t.name, r.name);
-            assert_eq!(t.severity.to_bits(), r.severity.to_bits(), "{}", r.name);
-            assert_eq!(t.context, r.context.name(), "{}", r.name);
-            assert_eq!((t.weight, t.noise, t.wrap), (r.weight, r.noise, r.wrap));
-            assert_eq!(t.train, r.train, "{}", r.name);
-            assert_eq!(t.test, r.test, "{}", r.name);
-        }
-    }
-
-    fn same_slots(toml: &[super::Slot], rust: &[template::Slot]) {
-        assert_eq!(toml.len(), rust.len());
-        for (t, r) in toml.iter().zip(rust) {
-            assert_eq!(
-                (t.name.as_str(), &t.train, &t.test),
-                (
-                    r.name,
-                    &r.train.iter().map(|s| s.to_string()).collect(),
-                    &r.test.iter().map(|s| s.to_string()).collect()
-                )
-            );
-        }
-    }
-
-    type Family = (
-        &'static str,
-        &'static [template::Sub],
-        &'static [template::Sub],
-        &'static [template::Slot],
-    );
-
-    #[test]
-    fn toml_files_hold_exactly_the_rust_templates() {
-        let rust: [Family; 8] = [
-            ("benign", benign::SUBS, &[], benign::SLOTS),
-            ("PI", pi::SUBS, pi::CONFIRMED, pi::SLOTS),
-            ("JB", jb::SUBS, jb::CONFIRMED, jb::SLOTS),
-            ("CMD", cmd::SUBS, cmd::CONFIRMED, cmd::SLOTS),
-            ("PII", pii::SUBS, pii::CONFIRMED, pii::SLOTS),
-            ("ENC", enc::SUBS, enc::CONFIRMED, enc::SLOTS),
-            ("RAG", rag::SUBS, rag::CONFIRMED, rag::SLOTS),
-            ("HC", hc::SUBS, hc::CONFIRMED, hc::SLOTS),
-        ];
-        for (fam, subs, confirmed, slots) in rust {
-            let f = super::family(fam).expect("file");
-            same_subs(&f.base, subs);
-            same_subs(&f.confirmed, confirmed);
-            same_slots(&f.slots, slots);
-        }
-        same_subs(
-            &super::family("benign").expect("benign").production_fp,
-            benign::PROD_FP,
-        );
-        let groups: Vec<_> = super::research().collect();
-        assert_eq!(groups.len(), research::GROUPS.len());
-        for (t, (fam, subs)) in groups.iter().zip(research::GROUPS) {
-            assert_eq!(t.family, fam.name());
-            same_subs(&t.subs, subs);
-        }
-        same_slots(super::common_slots(), crate::common::SLOTS);
     }
 }

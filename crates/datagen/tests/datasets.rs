@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use cairn_datagen::encode::{base64_decode, hex_decode};
-use cairn_datagen::taxonomy::{CONTEXTS, FAMILIES};
+use cairn_datagen::taxonomy::taxonomy;
 use cairn_datagen::template::{Split, placeholders};
 use cairn_datagen::{DEFAULT_SEED, Datasets, families, generate, normalize, to_jsonl, write_all};
 
@@ -60,8 +60,8 @@ fn family_counts_and_mix() {
         }
     }
     assert!(total >= 20_000, "only {total} base rows");
-    for fam in FAMILIES {
-        let n = per_family.get(fam).copied().unwrap_or(0);
+    for fam in &taxonomy().families {
+        let n = per_family.get(fam.as_str()).copied().unwrap_or(0);
         assert!(n >= 1_200, "{fam} has only {n} base rows");
     }
     let benign = per_family["benign"] as f64 / total as f64;
@@ -71,8 +71,8 @@ fn family_counts_and_mix() {
 
     let test = &data().files["test.jsonl"];
     assert!((2_300..=2_700).contains(&test.len()));
-    for fam in FAMILIES {
-        assert!(test.iter().any(|r| r.family == fam), "test lacks {fam}");
+    for fam in &taxonomy().families {
+        assert!(test.iter().any(|r| &r.family == fam), "test lacks {fam}");
     }
     let expect = [
         (
@@ -100,7 +100,10 @@ fn family_counts_and_mix() {
     assert!(
         data().files["additions/production_false_positives.jsonl"]
             .iter()
-            .all(|r| r.label == 0 && r.sub_category.starts_with("hard_negative"))
+            .all(|r| r.label == 0
+                && r.sub_category
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with("hard_negative")))
     );
     assert!(
         data().files["additions/research_attacks.jsonl"]
@@ -120,8 +123,16 @@ fn every_row_follows_the_label_rules() {
             assert!(r.text.chars().count() <= 2_000, "{ctx}");
             assert_eq!(r.label == 0, r.family == "benign", "{ctx}");
             assert!(r.label <= 1);
-            assert_eq!(FAMILIES[r.family_idx as usize], r.family, "{ctx}");
-            assert_eq!(CONTEXTS[r.context_idx as usize], r.context, "{ctx}");
+            assert_eq!(
+                taxonomy().families[r.family_idx as usize],
+                r.family,
+                "{ctx}"
+            );
+            assert_eq!(
+                taxonomy().contexts[r.context_idx as usize],
+                r.context,
+                "{ctx}"
+            );
             assert!((0.0..=1.0).contains(&r.severity_score), "{ctx}");
             assert!((0.0..=1.0).contains(&r.confidence), "{ctx}");
             assert!(r.weight_multiplier > 0.0);
@@ -131,10 +142,10 @@ fn every_row_follows_the_label_rules() {
             } else {
                 assert!(r.severity_score > 0.0, "{ctx}");
             }
-            assert!(!r.sub_category.is_empty());
+            let sub = r.sub_category.as_deref().unwrap_or_default();
+            assert!(!sub.is_empty());
             assert!(
-                r.sub_category
-                    .bytes()
+                sub.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
             );
             assert!(!r.text.contains('\r'), "{ctx}");
@@ -259,11 +270,11 @@ fn encoded_payloads_decode_to_text() {
     for (path, rows) in &data().files {
         for r in rows
             .iter()
-            .filter(|r| r.sub_category == "base64" || r.sub_category == "hex")
+            .filter(|r| matches!(r.sub_category.as_deref(), Some("base64" | "hex")))
         {
             let ok = tokens(&r.text).filter(|t| t.len() >= 16).any(|t| {
                 let t = t.strip_prefix("0x").unwrap_or(t);
-                let decoded = if r.sub_category == "base64" {
+                let decoded = if r.sub_category.as_deref() == Some("base64") {
                     base64_decode(t)
                 } else {
                     hex_decode(t)
@@ -272,15 +283,14 @@ fn encoded_payloads_decode_to_text() {
             });
             assert!(
                 ok,
-                "{path}: no decodable {} payload in {:?}",
+                "{path}: no decodable {:?} payload in {:?}",
                 r.sub_category, r.text
             );
             checked += 1;
         }
-        for r in rows
-            .iter()
-            .filter(|r| r.sub_category == "hard_negative_encoding" && r.text.contains("base64"))
-        {
+        for r in rows.iter().filter(|r| {
+            r.sub_category.as_deref() == Some("hard_negative_encoding") && r.text.contains("base64")
+        }) {
             // Benign base64 decodes to harmless text, never to an attack.
             for t in tokens(&r.text).filter(|t| t.len() >= 16) {
                 if let Some(d) = base64_decode(t).filter(|d| readable(d)) {
@@ -294,28 +304,21 @@ fn encoded_payloads_decode_to_text() {
 }
 
 #[test]
-fn constants_match_taxonomy_toml() {
-    let text =
-        std::fs::read_to_string(datasets_dir().join("taxonomy.toml")).expect("taxonomy.toml");
-    let list = |key: &str| -> Vec<String> {
-        let start = text
-            .lines()
-            .position(|l| l.trim_start().starts_with(&format!("{key} =")))
-            .unwrap_or_else(|| panic!("no {key} in taxonomy.toml"));
-        let mut out = Vec::new();
-        for line in text.lines().skip(start) {
-            let code = line.split('#').next().unwrap_or("");
-            for part in code.split('"').skip(1).step_by(2) {
-                out.push(part.to_string());
-            }
-            if code.contains(']') {
-                break;
-            }
-        }
-        out
-    };
-    assert_eq!(list("families"), FAMILIES.to_vec());
-    assert_eq!(list("contexts"), CONTEXTS.to_vec());
+fn names_and_indices_follow_taxonomy_toml() {
+    // Every family of the taxonomy has rows, in its file, with its own index.
+    for (idx, fam) in taxonomy().families.iter().enumerate() {
+        let rows: Vec<_> = data()
+            .files
+            .values()
+            .flatten()
+            .filter(|r| &r.family == fam)
+            .collect();
+        assert!(!rows.is_empty(), "no {fam} rows");
+        assert!(rows.iter().all(|r| r.family_idx as usize == idx));
+    }
+    for spec in families::base_specs() {
+        assert_eq!(taxonomy().families[spec.family_idx as usize], spec.family);
+    }
 }
 
 #[test]
@@ -338,7 +341,7 @@ fn every_placeholder_resolves_and_every_split_has_templates() {
     }
     for table in &tables {
         for slot in table.iter() {
-            for v in slot.train.iter().chain(slot.test) {
+            for v in slot.train.iter().chain(&slot.test) {
                 for name in placeholders(v) {
                     assert!(known(name), "unknown slot {{{name}}} in slot {}", slot.name);
                 }
@@ -349,7 +352,7 @@ fn every_placeholder_resolves_and_every_split_has_templates() {
     for spec in families::base_specs() {
         for sub in spec.subs {
             assert!(!sub.test.is_empty(), "{} has no test templates", sub.name);
-            for t in sub.test {
+            for t in &sub.test {
                 assert!(
                     !sub.train.contains(t),
                     "{} test template is also a train one",
