@@ -10,6 +10,8 @@ pub struct Spec {
     pub family: &'static str,
     /// Its position in the taxonomy.
     pub family_idx: u32,
+    /// Its generation stream (the template file's `stream`).
+    pub stream: u32,
     pub subs: &'static [Sub],
 }
 
@@ -20,7 +22,11 @@ impl Spec {
         let idx = taxonomy()
             .family_index(family)
             .expect("template families are checked against the taxonomy");
+        let stream = templates::family(family)
+            .and_then(|f| f.stream)
+            .unwrap_or(0);
         Spec {
+            stream,
             family: &taxonomy().families[idx],
             family_idx: u32::try_from(idx).expect("a taxonomy has fewer than 2^32 families"),
             subs,
@@ -43,12 +49,19 @@ pub fn context(context: &str) -> (&'static str, u32) {
     (&taxonomy().contexts[idx], idx32)
 }
 
-/// Every taxonomy family's template file, in taxonomy order.
+/// Every taxonomy family's template file, in stream order (see [`TemplateFile::stream`]),
+/// so the rows do not depend on the taxonomy's order.
 fn family_files() -> impl Iterator<Item = (&'static str, &'static TemplateFile)> {
-    taxonomy().families.iter().map(|name| {
-        let file = templates::family(name).expect("every taxonomy family has a template file");
-        (name.as_str(), file)
-    })
+    let mut files: Vec<(&'static str, &'static TemplateFile)> = taxonomy()
+        .families
+        .iter()
+        .map(|name| {
+            let file = templates::family(name).expect("every taxonomy family has a template file");
+            (name.as_str(), file)
+        })
+        .collect();
+    files.sort_by_key(|(_, f)| f.stream);
+    files.into_iter()
 }
 
 /// Every slot table, searched in order (slot names are unique across them).
@@ -56,7 +69,7 @@ pub fn all_tables() -> Vec<&'static [Slot]> {
     templates::all().slot_tables()
 }
 
-/// Base / test templates per family, in taxonomy order.
+/// Base / test templates per family, in stream order.
 pub fn base_specs() -> Vec<Spec> {
     family_files()
         .map(|(family, file)| Spec::new(family, &file.base))
@@ -79,7 +92,7 @@ pub fn research_specs() -> Vec<Spec> {
 }
 
 /// Attacks confirmed in production: new phrasings per attack family, in
-/// taxonomy order.
+/// stream order.
 pub fn confirmed_specs() -> Vec<Spec> {
     family_files()
         .filter(|(_, file)| !file.confirmed.is_empty())

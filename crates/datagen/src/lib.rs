@@ -238,7 +238,7 @@ pub fn generate(seed: u64) -> Datasets {
         } else {
             BASE_ATTACK
         };
-        let mut g = Gen::new(seed, 1 + u64::from(spec.family_idx));
+        let mut g = Gen::new(seed, 1 + u64::from(spec.stream));
         let rows = gen_rows(&spec, count, &base, &mut seen, &mut g);
         if !spec.is_benign() {
             base_attacks.extend(rows.iter().cloned());
@@ -270,7 +270,7 @@ pub fn generate(seed: u64) -> Datasets {
         } else {
             TEST_ATTACK
         };
-        let mut g = Gen::new(seed, 101 + u64::from(spec.family_idx));
+        let mut g = Gen::new(seed, 101 + u64::from(spec.stream));
         test_rows.extend(gen_rows(&spec, count, &test, &mut seen, &mut g));
     }
     files.insert("test.jsonl".to_string(), test_rows);

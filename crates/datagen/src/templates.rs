@@ -86,6 +86,11 @@ pub struct ResearchGroup {
 pub struct TemplateFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
+    /// A family file's generation stream: families are generated in stream order, each from
+    /// its own seeded stream, so the data does not depend on the taxonomy's order (only the
+    /// indices written into the rows do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<u32>,
     /// Base and test rows (`base/*.jsonl`, `test.jsonl`).
     #[serde(default)]
     pub base: Vec<Sub>,
@@ -203,8 +208,17 @@ impl Templates {
             }
         }
         let mut slots = std::collections::BTreeSet::new();
+        let mut streams = std::collections::BTreeSet::new();
         for (name, file) in &self.files {
             let at = |what: &str| format!("datasets/templates/{name}: {what}");
+            match (&file.family, file.stream) {
+                (Some(_), None) => return Err(at("a family file needs a `stream` number")),
+                (Some(_), Some(n)) if !streams.insert(n) => {
+                    return Err(at(&format!("stream {n} is used twice")));
+                }
+                (None, Some(_)) => return Err(at("`stream` is only for family files")),
+                _ => {}
+            }
             match &file.family {
                 Some(f) if taxonomy.family_index(f).is_none() => {
                     return Err(at(&format!("family {f:?} is not in the taxonomy")));
