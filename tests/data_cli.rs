@@ -154,12 +154,12 @@ fn write(path: &Path, lines: &[serde_json::Value]) {
 }
 
 fn row(text: &str, label: u8, family: &str, weight: f64) -> serde_json::Value {
-    let families = ["benign", "PI", "JB", "CMD", "PII", "ENC", "RAG", "HC"];
+    let families = ["CMD", "ENC", "JB", "HC", "PI", "PII", "RAG", "benign"];
     let idx = families.iter().position(|f| *f == family).expect("family");
     serde_json::json!({
         "text": text, "label": label, "family": family, "family_idx": idx,
         "severity_score": if label == 1 { 0.7 } else { 0.0 },
-        "context": if label == 1 { "attack" } else { "conversational" }, "context_idx": if label == 1 { 5 } else { 0 },
+        "context": if label == 1 { "attack" } else { "conversational" }, "context_idx": if label == 1 { 3 } else { 1 },
         "weight_multiplier": weight, "confidence": 0.9, "source": "test"
     })
 }
@@ -418,7 +418,7 @@ fn import_csv_and_rule_packs_through_the_cli() {
             rows[0]["family"].as_str(),
             rows[0]["family_idx"].as_u64()
         ),
-        (Some(1), Some("PI"), Some(1))
+        (Some(1), Some("PI"), Some(4))
     );
     assert_eq!(
         (
