@@ -97,56 +97,19 @@ impl Counts {
     }
 
     pub fn regression_rate(&self) -> f64 {
-        ratio(self.regressions, self.examples)
+        cairn_metrics::ratio(self.regressions, self.examples)
     }
 
     pub fn improvement_rate(&self) -> f64 {
-        ratio(self.improvements, self.examples)
+        cairn_metrics::ratio(self.improvements, self.examples)
     }
 }
 
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
+pub use cairn_metrics::Binary;
 
-/// Binary metrics of one model.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Binary {
-    pub accuracy: f64,
-    pub precision: f64,
-    pub recall: f64,
-    pub f1: f64,
-    pub fpr: f64,
-    pub fnr: f64,
-}
-
-impl Binary {
-    fn of<'a>(outcomes: impl Iterator<Item = (&'a Outcome, &'a Verdict)>) -> Self {
-        let (mut tp, mut fp, mut tn, mut fn_) = (0u64, 0u64, 0u64, 0u64);
-        for (o, v) in outcomes {
-            match (o.label == 1, v.attack) {
-                (true, true) => tp += 1,
-                (false, true) => fp += 1,
-                (false, false) => tn += 1,
-                (true, false) => fn_ += 1,
-            }
-        }
-        let precision = ratio(tp, tp + fp);
-        let recall = ratio(tp, tp + fn_);
-        let f1 = if precision + recall == 0.0 {
-            0.0
-        } else {
-            2.0 * precision * recall / (precision + recall)
-        };
-        Binary {
-            accuracy: ratio(tp + tn, tp + tn + fp + fn_),
-            precision,
-            recall,
-            f1,
-            fpr: ratio(fp, fp + tn),
-            fnr: ratio(fn_, fn_ + tp),
-        }
-    }
+/// The binary metrics of one model's verdicts on the outcomes.
+fn binary<'a>(outcomes: impl Iterator<Item = (&'a Outcome, &'a Verdict)>) -> Binary {
+    cairn_metrics::Confusion::of(outcomes.map(|(o, v)| (o.label == 1, v.attack))).binary()
 }
 
 /// A metric before and after.
@@ -252,8 +215,8 @@ pub fn compare(
             _ => {}
         }
     }
-    let before = Binary::of(outcomes.iter().map(|o| (o, &o.baseline)));
-    let after = Binary::of(outcomes.iter().map(|o| (o, &o.candidate)));
+    let before = binary(outcomes.iter().map(|o| (o, &o.baseline)));
+    let after = binary(outcomes.iter().map(|o| (o, &o.candidate)));
     let metrics = [
         ("accuracy", before.accuracy, after.accuracy),
         ("precision", before.precision, after.precision),

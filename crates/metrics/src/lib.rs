@@ -1,0 +1,136 @@
+//! `cairn-metrics`: the detector's binary metrics, computed in one place.
+//!
+//! The positive class is "attack" (label 1). Every ratio with a zero denominator is 0.0,
+//! never NaN, so a metric can always be stored, compared and printed. Training evaluation
+//! (`cairn-model`) and the regression report (`cairn-report`) both count into a
+//! [`Confusion`] and read their numbers from it; this crate depends on nothing else.
+
+use serde::{Deserialize, Serialize};
+
+/// `num / den`, or 0.0 when `den` is 0.
+pub fn ratio(num: u64, den: u64) -> f64 {
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
+}
+
+/// Counts of a binary decision against the truth.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confusion {
+    pub true_positives: u64,
+    pub false_positives: u64,
+    pub true_negatives: u64,
+    pub false_negatives: u64,
+}
+
+impl Confusion {
+    /// Counts one example: was it an attack, and was it flagged as one.
+    pub fn add(&mut self, attack: bool, flagged: bool) {
+        match (attack, flagged) {
+            (true, true) => self.true_positives += 1,
+            (false, true) => self.false_positives += 1,
+            (false, false) => self.true_negatives += 1,
+            (true, false) => self.false_negatives += 1,
+        }
+    }
+
+    /// Counts every `(attack, flagged)` pair.
+    pub fn of(pairs: impl IntoIterator<Item = (bool, bool)>) -> Self {
+        let mut c = Self::default();
+        for (attack, flagged) in pairs {
+            c.add(attack, flagged);
+        }
+        c
+    }
+
+    pub fn examples(&self) -> u64 {
+        self.true_positives + self.false_positives + self.true_negatives + self.false_negatives
+    }
+
+    /// `[true label][predicted label]`, label 1 = attack.
+    pub fn matrix(&self) -> [[u64; 2]; 2] {
+        [
+            [self.true_negatives, self.false_positives],
+            [self.false_negatives, self.true_positives],
+        ]
+    }
+
+    /// The ratios.
+    pub fn binary(&self) -> Binary {
+        let (tp, fp, tn, fn_) = (
+            self.true_positives,
+            self.false_positives,
+            self.true_negatives,
+            self.false_negatives,
+        );
+        let precision = ratio(tp, tp + fp);
+        let recall = ratio(tp, tp + fn_);
+        let f1 = if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        };
+        Binary {
+            accuracy: ratio(tp + tn, self.examples()),
+            precision,
+            recall,
+            f1,
+            fpr: ratio(fp, fp + tn),
+            fnr: ratio(fn_, fn_ + tp),
+        }
+    }
+}
+
+/// Binary metrics of one model on one set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Binary {
+    pub accuracy: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// Benign examples flagged, of all benign examples.
+    pub fpr: f64,
+    /// Attacks missed, of all attacks.
+    pub fnr: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_from_counts() {
+        // 3 attacks (2 caught), 5 benign (1 flagged).
+        let c = Confusion::of([
+            (true, true),
+            (true, true),
+            (true, false),
+            (false, true),
+            (false, false),
+            (false, false),
+            (false, false),
+            (false, false),
+        ]);
+        assert_eq!(c.matrix(), [[4, 1], [1, 2]]);
+        let b = c.binary();
+        assert_eq!(b.accuracy, 6.0 / 8.0);
+        assert_eq!(b.precision, 2.0 / 3.0);
+        assert_eq!(b.recall, 2.0 / 3.0);
+        assert!((b.f1 - 2.0 / 3.0).abs() < 1e-15);
+        assert_eq!(b.fpr, 1.0 / 5.0);
+        assert_eq!(b.fnr, 1.0 / 3.0);
+    }
+
+    #[test]
+    fn empty_denominators_are_zero_not_nan() {
+        assert_eq!(Confusion::default().binary(), Binary::default());
+        let only_benign = Confusion::of([(false, false)]).binary();
+        assert_eq!(
+            (only_benign.precision, only_benign.recall, only_benign.f1),
+            (0.0, 0.0, 0.0)
+        );
+        assert_eq!(only_benign.accuracy, 1.0);
+    }
+}
