@@ -205,6 +205,33 @@ impl Manifest for DatasetManifest {
     const KIND: &'static str = "dataset";
 }
 
+/// What `cairn data merge --json` prints about a stored dataset.
+#[derive(Debug, Clone, Serialize)]
+pub struct MergeSummary<'a> {
+    pub dataset: String,
+    pub train: String,
+    pub validation: Option<String>,
+    pub train_rows: u64,
+    pub validation_rows: u64,
+    pub counts: &'a MergeCounts,
+    pub stats: &'a DatasetStats,
+}
+
+impl DatasetManifest {
+    /// The summary of this manifest, stored as `id`.
+    pub fn summary(&self, id: &ObjectId) -> MergeSummary<'_> {
+        MergeSummary {
+            dataset: id.to_hex(),
+            train: self.train.to_hex(),
+            validation: self.validation.map(|v| v.to_hex()),
+            train_rows: self.train_rows,
+            validation_rows: self.validation_rows,
+            counts: &self.counts,
+            stats: &self.stats,
+        }
+    }
+}
+
 /// The canonical JSONL bytes of rows.
 pub fn rows_to_jsonl(rows: &[DatasetRow]) -> Result<Vec<u8>, cairn_store::StoreError> {
     let mut out = Vec::with_capacity(rows.len() * 320);

@@ -23,8 +23,8 @@ mod taxonomy;
 mod validate;
 
 pub use dataset::{
-    DatasetManifest, DatasetRow, DatasetStats, InputRecord, MergeCounts, MergeParams, Tally,
-    load_dataset, load_rows, rows_to_jsonl,
+    DatasetManifest, DatasetRow, DatasetStats, InputRecord, MergeCounts, MergeParams, MergeSummary,
+    Tally, load_dataset, load_rows, rows_to_jsonl,
 };
 pub use diff::{DataDiff, FamilyDiff, FieldChange, RowBrief, RowChange, diff};
 pub use error::DataError;

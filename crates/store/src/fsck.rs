@@ -82,6 +82,35 @@ impl FsckReport {
     pub fn is_clean(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// The machine-readable form (`cairn fsck --json`).
+    pub fn summary(&self) -> FsckSummary {
+        FsckSummary {
+            clean: self.is_clean(),
+            objects: self.objects,
+            bytes: self.bytes,
+            manifests: self.manifests,
+            refs: self.refs,
+            problems: self.problems.iter().map(ToString::to_string).collect(),
+            temp_files: self
+                .temp_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+        }
+    }
+}
+
+/// An [`FsckReport`] as `--json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FsckSummary {
+    pub clean: bool,
+    pub objects: u64,
+    pub bytes: u64,
+    pub manifests: u64,
+    pub refs: u64,
+    pub problems: Vec<String>,
+    pub temp_files: Vec<String>,
 }
 
 pub(crate) struct Scan {

@@ -28,6 +28,17 @@ impl Default for GcOptions {
     }
 }
 
+/// A [`GcReport`] as `--json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GcSummary {
+    pub dry_run: bool,
+    pub reachable: usize,
+    pub removed: Vec<String>,
+    pub bytes_removed: u64,
+    pub kept_young: usize,
+    pub temp_removed: usize,
+}
+
 /// What `gc` did (or, with `dry_run`, would do).
 #[derive(Debug, Default)]
 pub struct GcReport {
@@ -43,6 +54,18 @@ pub struct GcReport {
 impl GcReport {
     pub fn bytes_removed(&self) -> u64 {
         self.removed.iter().map(|(_, n)| n).sum()
+    }
+
+    /// The machine-readable form (`cairn gc --json`).
+    pub fn summary(&self) -> GcSummary {
+        GcSummary {
+            dry_run: self.dry_run,
+            reachable: self.reachable,
+            removed: self.removed.iter().map(|(id, _)| id.to_hex()).collect(),
+            bytes_removed: self.bytes_removed(),
+            kept_young: self.kept_young,
+            temp_removed: self.temp_removed.len(),
+        }
     }
 }
 

@@ -33,13 +33,13 @@ use std::path::{Path, PathBuf};
 
 pub use error::{Result, StoreError};
 pub use files::{line_col, write_atomic};
-pub use fsck::{FsckReport, Problem};
-pub use gc::{GcOptions, GcReport};
+pub use fsck::{FsckReport, FsckSummary, Problem};
+pub use gc::{GcOptions, GcReport, GcSummary};
 pub use id::{ObjectId, ParseIdError, REF_PREFIX};
 pub use manifest::Manifest;
-pub use objects::PutOutcome;
+pub use objects::{Added, PutOutcome};
 pub use refname::{RefName, RefNameError};
-pub use refs::{Expect, RefUpdate};
+pub use refs::{Expect, RefChange, RefEntry, RefUpdate};
 
 use error::IoContext;
 use objects::Layout;

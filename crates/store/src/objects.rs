@@ -26,6 +26,28 @@ pub struct PutOutcome {
     pub written: bool,
 }
 
+impl PutOutcome {
+    /// The machine-readable form of an added file (`cairn add --json`).
+    pub fn describe(&self, path: &str) -> Added {
+        Added {
+            hash: self.id.to_hex(),
+            path: path.to_string(),
+            size: self.size,
+            new: self.written,
+        }
+    }
+}
+
+/// One added file as `--json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Added {
+    pub hash: String,
+    pub path: String,
+    pub size: u64,
+    /// `false` when the store already had the bytes.
+    pub new: bool,
+}
+
 /// The folder layout of a store; everything else builds on these paths.
 #[derive(Debug, Clone)]
 pub struct Layout {

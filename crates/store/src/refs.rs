@@ -30,6 +30,41 @@ impl RefUpdate {
     pub fn changed(&self) -> bool {
         self.old != Some(self.new)
     }
+
+    /// The machine-readable form (`cairn ref set --json`).
+    pub fn describe(&self, name: &RefName) -> RefChange {
+        RefChange {
+            name: name.to_string(),
+            old: self.old.map(|i| i.to_hex()),
+            new: self.new.to_hex(),
+            changed: self.changed(),
+        }
+    }
+}
+
+/// A ref update as `--json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefChange {
+    pub name: String,
+    pub old: Option<String>,
+    pub new: String,
+    pub changed: bool,
+}
+
+/// One ref as `--json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefEntry {
+    pub name: String,
+    pub hash: String,
+}
+
+impl RefEntry {
+    pub fn new(name: &RefName, id: &ObjectId) -> Self {
+        Self {
+            name: name.to_string(),
+            hash: id.to_hex(),
+        }
+    }
 }
 
 /// An exclusive lock over every ref of the store (and over gc's mark-and-sweep), released

@@ -193,15 +193,7 @@ pub fn data(store: &Path, out: &Output, command: DataCommand) -> Result<ExitCode
             let store = Store::open_or_init(store)?;
             let (id, manifest, _) = cairn_data::store_merged(&store, &inputs, &taxonomy, &params)?;
             if out.json {
-                out.json(&serde_json::json!({
-                    "dataset": id.to_hex(),
-                    "train": manifest.train.to_hex(),
-                    "validation": manifest.validation.map(|v| v.to_hex()),
-                    "train_rows": manifest.train_rows,
-                    "validation_rows": manifest.validation_rows,
-                    "counts": manifest.counts,
-                    "stats": manifest.stats,
-                }))?;
+                out.json(&manifest.summary(&id))?;
             } else {
                 out.line(format!("dataset {id}"));
                 let c = &manifest.counts;

@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use cairn_store::{Expect, GcOptions, ObjectId, RefName, Store};
 use clap::{Args, Subcommand};
-use serde::Serialize;
 
 use crate::output::Output;
 
@@ -72,14 +71,6 @@ fn open(store: &Path) -> Result<Store> {
     Ok(Store::open(store)?)
 }
 
-#[derive(Serialize)]
-struct Added {
-    hash: String,
-    path: String,
-    size: u64,
-    new: bool,
-}
-
 pub fn add(store: &Path, out: &Output, args: AddArgs) -> Result<ExitCode> {
     let store = Store::open_or_init(store)?;
     let mut added = Vec::new();
@@ -116,12 +107,7 @@ pub fn add(store: &Path, out: &Output, args: AddArgs) -> Result<ExitCode> {
         } else {
             "  already stored"
         });
-        added.push(Added {
-            hash: outcome.id.to_hex(),
-            path: path.display().to_string(),
-            size: outcome.size,
-            new: outcome.written,
-        });
+        added.push(outcome.describe(&path.display().to_string()));
     }
     if out.json {
         out.json(&added)?;
@@ -138,34 +124,11 @@ pub fn cat(store: &Path, args: CatArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Serialize)]
-struct FsckJson {
-    clean: bool,
-    objects: u64,
-    bytes: u64,
-    manifests: u64,
-    refs: u64,
-    problems: Vec<String>,
-    temp_files: Vec<String>,
-}
-
 pub fn fsck(store: &Path, out: &Output) -> Result<ExitCode> {
     let store = open(store)?;
     let report = store.fsck()?;
     if out.json {
-        out.json(&FsckJson {
-            clean: report.is_clean(),
-            objects: report.objects,
-            bytes: report.bytes,
-            manifests: report.manifests,
-            refs: report.refs,
-            problems: report.problems.iter().map(ToString::to_string).collect(),
-            temp_files: report
-                .temp_files
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect(),
-        })?;
+        out.json(&report.summary())?;
     } else {
         for problem in &report.problems {
             out.line(problem.to_string());
@@ -202,16 +165,6 @@ pub fn fsck(store: &Path, out: &Output) -> Result<ExitCode> {
     })
 }
 
-#[derive(Serialize)]
-struct GcJson {
-    dry_run: bool,
-    reachable: usize,
-    removed: Vec<String>,
-    bytes_removed: u64,
-    kept_young: usize,
-    temp_removed: usize,
-}
-
 pub fn gc(store: &Path, out: &Output, args: GcArgs) -> Result<ExitCode> {
     let store = open(store)?;
     let report = store.gc(&GcOptions {
@@ -219,14 +172,7 @@ pub fn gc(store: &Path, out: &Output, args: GcArgs) -> Result<ExitCode> {
         grace: args.grace,
     })?;
     if out.json {
-        out.json(&GcJson {
-            dry_run: report.dry_run,
-            reachable: report.reachable,
-            removed: report.removed.iter().map(|(id, _)| id.to_hex()).collect(),
-            bytes_removed: report.bytes_removed(),
-            kept_young: report.kept_young,
-            temp_removed: report.temp_removed.len(),
-        })?;
+        out.json(&report.summary())?;
         return Ok(ExitCode::SUCCESS);
     }
     let verb = if report.dry_run {
@@ -276,7 +222,7 @@ pub fn refs(store: &Path, out: &Output, command: RefCommand) -> Result<ExitCode>
                 .get_ref(&name)?
                 .with_context(|| format!("no ref named `{name}` (see `cairn ref list`)"))?;
             if out.json {
-                out.json(&serde_json::json!({ "name": name.as_str(), "hash": id.to_hex() }))?;
+                out.json(&cairn_store::RefEntry::new(&name, &id))?;
             } else {
                 out.line(id.to_hex());
             }
@@ -295,12 +241,7 @@ pub fn refs(store: &Path, out: &Output, command: RefCommand) -> Result<ExitCode>
             };
             let update = store.set_ref(&name, hash, expect)?;
             if out.json {
-                out.json(&serde_json::json!({
-                    "name": name.as_str(),
-                    "old": update.old.map(|i| i.to_hex()),
-                    "new": update.new.to_hex(),
-                    "changed": update.changed(),
-                }))?;
+                out.json(&update.describe(&name))?;
             } else if update.changed() {
                 let old = update
                     .old
