@@ -469,7 +469,7 @@ fn the_regression_gate_rejects_a_regressing_version() {
             (row["label"] == 1).then(|| {
                 row["label"] = 0.into();
                 row["family"] = "benign".into();
-                row["family_idx"] = 0.into();
+                row["family_idx"] = 7.into();
                 row["severity_score"] = 0.0.into();
                 format!("{row}\n")
             })

@@ -9,7 +9,7 @@ use cairn_data::{
     rows_to_jsonl,
 };
 use cairn_spec::{
-    DataRecipe, Environment, EpochRecord, ExportSection, ModelRecipe, NamedObject, Outputs, Recipe,
+    DataRecipe, Environment, EpochRecord, ExportRecipe, ModelRecipe, NamedObject, Outputs, Recipe,
     RegressionRecipe, RunManifest, TokenizerRecipe, TrainSection, VersionRef,
 };
 use cairn_store::{Expect, Store};
@@ -25,10 +25,11 @@ fn row(i: usize, variant: usize) -> DatasetRow {
             text: format!("synthetic example {i} variant {variant} with a few words of padding"),
             label: u8::from(attack),
             family: family.into(),
-            family_idx: u32::from(attack),
+            // The built-in taxonomy's indices (datasets/taxonomy.toml): PI = 4, benign = 7.
+            family_idx: if attack { 4 } else { 7 },
             severity_score: if attack { 0.7 } else { 0.0 },
             context: "conversational".into(),
-            context_idx: 0,
+            context_idx: 1,
             weight_multiplier: 1.0,
             confidence: 1.0,
             source: "synthetic".into(),
@@ -129,13 +130,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 reject_rate: 0.05,
                 caution_rate: 0.02,
             },
-            export: ExportSection::default(),
+            export: ExportRecipe::default(),
             environment: Environment {
                 cairn_version: "synthetic".into(),
                 backend: "ndarray".into(),
                 device: "cpu".into(),
                 threads: 1,
             },
+            cause: None,
         };
         let recipe_id = store.put_manifest(&recipe)?;
         let run = RunManifest {
@@ -143,9 +145,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             name: "synth".into(),
             version: version.clone(),
             mode: if parent.is_some() {
-                "fine-tune".into()
+                cairn_spec::Mode::FineTune
             } else {
-                "retrain".into()
+                cairn_spec::Mode::Retrain
             },
             parent: parent.as_ref().map(|p| p.run),
             outputs: Outputs {
@@ -167,8 +169,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 validation_accuracy: None,
             }],
             environment: recipe.environment.clone(),
-            status: "registered".into(),
-            decision: "accept".into(),
+            status: cairn_spec::RunState::Registered,
+            decision: cairn_spec::Decision::Accept,
             forced: false,
             started: format!("2026-01-01T00:{:02}:{:02}Z", g / 60, g % 60),
             duration_ms: 1,

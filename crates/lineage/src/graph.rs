@@ -143,9 +143,8 @@ pub fn graph(store: &Store, reference: &str) -> Result<Graph, LineageError> {
         if let Some(n) = g.nodes.iter_mut().find(|n| n.id == run_node) {
             n.label = full;
         }
-        let dataset = store
-            .get_manifest::<cairn_data::DatasetManifest>(&run.outputs.dataset)
-            .ok();
+        let dataset =
+            crate::optional_manifest::<cairn_data::DatasetManifest>(store, &run.outputs.dataset)?;
         let rows = dataset
             .as_ref()
             .map(|d| d.train_rows + d.validation_rows)

@@ -38,6 +38,40 @@ pub enum LineageError {
     /// No version of that model is registered.
     #[error("no versions of `{0}` are registered (see `cairn ref list`)")]
     UnknownModel(String),
+    /// A stored regression report that does not parse (its bytes hash correctly, so it was
+    /// written wrong, not damaged).
+    #[error("regression report {id} cannot be read: {reason}")]
+    BadReport { id: ObjectId, reason: String },
+}
+
+/// A manifest that may be of another kind (older runs); a missing, corrupt or unreadable
+/// object is an error, never "absent".
+pub(crate) fn optional_manifest<M: cairn_store::Manifest>(
+    store: &Store,
+    id: &ObjectId,
+) -> Result<Option<M>, LineageError> {
+    match store.get_manifest(id) {
+        Ok(m) => Ok(Some(m)),
+        Err(cairn_store::StoreError::NotAManifest { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A run's regression report, when it has one; a corrupt report is an error.
+fn stored_report(
+    store: &Store,
+    run: &RunManifest,
+) -> Result<Option<cairn_report::Report>, LineageError> {
+    let Some(id) = run.outputs.report else {
+        return Ok(None);
+    };
+    let bytes = store.read(&id)?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| LineageError::BadReport {
+            id,
+            reason: e.to_string(),
+        })
 }
 
 /// A registered version and its run.
@@ -77,13 +111,13 @@ pub struct LogEntry {
     pub run: String,
     pub date: String,
     pub parent: Option<String>,
-    pub mode: String,
+    pub mode: cairn_spec::Mode,
     /// Additions files (name, valid rows).
     pub additions: Vec<(String, u64)>,
     pub f1: Option<f64>,
     pub fpr: Option<f64>,
     pub fnr: Option<f64>,
-    pub decision: String,
+    pub decision: cairn_spec::Decision,
     pub forced: bool,
     pub backend: String,
 }
@@ -96,9 +130,8 @@ pub fn log(store: &Store, model: Option<&str>) -> Result<Vec<LogEntry>, LineageE
         if !name.is_immutable() || model.is_some_and(|m| m != name.path()) {
             continue;
         }
-        let run: RunManifest = match store.get_manifest(&id) {
-            Ok(run) => run,
-            Err(_) => continue, // a version ref to something that is not a run
+        let Some(run) = optional_manifest::<RunManifest>(store, &id)? else {
+            continue; // a version ref to something that is not a run
         };
         let dataset = load_dataset_manifest(store, &run.outputs.dataset)?;
         let additions = dataset
@@ -117,12 +150,12 @@ pub fn log(store: &Store, model: Option<&str>) -> Result<Vec<LogEntry>, LineageE
             parent: run
                 .parent
                 .map(|p| names.get(&p).cloned().unwrap_or_else(|| p.short())),
-            mode: run.mode.clone(),
+            mode: run.mode,
             additions,
             f1: run.metrics.get("f1").copied(),
             fpr: run.metrics.get("fpr").copied(),
             fnr: run.metrics.get("fnr").copied(),
-            decision: run.decision.clone(),
+            decision: run.decision,
             forced: run.forced,
             backend: run.environment.backend.clone(),
         });
@@ -140,7 +173,7 @@ fn load_dataset_manifest(
     store: &Store,
     id: &ObjectId,
 ) -> Result<Option<cairn_data::DatasetManifest>, LineageError> {
-    Ok(store.get_manifest(id).ok())
+    optional_manifest(store, id)
 }
 
 /// A parameter that differs.
@@ -257,14 +290,12 @@ fn rows(store: &Store, run: &RunManifest) -> Result<Vec<cairn_data::DatasetRow>,
     Ok(train)
 }
 
-fn report_summary(store: &Store, run: &RunManifest) -> BTreeMap<String, Value> {
+fn report_summary(
+    store: &Store,
+    run: &RunManifest,
+) -> Result<BTreeMap<String, Value>, LineageError> {
     let mut out = BTreeMap::new();
-    let report: Option<cairn_report::Report> = run
-        .outputs
-        .report
-        .and_then(|id| store.read(&id).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    if let Some(r) = report {
+    if let Some(r) = stored_report(store, run)? {
         out.insert(
             "baseline".into(),
             r.baseline.clone().map(Value::from).unwrap_or(Value::Null),
@@ -273,7 +304,7 @@ fn report_summary(store: &Store, run: &RunManifest) -> BTreeMap<String, Value> {
         out.insert("regressions".into(), Value::from(r.overall.regressions));
         out.insert("improvements".into(), Value::from(r.overall.improvements));
     }
-    out
+    Ok(out)
 }
 
 /// Compares two versions; `examples` rows of each kind are listed in the data diff.
@@ -350,8 +381,8 @@ pub fn diff(store: &Store, a: &str, b: &str, examples: usize) -> Result<LineageD
         data,
         metrics,
         reports: changes(
-            &report_summary(store, &va.run),
-            &report_summary(store, &vb.run),
+            &report_summary(store, &va.run)?,
+            &report_summary(store, &vb.run)?,
         ),
         environment: changes(&env(&va.run), &env(&vb.run)),
     })
@@ -493,7 +524,7 @@ pub struct InputLine {
 #[derive(Debug, Clone, Serialize)]
 pub struct GateLine {
     pub baseline: Option<String>,
-    pub decision: String,
+    pub decision: cairn_spec::Decision,
     pub rule: String,
     pub regressions: u64,
     pub improvements: u64,
@@ -515,14 +546,44 @@ pub struct Provenance {
     pub deployments: Vec<DeploymentLine>,
 }
 
+/// `cairn show --json`: the run manifest's own fields at the top level, plus what `show`
+/// adds.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShowDocument<'a> {
+    #[serde(flatten)]
+    pub manifest: &'a RunManifest,
+    #[serde(rename = "ref")]
+    pub reference: &'a str,
+    pub run: &'a str,
+    pub parent_version: Option<&'a str>,
+    pub resolved_recipe: &'a Recipe,
+    pub inputs: &'a [InputLine],
+    pub gate: Option<&'a GateLine>,
+    pub deployments: &'a [DeploymentLine],
+}
+
+impl Provenance {
+    pub fn document(&self) -> ShowDocument<'_> {
+        ShowDocument {
+            manifest: &self.run,
+            reference: &self.reference,
+            run: &self.run_id,
+            parent_version: self.parent_version.as_deref(),
+            resolved_recipe: &self.recipe,
+            inputs: &self.inputs,
+            gate: self.gate.as_ref(),
+            deployments: &self.deployments,
+        }
+    }
+}
+
 /// A production folder a version is deployed in.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeploymentLine {
     pub target: String,
     /// When it was put there (RFC 3339).
     pub since: String,
-    /// `deploy` or `rollback`.
-    pub action: String,
+    pub action: cairn_spec::DeployAction,
 }
 
 /// The production folders whose newest deployment record holds `run`, by folder.
@@ -560,18 +621,12 @@ pub fn provenance(store: &Store, reference: &str) -> Result<Provenance, LineageE
             size: o.size,
         })
         .collect();
-    let report: Option<cairn_report::Report> = v
-        .run
-        .outputs
-        .report
-        .and_then(|id| store.read(&id).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let gate = report.map(|r| GateLine {
+    let gate = stored_report(store, &v.run)?.map(|r| GateLine {
         baseline: r.baseline.clone(),
         decision: if r.decision.accepted() {
-            "accept".into()
+            cairn_spec::Decision::Accept
         } else {
-            "reject".into()
+            cairn_spec::Decision::Reject
         },
         rule: r.decision.rule.clone(),
         regressions: r.overall.regressions,
@@ -608,6 +663,15 @@ pub fn render_provenance(p: &Provenance) -> String {
         .map(|v| format!(" from {v}"))
         .unwrap_or_default();
     out.push_str(&format!("  mode        {}{parent}\n", r.mode));
+    if let Some(c) = &p.recipe.cause {
+        let object = c.object.map(|o| format!(" {o}")).unwrap_or_default();
+        let note = if c.note.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", c.note)
+        };
+        out.push_str(&format!("  cause       {}{object}{note}\n", c.kind));
+    }
     out.push_str(&format!(
         "  started     {} ({} ms)\n",
         r.started, r.duration_ms
@@ -669,7 +733,7 @@ pub fn render_provenance(p: &Provenance) -> String {
         ));
     }
     for d in &p.deployments {
-        let how = if d.action == "rollback" {
+        let how = if d.action == cairn_spec::DeployAction::Rollback {
             " (rolled back)"
         } else {
             ""

@@ -103,6 +103,13 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The device this backend computes on, as recorded in a run's environment.
+    pub fn device_name(self) -> &'static str {
+        match self {
+            Backend::Ndarray => "cpu",
+        }
+    }
+
     fn device(self) -> burn::tensor::Device {
         match self {
             #[allow(deprecated)] // burn 0.22 marks ndarray deprecated in favour of flex

@@ -25,8 +25,12 @@ pub enum OnnxError {
     Model(#[from] cairn_model::ModelError),
     #[error("ONNX export: {0}")]
     Export(String),
+    /// ONNX Runtime failed on a model or input.
     #[error("{0}")]
     Runtime(String),
+    /// The ONNX Runtime library cannot be found or started (the message names the fix).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// How far one set of predictions is from another.

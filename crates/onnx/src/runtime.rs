@@ -26,7 +26,7 @@ pub fn library_path() -> Result<PathBuf, OnnxError> {
     if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
         if !path.is_file() {
-            return Err(OnnxError::Runtime(format!(
+            return Err(OnnxError::Unavailable(format!(
                 "ORT_DYLIB_PATH points to `{}`, which is not a file: {FIX}",
                 path.display()
             )));
@@ -56,7 +56,7 @@ pub fn library_path() -> Result<PathBuf, OnnxError> {
         .filter(|s| !s.is_empty());
     let found = dir
         .and_then(|d| shared_library_in(&Path::new(&d).join("capi")))
-        .ok_or_else(|| OnnxError::Runtime(format!("ONNX Runtime library not found: {FIX}")))?;
+        .ok_or_else(|| OnnxError::Unavailable(format!("ONNX Runtime library not found: {FIX}")))?;
     if let Some(cache) = cache {
         // Best effort: a cache that cannot be written only costs the next lookup.
         let _ = cache
@@ -122,7 +122,7 @@ fn runtime() -> Result<&'static Loaded, OnnxError> {
             })
         })
         .as_ref()
-        .map_err(|e| OnnxError::Runtime(e.clone()))
+        .map_err(|e| OnnxError::Unavailable(e.clone()))
 }
 
 /// The file name of the loaded ONNX Runtime library (it carries the version on Linux).

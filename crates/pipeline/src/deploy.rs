@@ -40,7 +40,7 @@ const ROLLED_BACK: &str = "rolled-back-";
 #[derive(Debug, Clone, Serialize)]
 pub struct DeployResult {
     pub target: PathBuf,
-    pub action: String,
+    pub action: cairn_spec::DeployAction,
     pub version: Option<String>,
     /// The deployment record.
     pub record: ObjectId,
@@ -61,12 +61,7 @@ struct Journal {
 
 /// `cairn export <ref> --onnx <file>`: the stored export, written atomically.
 pub fn export_onnx(store: &Store, reference: &str, out: &Path) -> Result<PathBuf, PipelineError> {
-    let (_, _, manifest) = load_run(store, reference)?;
-    let onnx = manifest
-        .outputs
-        .onnx
-        .ok_or_else(|| PipelineError::NoOnnx(reference.to_string()))?;
-    let bytes = store.read(&onnx)?;
+    let bytes = crate::LoadedModel::load(store, reference)?.onnx()?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
     }
@@ -123,7 +118,10 @@ fn open_target(target: &Path) -> Result<(PathBuf, File), PipelineError> {
 }
 
 fn target_ref(target: &Path) -> Result<RefName, PipelineError> {
-    deployment_ref(target).map_err(|e| PipelineError::UnknownVersion(e.to_string()))
+    deployment_ref(target).map_err(|e| PipelineError::Invalid {
+        field: format!("production folder `{}`", target.display()),
+        problem: e.to_string(),
+    })
 }
 
 /// Hard-links the deployed files present in `target` into a new backup folder; `None` when
@@ -296,7 +294,7 @@ pub fn deploy(
     let (id, deployment, backup) =
         change_folder(store, &target, incoming, "", |backup| Deployment {
             target: target.to_string_lossy().into_owned(),
-            action: "deploy".into(),
+            action: cairn_spec::DeployAction::Deploy,
             version: Some(version.clone()),
             run: Some(run),
             time: now_rfc3339(),
@@ -367,7 +365,7 @@ pub fn rollback(store: &Store, target: &Path) -> Result<DeployResult, PipelineEr
     let (id, deployment, aside) =
         change_folder(store, &target, incoming, ROLLED_BACK, |_| Deployment {
             target: target.to_string_lossy().into_owned(),
-            action: "rollback".into(),
+            action: cairn_spec::DeployAction::Rollback,
             version: previous.as_ref().and_then(|p| p.version.clone()),
             run: previous.as_ref().and_then(|p| p.run),
             time: now_rfc3339(),

@@ -3,58 +3,91 @@
 //! `cairn-report` compares them example by example.
 
 use cairn_data::{DatasetRow, Taxonomy};
-use cairn_model::{Backend, ModelConfig, Prediction, Weights};
+use cairn_model::{ModelConfig, Prediction, TrainConfig, Weights};
 use cairn_report::{Outcome, Report, Thresholds, Verdict};
 use cairn_spec::{Recipe, RunManifest};
 use cairn_store::{ObjectId, Store, canonical};
 use cairn_tokenize::CairnTokenizer;
 
-use crate::PipelineError;
-use crate::execute::{backend, model_config};
+use crate::{Event, LoadedModel, PipelineError, Stage};
 
-/// A registered model, ready to predict.
-pub(crate) struct LoadedModel {
-    pub config: ModelConfig,
-    pub tokenizer: CairnTokenizer,
-    pub weights: Weights,
-    pub backend: Backend,
+/// The model a run just trained.
+pub(crate) struct Candidate<'a> {
+    pub model: &'a ModelConfig,
+    pub config: &'a TrainConfig,
+    pub weights: &'a Weights,
+    pub tokenizer: &'a CairnTokenizer,
+    pub tokenizer_id: ObjectId,
 }
 
-impl LoadedModel {
-    pub(crate) fn of_run(store: &Store, run: &RunManifest) -> Result<Self, PipelineError> {
-        let recipe: Recipe = store.get_manifest(&run.recipe)?;
-        let taxonomy = Taxonomy::parse(
-            &String::from_utf8_lossy(&store.read(&recipe.data.taxonomy.object)?),
-            &recipe.data.taxonomy.name,
-        )?;
-        let tokenizer = CairnTokenizer::from_json(
-            &store.read(&run.outputs.tokenizer)?,
-            recipe.tokenizer.max_length as usize,
-        )?;
-        let config = model_config(&recipe, tokenizer.vocab_size(), &taxonomy);
-        Ok(Self {
-            config,
-            tokenizer,
-            weights: Weights(store.read(&run.outputs.weights)?),
-            backend: backend(&recipe.train.backend)?,
-        })
-    }
-
-    pub(crate) fn predict(&self, rows: &[DatasetRow]) -> Result<Vec<Prediction>, PipelineError> {
-        let texts: Vec<&str> = rows.iter().map(|r| r.example.text.as_str()).collect();
-        self.predict_ids(&self.tokenizer.encode_all(&texts)?)
-    }
-
-    /// Predictions for texts already tokenized with this model's tokenizer.
-    pub(crate) fn predict_ids(&self, ids: &[Vec<u32>]) -> Result<Vec<Prediction>, PipelineError> {
-        Ok(cairn_model::predict(
-            &self.config,
-            self.backend,
-            &self.weights,
-            ids,
+/// The gate stage: the candidate against the baseline (`[regression] baseline`, else the
+/// parent) on the test rows plus the extra regression sets; a first version is compared
+/// with itself (accepted with a note).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gate(
+    store: &Store,
+    recipe: &Recipe,
+    name: &str,
+    candidate: Candidate<'_>,
+    (test, test_ids, test_predictions): (&[DatasetRow], &[Vec<u32>], &[Prediction]),
+    taxonomy: &Taxonomy,
+    events: &mut dyn FnMut(Event),
+) -> Result<Report, PipelineError> {
+    let mut rows = test.to_vec();
+    let mut after = test_predictions.to_vec();
+    let mut gate_ids = test_ids.to_vec();
+    for set in &recipe.regression.extra_sets {
+        let extra = crate::execute::test_rows(store, set, taxonomy, recipe.data.max_text_chars)?;
+        let texts: Vec<&str> = extra.iter().map(|r| r.example.text.as_str()).collect();
+        let ids = candidate.tokenizer.encode_all(&texts)?;
+        gate_ids.extend(ids.iter().cloned());
+        after.extend(cairn_model::predict(
+            candidate.model,
+            candidate.config.backend,
+            candidate.weights,
+            &ids,
             256,
-        )?)
+        )?);
+        rows.extend(extra);
     }
+    let backend = &recipe.train.backend;
+    let baseline = recipe
+        .regression
+        .baseline
+        .as_ref()
+        .or(recipe.model.parent.as_ref());
+    let Some(baseline) = baseline else {
+        return Ok(cairn_report::compare(
+            None,
+            name,
+            backend,
+            &outcomes(&rows, &after, &after),
+            thresholds(recipe),
+        ));
+    };
+    events(Event::Stage(
+        Stage::Gate,
+        format!(
+            "{name} against {} on {} examples",
+            baseline.name,
+            rows.len()
+        ),
+    ));
+    let run: RunManifest = store.get_manifest(&baseline.run)?;
+    let baseline_model = LoadedModel::of_run(store, baseline.run, run)?;
+    // A fine-tune shares its parent's tokenizer: the ids are already known.
+    let before = if baseline_model.run.outputs.tokenizer == candidate.tokenizer_id {
+        baseline_model.predict_ids(&gate_ids)?
+    } else {
+        baseline_model.predict(&rows)?
+    };
+    Ok(cairn_report::compare(
+        Some(&baseline.name),
+        name,
+        backend,
+        &outcomes(&rows, &before, &after),
+        thresholds(recipe),
+    ))
 }
 
 pub(crate) fn verdict(p: &Prediction) -> Verdict {

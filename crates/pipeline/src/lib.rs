@@ -14,24 +14,73 @@
 mod deploy;
 mod execute;
 mod gate;
+mod loaded;
 mod register;
 mod scan;
+mod stages;
 
 use std::path::Path;
 
 pub use deploy::{DEPLOYED_FILES, DeployResult, deploy, export_onnx, rollback};
 pub use execute::{Executed, execute};
+pub use loaded::LoadedModel;
 pub use register::{
-    EnvironmentChange, OutputCheck, ReproduceReport, RunResult, RunStatus, export_safetensors,
-    html_report, load_run, markdown_report, plan, regress, reproduce, run,
+    EnvironmentChange, OutputCheck, PlanResult, ReproduceReport, RunOptions, RunResult, RunStatus,
+    RunSummary, export_safetensors, html_report, load_run, markdown_report, plan, regress,
+    reproduce, resolve_experiment, run, run_recipe, run_stored, save_plan,
 };
-pub use scan::{Classifier, Scanner, TextEncoder, Verdict, default_model};
+pub use scan::{
+    Classifier, ScanInput, ScanLine, ScanSummary, Scanner, TextEncoder, Verdict, default_model,
+    quantile, read_scan_inputs, scan_stream,
+};
 
-/// What a run reports while it works (the CLI turns these into progress bars).
+/// A stage of a run, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// Validate and merge base + additions into the dataset object.
+    Merge,
+    /// Train, read or inherit the tokenizer.
+    Tokenizer,
+    /// Token ids of the train, validation and test rows.
+    Encode,
+    Train,
+    /// Metrics on the test set.
+    Evaluate,
+    /// The regression gate against the baseline.
+    Gate,
+    /// ONNX export and its parity check.
+    Onnx,
+    /// The version ref is set.
+    Register,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Merge => "merge",
+            Stage::Tokenizer => "tokenizer",
+            Stage::Encode => "encode",
+            Stage::Train => "train",
+            Stage::Evaluate => "evaluate",
+            Stage::Gate => "gate",
+            Stage::Onnx => "onnx",
+            Stage::Register => "register",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a run reports while it works: a tracker or a progress bar subscribes to these.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A stage started: `("merge", "20150 base rows + 1100 additions")`.
-    Stage(&'static str, String),
+    /// A stage started, with a line for people: `(Stage::Merge, "3 base file(s) + …")`.
+    Stage(Stage, String),
     /// A training batch finished.
     Batch {
         epoch: usize,
@@ -42,6 +91,36 @@ pub enum Event {
     },
     /// An epoch finished.
     Epoch(cairn_spec::EpochRecord),
+    /// The gate refused the version: the run is stored, no ref is set.
+    Rejected {
+        run: cairn_store::ObjectId,
+        rule: String,
+        reason: String,
+    },
+    /// `reference` now points at `run`.
+    Registered {
+        reference: String,
+        run: cairn_store::ObjectId,
+    },
+}
+
+/// What kind of failure an error is, for a caller that acts on it (an HTTP API maps these to
+/// status codes, a worker retries only [`ErrorKind::Unavailable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// A version, object or file that does not exist.
+    NotFound,
+    /// Stored bytes that fail their hash or do not parse.
+    Corrupt,
+    /// Someone else holds or changed it: a taken version, a moved ref, a busy folder.
+    Conflict,
+    /// Bad input from the user: experiment, data, arguments.
+    InvalidInput,
+    /// A dependency is missing: ONNX Runtime, a backend not built in.
+    Unavailable,
+    /// The work ran and failed (parity, I/O).
+    Failed,
 }
 
 /// Everything that can stop a run.
@@ -88,6 +167,24 @@ pub enum PipelineError {
     /// A ref that does not name a run.
     #[error("`{0}` is not a registered version (see `cairn ref list`)")]
     UnknownVersion(String),
+    /// Something named that does not exist: `what` it is, its `name`, and the fix.
+    #[error("{what} {name} does not exist ({fix})")]
+    NotFound {
+        what: &'static str,
+        name: String,
+        fix: String,
+    },
+    /// An argument that cannot be used: which one, and why (with the fix).
+    #[error("invalid {field}: {problem}")]
+    Invalid { field: String, problem: String },
+    /// A line of an input file that cannot be used: `file:line: message` (the message names
+    /// the field and the fix).
+    #[error("{}{}: {message}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    InvalidLine {
+        file: std::path::PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
     /// A version without an ONNX export (registered with `[export] onnx = false`).
     #[error(
         "{0} has no ONNX export (it ran with `[export] onnx = false`); run its experiment again under a new `version` with the export on"
@@ -110,6 +207,45 @@ pub enum PipelineError {
 }
 
 impl PipelineError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        use cairn_store::StoreError as S;
+        match self {
+            PipelineError::Spec(_) | PipelineError::IncompatibleParent { .. } => {
+                ErrorKind::InvalidInput
+            }
+            PipelineError::Invalid { .. } | PipelineError::InvalidLine { .. } => {
+                ErrorKind::InvalidInput
+            }
+            PipelineError::Store(e) => match e {
+                S::NotFound(_) | S::NotAStore(_) => ErrorKind::NotFound,
+                S::Corrupt { .. } | S::NotAManifest { .. } | S::BadRef { .. } => ErrorKind::Corrupt,
+                S::RefConflict { .. } | S::ImmutableRef { .. } => ErrorKind::Conflict,
+                S::Io { .. } | S::Canonical(_) => ErrorKind::Failed,
+            },
+            PipelineError::Data(e) => match e {
+                cairn_data::DataError::Io { .. } => ErrorKind::NotFound,
+                _ => ErrorKind::InvalidInput,
+            },
+            PipelineError::Model(cairn_model::ModelError::CorruptWeights(_)) => ErrorKind::Corrupt,
+            PipelineError::Model(cairn_model::ModelError::Incompatible { .. }) => {
+                ErrorKind::InvalidInput
+            }
+            PipelineError::Onnx(cairn_onnx::OnnxError::Unavailable(_))
+            | PipelineError::UnknownBackend(_) => ErrorKind::Unavailable,
+            PipelineError::UnknownVersion(_)
+            | PipelineError::NotFound { .. }
+            | PipelineError::NoOnnx(_) => ErrorKind::NotFound,
+            PipelineError::VersionTaken { .. }
+            | PipelineError::DeployBusy(_)
+            | PipelineError::Rollback(_) => ErrorKind::Conflict,
+            PipelineError::Tokenize(_)
+            | PipelineError::Model(_)
+            | PipelineError::Onnx(_)
+            | PipelineError::Parity { .. }
+            | PipelineError::Io { .. } => ErrorKind::Failed,
+        }
+    }
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Self::Io {
             path: path.to_path_buf(),

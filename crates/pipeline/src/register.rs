@@ -1,16 +1,19 @@
-//! `run` (with its cache), `plan`, `reproduce`, and what reads a registered run back.
+//! `run_recipe` (with its cache), the `run` and `plan` wrappers for experiment files,
+//! `reproduce`, and what reads a registered run back.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use cairn_data::Taxonomy;
-use cairn_spec::{Environment, Ingest, LoadedExperiment, Outputs, Recipe, RunManifest};
+use cairn_spec::{
+    Decision, Environment, Ingest, LoadedExperiment, Outputs, Recipe, RunManifest, RunState,
+};
 use cairn_store::{Expect, ObjectId, RefName, Store};
 use serde::Serialize;
 
 use crate::execute::execute;
-use crate::{Event, PipelineError};
+use crate::{Event, LoadedModel, PipelineError, Stage};
 
 /// How a `cairn run` ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -24,6 +27,7 @@ pub enum RunStatus {
     Rejected,
 }
 
+/// What `run_recipe` (and `cairn run`) did.
 #[derive(Debug, Clone)]
 pub struct RunResult {
     pub status: RunStatus,
@@ -31,10 +35,69 @@ pub struct RunResult {
     pub run: ObjectId,
     pub recipe: ObjectId,
     pub manifest: RunManifest,
-    /// Where `metadata.json` was written.
+    /// Where `metadata.json` was written (by the experiment wrapper, after registration).
     pub metadata: Option<PathBuf>,
     /// The regression report (absent when nothing ran).
     pub report: Option<cairn_report::Report>,
+}
+
+/// The machine-readable summary of a [`RunResult`] (`cairn run --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary<'a> {
+    pub status: RunStatus,
+    #[serde(rename = "ref")]
+    pub reference: &'a str,
+    pub run: String,
+    pub recipe: String,
+    pub metrics: &'a BTreeMap<String, f64>,
+    pub decision: Option<&'a cairn_report::Decision>,
+    pub forced: bool,
+}
+
+impl RunResult {
+    pub fn summary(&self) -> RunSummary<'_> {
+        RunSummary {
+            status: self.status,
+            reference: self.reference.as_str(),
+            run: self.run.to_hex(),
+            recipe: self.recipe.to_hex(),
+            metrics: &self.manifest.metrics,
+            decision: self.report.as_ref().map(|r| &r.decision),
+            forced: self.manifest.forced,
+        }
+    }
+}
+
+/// How to run a recipe.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Register the version even if the regression gate rejects it (recorded in the run).
+    pub force: bool,
+}
+
+/// A resolved recipe and its hash (`cairn plan`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanResult {
+    /// The recipe hash (hex).
+    pub recipe: String,
+    pub resolved: Recipe,
+    /// Whether the recipe and its inputs were stored (`cairn plan --save`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub saved: bool,
+}
+
+/// Resolves an experiment; the environment's device is the one its backend computes on.
+pub fn resolve_experiment(
+    store: Option<&Store>,
+    experiment: &LoadedExperiment,
+    ingest: Ingest,
+    cairn_version: &str,
+) -> Result<Recipe, PipelineError> {
+    let mut recipe = experiment.resolve(store, ingest, cairn_version)?;
+    recipe.environment.device = crate::execute::backend(&recipe.train.backend)?
+        .device_name()
+        .to_string();
+    Ok(recipe)
 }
 
 /// Resolves an experiment without running it or writing anything.
@@ -42,17 +105,38 @@ pub fn plan(
     store: Option<&Store>,
     path: &Path,
     cairn_version: &str,
-) -> Result<(Recipe, ObjectId), PipelineError> {
+) -> Result<PlanResult, PipelineError> {
     let loaded = LoadedExperiment::load(path)?;
-    let recipe = loaded.resolve(store, Ingest::HashOnly, cairn_version)?;
-    let id = recipe.id()?;
-    Ok((recipe, id))
+    let recipe = resolve_experiment(store, &loaded, Ingest::HashOnly, cairn_version)?;
+    Ok(PlanResult {
+        recipe: recipe.id()?.to_hex(),
+        resolved: recipe,
+        saved: false,
+    })
+}
+
+/// Resolves an experiment and stores its inputs and recipe, so that `run_stored` (`cairn
+/// run --recipe`) can run it later, here or on another machine, with no file on disk.
+pub fn save_plan(
+    store: &Store,
+    path: &Path,
+    cairn_version: &str,
+) -> Result<PlanResult, PipelineError> {
+    let loaded = LoadedExperiment::load(path)?;
+    let recipe = resolve_experiment(Some(store), &loaded, Ingest::Store, cairn_version)?;
+    let id = store.put_manifest(&recipe)?;
+    Ok(PlanResult {
+        recipe: id.to_hex(),
+        resolved: recipe,
+        saved: true,
+    })
 }
 
 fn version_ref(recipe: &Recipe) -> Result<RefName, PipelineError> {
-    recipe
-        .version_ref()
-        .map_err(|e| PipelineError::UnknownVersion(e.to_string()))
+    recipe.version_ref().map_err(|e| PipelineError::Invalid {
+        field: "[experiment] name/version".into(),
+        problem: e.to_string(),
+    })
 }
 
 /// The run a version name points to, if it is one.
@@ -74,8 +158,8 @@ pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-/// `cairn run`: resolve → (up to date?) → execute (including the regression gate) →
-/// register, or store the run unregistered when the gate rejects it (unless `force`).
+/// `cairn run x.toml`: resolve the file into a recipe (inputs ingested), [`run_recipe`] it,
+/// then write `<[export] dir>/<name>/<version>/metadata.json` when it was registered.
 pub fn run(
     store: &Store,
     path: &Path,
@@ -84,9 +168,54 @@ pub fn run(
     events: &mut dyn FnMut(Event),
 ) -> Result<RunResult, PipelineError> {
     let loaded = LoadedExperiment::load(path)?;
-    let recipe = loaded.resolve(Some(store), Ingest::Store, cairn_version)?;
-    let recipe_id = store.put_manifest(&recipe)?;
-    let reference = version_ref(&recipe)?;
+    let recipe = resolve_experiment(Some(store), &loaded, Ingest::Store, cairn_version)?;
+    let mut result = run_recipe(store, &recipe, RunOptions { force }, cairn_version, events)?;
+    if result.status == RunStatus::Registered {
+        let dir = Path::new(&loaded.experiment.export.dir);
+        result.metadata = Some(write_metadata(dir, &recipe, &result.manifest, result.run)?);
+    }
+    Ok(result)
+}
+
+/// `cairn run --recipe <hash>`: run a recipe already in the store (from `cairn plan --save`,
+/// or built from objects); `metadata.json` goes under `metadata_dir` when given.
+pub fn run_stored(
+    store: &Store,
+    recipe_id: &ObjectId,
+    metadata_dir: Option<&Path>,
+    force: bool,
+    cairn_version: &str,
+    events: &mut dyn FnMut(Event),
+) -> Result<RunResult, PipelineError> {
+    let recipe: Recipe = store.get_manifest(recipe_id)?;
+    let mut result = run_recipe(store, &recipe, RunOptions { force }, cairn_version, events)?;
+    if result.recipe != *recipe_id {
+        return Err(PipelineError::Invalid {
+            field: format!("recipe {recipe_id}"),
+            problem: format!(
+                "it re-encodes to {} (it was written by an older cairn; plan its experiment again)",
+                result.recipe
+            ),
+        });
+    }
+    if let (RunStatus::Registered, Some(dir)) = (result.status, metadata_dir) {
+        result.metadata = Some(write_metadata(dir, &recipe, &result.manifest, result.run)?);
+    }
+    Ok(result)
+}
+
+/// The core of every run: store the recipe → (up to date?) → execute (including the
+/// regression gate) → register, or store the run unregistered when the gate rejects it
+/// (unless `force`). Reads only the store: the recipe's inputs are objects.
+pub fn run_recipe(
+    store: &Store,
+    recipe: &Recipe,
+    options: RunOptions,
+    cairn_version: &str,
+    events: &mut dyn FnMut(Event),
+) -> Result<RunResult, PipelineError> {
+    let recipe_id = store.put_manifest(recipe)?;
+    let reference = version_ref(recipe)?;
     if let Some(existing) = store.get_ref(&reference)? {
         let manifest: RunManifest = store.get_manifest(&existing)?;
         if manifest.recipe == recipe_id {
@@ -109,13 +238,14 @@ pub fn run(
 
     let started = now_rfc3339();
     let clock = Instant::now();
-    let done = execute(store, &recipe, events)?;
+    let done = execute(store, recipe, recipe_id, events)?;
     let accepted = done.report.decision.accepted();
+    let backend = crate::execute::backend(&recipe.train.backend)?;
     let manifest = RunManifest {
         recipe: recipe_id,
         name: recipe.name.clone(),
         version: recipe.version.clone(),
-        mode: done.mode.to_string(),
+        mode: done.mode,
         parent: done.parent,
         outputs: Outputs {
             dataset: done.dataset,
@@ -128,18 +258,24 @@ pub fn run(
         },
         metrics: done.metrics.clone(),
         epochs: done.epochs.clone(),
-        environment: recipe.environment.clone(),
-        status: if accepted || force {
-            "registered".into()
+        // Where it actually ran.
+        environment: Environment {
+            cairn_version: cairn_version.to_string(),
+            backend: recipe.environment.backend.clone(),
+            device: backend.device_name().to_string(),
+            threads: recipe.environment.threads,
+        },
+        status: if accepted || options.force {
+            RunState::Registered
         } else {
-            "rejected".into()
+            RunState::Rejected
         },
         decision: if accepted {
-            "accept".into()
+            Decision::Accept
         } else {
-            "reject".into()
+            Decision::Reject
         },
-        forced: !accepted && force,
+        forced: !accepted && options.force,
         started,
         duration_ms: clock.elapsed().as_millis() as u64,
         train_examples_per_second: if done.train_seconds > 0.0 {
@@ -150,14 +286,12 @@ pub fn run(
         onnx_parity: done.onnx.as_ref().map(|(_, p)| p.clone()),
     };
     let run = store.put_manifest(&manifest)?;
-    if !accepted && !force {
-        events(Event::Stage(
-            "rejected",
-            format!(
-                "{}: {}",
-                done.report.decision.rule, done.report.decision.reason
-            ),
-        ));
+    if !accepted && !options.force {
+        events(Event::Rejected {
+            run,
+            rule: done.report.decision.rule.clone(),
+            reason: done.report.decision.reason.clone(),
+        });
         return Ok(RunResult {
             status: RunStatus::Rejected,
             reference,
@@ -168,20 +302,24 @@ pub fn run(
             report: Some(done.report),
         });
     }
-    events(Event::Stage("register", reference.to_string()));
+    events(Event::Stage(Stage::Register, reference.to_string()));
     store.set_ref(&reference, run, Expect::Absent)?;
-    let latest = recipe
-        .latest_ref()
-        .map_err(|e| PipelineError::UnknownVersion(e.to_string()))?;
+    let latest = recipe.latest_ref().map_err(|e| PipelineError::Invalid {
+        field: "[experiment] name".into(),
+        problem: e.to_string(),
+    })?;
     store.set_ref(&latest, run, Expect::Any)?;
-    let metadata = write_metadata(&recipe, &manifest, run)?;
+    events(Event::Registered {
+        reference: reference.to_string(),
+        run,
+    });
     Ok(RunResult {
         status: RunStatus::Registered,
         reference,
         run,
         recipe: recipe_id,
         manifest,
-        metadata: Some(metadata),
+        metadata: None,
         report: Some(done.report),
     })
 }
@@ -230,7 +368,7 @@ pub(crate) fn metadata_json(
         },
         run: run.to_hex(),
         recipe: manifest.recipe.to_hex(),
-        mode: &manifest.mode,
+        mode: manifest.mode.as_str(),
         onnx: manifest.outputs.onnx.map(|id| id.to_hex()),
         tokenizer: manifest.outputs.tokenizer.to_hex(),
     };
@@ -240,15 +378,14 @@ pub(crate) fn metadata_json(
     Ok(text)
 }
 
-/// `metadata.json` for the deploy step: `<export.dir>/<name>/<version>/metadata.json`.
+/// `metadata.json` for the deploy step: `<dir>/<name>/<version>/metadata.json`.
 fn write_metadata(
+    dir: &Path,
     recipe: &Recipe,
     manifest: &RunManifest,
     run: ObjectId,
 ) -> Result<PathBuf, PipelineError> {
-    let dir = Path::new(&recipe.export.dir)
-        .join(&recipe.name)
-        .join(&recipe.version);
+    let dir = dir.join(&recipe.name).join(&recipe.version);
     std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
     let path = dir.join("metadata.json");
     let text = metadata_json(recipe, manifest, run)?;
@@ -295,6 +432,9 @@ pub fn reproduce(
     let recipe: Recipe = store.get_manifest(&manifest.recipe)?;
     let now = Environment {
         cairn_version: cairn_version.to_string(),
+        device: crate::execute::backend(&recipe.train.backend)?
+            .device_name()
+            .to_string(),
         ..recipe.environment.clone()
     };
     let recorded = &manifest.environment;
@@ -321,7 +461,7 @@ pub fn reproduce(
     // so it needs no ONNX Runtime.
     let mut recipe = recipe;
     recipe.export.onnx = manifest.outputs.onnx.is_some();
-    let done = execute(store, &recipe, events)?;
+    let done = execute(store, &recipe, manifest.recipe, events)?;
     let mut reproduced = vec![
         ("dataset", done.dataset),
         ("tokenizer", done.tokenizer),
@@ -363,9 +503,8 @@ pub fn export_safetensors(
     reference: &str,
     dir: &Path,
 ) -> Result<PathBuf, PipelineError> {
-    let (_, _, manifest) = load_run(store, reference)?;
-    let model = crate::gate::LoadedModel::of_run(store, &manifest)?;
-    let bytes = cairn_model::safetensors(&model.config, &model.weights)?;
+    let model = LoadedModel::load(store, reference)?;
+    let bytes = cairn_model::safetensors(&model.config, model.weights()?)?;
     std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
     let path = dir.join("model.safetensors");
     std::fs::write(&path, bytes).map_err(|e| PipelineError::io(&path, e))?;
@@ -380,35 +519,31 @@ pub fn regress(
     candidate: &str,
     test: Option<&Path>,
 ) -> Result<cairn_report::Report, PipelineError> {
-    let (_, _, base_run) = load_run(store, baseline)?;
-    let (cand_name, _, cand_run) = load_run(store, candidate)?;
-    let recipe: Recipe = store.get_manifest(&cand_run.recipe)?;
-    let taxonomy = Taxonomy::parse(
-        &String::from_utf8_lossy(&store.read(&recipe.data.taxonomy.object)?),
-        &recipe.data.taxonomy.name,
-    )?;
+    let base = LoadedModel::load(store, baseline)?;
+    let cand = LoadedModel::load(store, candidate)?;
+    let (recipe, taxonomy) = (&cand.recipe, &cand.taxonomy);
     let rows = match test {
         Some(path) => {
             let loaded =
-                cairn_data::DatasetSource::Path(path.to_path_buf()).load(None, &taxonomy)?;
+                cairn_data::DatasetSource::Path(path.to_path_buf()).load(None, taxonomy)?;
             loaded.rows
         }
         None => crate::execute::test_rows(
             store,
             &recipe.data.test,
-            &taxonomy,
+            taxonomy,
             recipe.data.max_text_chars,
         )?,
     };
-    let before = crate::gate::LoadedModel::of_run(store, &base_run)?.predict(&rows)?;
-    let after = crate::gate::LoadedModel::of_run(store, &cand_run)?.predict(&rows)?;
+    let before = base.predict(&rows)?;
+    let after = cand.predict(&rows)?;
     let outcomes = crate::gate::outcomes(&rows, &before, &after);
     Ok(cairn_report::compare(
         Some(baseline),
-        cand_name.as_str(),
+        &cand.version,
         &recipe.train.backend,
         &outcomes,
-        crate::gate::thresholds(&recipe),
+        crate::gate::thresholds(recipe),
     ))
 }
 
@@ -500,8 +635,13 @@ pub fn html_report(store: &Store, reference: &str) -> Result<String, PipelineErr
 /// The stored Markdown regression report of a version.
 pub fn markdown_report(store: &Store, reference: &str) -> Result<String, PipelineError> {
     let (_, _, manifest) = load_run(store, reference)?;
-    let id = manifest.outputs.report_markdown.ok_or_else(|| {
-        PipelineError::UnknownVersion(format!("{reference} (it has no regression report)"))
-    })?;
+    let id = manifest
+        .outputs
+        .report_markdown
+        .ok_or_else(|| PipelineError::NotFound {
+            what: "regression report of",
+            name: reference.to_string(),
+            fix: "it was registered before the gate existed; `cairn regress` computes one".into(),
+        })?;
     Ok(String::from_utf8_lossy(&store.read(&id)?).into_owned())
 }

@@ -1,14 +1,15 @@
 //! `cairn scan`: a registered version's tokenizer and ONNX export, run by ONNX Runtime, as
 //! production runs them.
 
+use std::path::Path;
+use std::time::Instant;
+
 use cairn_onnx::OnnxModel;
-use cairn_spec::Recipe;
 use cairn_store::Store;
 use cairn_tokenize::CairnTokenizer;
 use serde::Serialize;
 
-use crate::PipelineError;
-use crate::register::load_run;
+use crate::{LoadedModel, PipelineError};
 
 /// The verdict on one text.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -80,13 +81,18 @@ pub fn default_model(store: &Store) -> Result<String, PipelineError> {
         .collect();
     match latest.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(PipelineError::UnknownVersion(
-            "<name>/latest (no model is registered in this store: run an experiment first)".into(),
-        )),
-        many => Err(PipelineError::UnknownVersion(format!(
-            "<name>/latest (several models are registered: pass --model with one of {})",
-            many.join(", ")
-        ))),
+        [] => Err(PipelineError::NotFound {
+            what: "model",
+            name: "<name>/latest".into(),
+            fix: "no model is registered in this store: run an experiment first".into(),
+        }),
+        many => Err(PipelineError::Invalid {
+            field: "model".into(),
+            problem: format!(
+                "several models are registered: pass --model with one of {}",
+                many.join(", ")
+            ),
+        }),
     }
 }
 
@@ -113,20 +119,12 @@ impl Scanner {
             Some(r) => r.to_string(),
             None => default_model(store)?,
         };
-        let (_, _, run) = load_run(store, &reference)?;
-        let onnx_id = run
-            .outputs
-            .onnx
-            .ok_or_else(|| PipelineError::NoOnnx(reference.clone()))?;
-        let recipe: Recipe = store.get_manifest(&run.recipe)?;
-        let onnx = store.read(&onnx_id)?;
+        let loaded = LoadedModel::load(store, &reference)?;
+        let onnx = loaded.onnx()?;
         let props = cairn_onnx::metadata(&onnx)?;
         Ok(Self {
-            version: format!("{}@{}", run.name, run.version),
-            tokenizer: TextEncoder(CairnTokenizer::from_json(
-                &store.read(&run.outputs.tokenizer)?,
-                recipe.tokenizer.max_length as usize,
-            )?),
+            version: loaded.version,
+            tokenizer: TextEncoder(loaded.tokenizer),
             classifier: Classifier {
                 families: names(&props, "cairn.families")?,
                 contexts: names(&props, "cairn.contexts")?,
@@ -140,4 +138,181 @@ impl Scanner {
         let ids = self.tokenizer.tokenize(texts)?;
         self.classifier.classify(&ids)
     }
+}
+
+/// One text to scan and the line it came from (1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanInput {
+    pub line: usize,
+    pub text: String,
+}
+
+/// Texts to scan from a file: one per line, or JSONL (`.jsonl`/`.json`/`.ndjson`) with a
+/// string `text` per line. Blank lines are skipped; an empty file is refused.
+pub fn read_scan_inputs(path: &Path) -> Result<Vec<ScanInput>, PipelineError> {
+    let bad = |line: Option<usize>, message: String| PipelineError::InvalidLine {
+        file: path.to_path_buf(),
+        line,
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| PipelineError::io(path, e))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        bad(
+            None,
+            format!(
+                "not UTF-8 text (invalid byte at offset {}); save the file as UTF-8",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })?;
+    let jsonl = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("jsonl" | "json" | "ndjson")
+    );
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let text = if jsonl {
+            let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+                bad(
+                    Some(n),
+                    format!("invalid JSON ({e}); each line must be an object with a string `text`"),
+                )
+            })?;
+            match value.get("text") {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(_) => {
+                    return Err(bad(
+                        Some(n),
+                        "field `text` is not a string; give each line a string `text`".into(),
+                    ));
+                }
+                None => {
+                    return Err(bad(
+                        Some(n),
+                        "field `text` is missing; give each line a string `text`".into(),
+                    ));
+                }
+            }
+        } else {
+            line.to_string()
+        };
+        out.push(ScanInput { line: n, text });
+    }
+    if out.is_empty() {
+        return Err(bad(
+            None,
+            "no text to scan (the file is empty or holds only blank lines)".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// One verdict as `cairn scan --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanLine<'a> {
+    pub line: usize,
+    pub text: &'a str,
+    #[serde(flatten)]
+    pub verdict: &'a Verdict,
+}
+
+/// What a scan of many texts measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScanSummary {
+    /// `name@version`.
+    pub version: String,
+    pub texts: usize,
+    pub threats: usize,
+    pub seconds: f64,
+    pub texts_per_second: f64,
+    /// Time spent tokenizing (on a second thread, beside ONNX Runtime, when batches overlap).
+    pub tokenizing_seconds: f64,
+    /// Latency per text, from the start of its batch's tokenization to its verdict.
+    pub latency_ms_p50: f64,
+    pub latency_ms_p95: f64,
+    pub latency_ms_p99: f64,
+}
+
+/// The `q`-quantile of sorted values (nearest rank); 0 when empty.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Scans `inputs` in batches of `batch`, calling `emit` with each verdict in input order. A
+/// second thread tokenizes batch k + 1 while ONNX Runtime runs batch k; a batch of one stays
+/// on one thread (no hand-over on the latency path). An error from `emit` (a closed stdout)
+/// stops the scan and is returned as [`PipelineError::Io`].
+pub fn scan_stream(
+    scanner: Scanner,
+    inputs: &[ScanInput],
+    batch: usize,
+    emit: &mut dyn FnMut(&ScanInput, &Verdict) -> std::io::Result<()>,
+) -> Result<ScanSummary, PipelineError> {
+    let Scanner {
+        version,
+        tokenizer,
+        mut classifier,
+    } = scanner;
+    let mut latencies = Vec::with_capacity(inputs.len());
+    let mut threats = 0usize;
+    let mut tokenizing = 0.0f64;
+    let started = Instant::now();
+    let chunks: Vec<&[ScanInput]> = inputs.chunks(batch.max(1)).collect();
+    let pipelined = batch > 1 && chunks.len() > 1;
+    let output = |e: std::io::Error| PipelineError::io(Path::new("-"), e);
+    std::thread::scope(|scope| -> Result<(), PipelineError> {
+        let tokenizer = &tokenizer;
+        let chunks = &chunks;
+        let tokenize = move |chunk: &[ScanInput]| {
+            let t = Instant::now();
+            let texts: Vec<&str> = chunk.iter().map(|i| i.text.as_str()).collect();
+            let ids = tokenizer.tokenize(&texts);
+            (t, t.elapsed(), ids)
+        };
+        let batches: Box<dyn Iterator<Item = _>> = if pipelined {
+            let (tx, rx) = std::sync::mpsc::sync_channel(2);
+            scope.spawn(move || {
+                for chunk in chunks {
+                    if tx.send(tokenize(chunk)).is_err() {
+                        return;
+                    }
+                }
+            });
+            Box::new(rx.into_iter())
+        } else {
+            Box::new(chunks.iter().map(|c| tokenize(c)))
+        };
+        for (chunk, (t, tokenized, ids)) in chunks.iter().zip(batches) {
+            let verdicts = classifier.classify(&ids?)?;
+            tokenizing += tokenized.as_secs_f64();
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            latencies.extend(std::iter::repeat_n(ms, chunk.len()));
+            for (input, v) in chunk.iter().zip(&verdicts) {
+                threats += usize::from(v.threat);
+                emit(input, v).map_err(output)?;
+            }
+        }
+        Ok(())
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    Ok(ScanSummary {
+        version,
+        texts: inputs.len(),
+        threats,
+        seconds,
+        texts_per_second: inputs.len() as f64 / seconds.max(1e-9),
+        tokenizing_seconds: tokenizing,
+        latency_ms_p50: quantile(&latencies, 0.50),
+        latency_ms_p95: quantile(&latencies, 0.95),
+        latency_ms_p99: quantile(&latencies, 0.99),
+    })
 }

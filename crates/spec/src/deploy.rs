@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 pub struct Deployment {
     /// The production folder (absolute).
     pub target: String,
-    /// `deploy` or `rollback`.
-    pub action: String,
+    pub action: DeployAction,
     /// `name@version` now in the folder (`None` after rolling back to files that cairn did
     /// not put there).
     pub version: Option<String>,
@@ -27,6 +26,16 @@ pub struct Deployment {
     /// state before this one; `None` when the folder had none.
     pub backup: Option<String>,
 }
+
+/// What changed a production folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployAction {
+    Deploy,
+    Rollback,
+}
+
+display_as_serialized!(DeployAction => { Deploy => "deploy", Rollback => "rollback" });
 
 impl Manifest for Deployment {
     const KIND: &'static str = "deployment";

@@ -215,6 +215,7 @@ pub struct ExportSection {
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
     /// Folder (relative to the working directory) that receives `<name>/<version>/metadata.json`.
+    /// Not part of the recipe: where a file is written does not change what a run computes.
     #[serde(default = "default_models_dir")]
     pub dir: String,
 }
@@ -225,6 +226,22 @@ impl Default for ExportSection {
             onnx: true,
             tolerance: default_tolerance(),
             dir: default_models_dir(),
+        }
+    }
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        Self {
+            base: Vec::new(),
+            additions: Vec::new(),
+            test: String::new(),
+            new_data_boost: one(),
+            base_sample: None,
+            validation_split: default_validation(),
+            seed: None,
+            taxonomy: None,
+            max_text_chars: default_max_chars(),
         }
     }
 }
@@ -316,3 +333,24 @@ pub const BAG_DEFAULTS: [(&str, u64); 3] =
     [("embed_dim", 64), ("hidden", 128), ("buckets", 1 << 16)];
 pub const TRANSFORMER_DEFAULTS: [(&str, u64); 4] =
     [("d_model", 64), ("heads", 4), ("layers", 2), ("d_ff", 128)];
+
+impl Experiment {
+    /// Every setting at its default, for `name@version`, with no inputs (a recipe built in
+    /// code gives its inputs to [`crate::RecipeBuilder`]).
+    pub fn new(name: &str, version: &str) -> Self {
+        Self {
+            experiment: ExperimentSection {
+                name: name.to_string(),
+                version: version.to_string(),
+                description: String::new(),
+                changes: Vec::new(),
+            },
+            data: DataSection::default(),
+            tokenizer: TokenizerSection::default(),
+            model: ModelSection::default(),
+            train: TrainSection::default(),
+            regression: RegressionSection::default(),
+            export: ExportSection::default(),
+        }
+    }
+}

@@ -10,6 +10,22 @@
 //! This crate depends only on `store`; it knows the names of architectures and backends but
 //! nothing of how they are built.
 
+/// `as_str` and `Display` for the enums of manifests: the words they are stored as.
+macro_rules! display_as_serialized {
+    ($($t:ty => { $($v:ident => $s:literal),+ }),+) => {$(
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),+ }
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )+};
+}
+
 mod deploy;
 mod experiment;
 mod recipe;
@@ -77,8 +93,19 @@ impl LoadedExperiment {
             path: path.to_path_buf(),
             text: text.to_string(),
         };
-        loaded.check()?;
+        loaded.check(true)?;
         Ok(loaded)
+    }
+
+    /// Checks settings made in code (a [`RecipeBuilder`]'s) as a file's are checked; `origin`
+    /// names them in errors. Inputs are not checked here: the builder holds them.
+    pub fn check_settings(experiment: &Experiment, origin: &str) -> Result<(), SpecError> {
+        let loaded = Self {
+            experiment: experiment.clone(),
+            path: PathBuf::from(origin),
+            text: String::new(),
+        };
+        loaded.check(false)
     }
 
     /// The folder relative paths are resolved against.
@@ -100,7 +127,8 @@ impl LoadedExperiment {
         }
     }
 
-    fn check(&self) -> Result<(), SpecError> {
+    /// Checks every value; `paths` also checks that the input lists are not empty.
+    fn check(&self, paths: bool) -> Result<(), SpecError> {
         let e = &self.experiment;
         let err = |section: &str, key: &str, msg: String| Err(self.error_at(section, key, msg));
         let x = &e.experiment;
@@ -128,7 +156,7 @@ impl LoadedExperiment {
             );
         }
         let d = &e.data;
-        if d.base.is_empty() {
+        if paths && d.base.is_empty() {
             return err(
                 "data",
                 "base",

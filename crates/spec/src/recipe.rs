@@ -1,7 +1,7 @@
 //! The resolved experiment: every default filled in, every input a hash.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use cairn_store::{Manifest, ObjectId, RefName, Store};
 use serde::{Deserialize, Serialize};
@@ -76,7 +76,41 @@ pub struct Environment {
     pub threads: u64,
 }
 
-/// The cache key of a run: everything that determines its outputs.
+/// `[export]` as far as it changes a run's outputs. Where `metadata.json` goes is a fact of
+/// the working directory, not of the recipe: it stays in the experiment ([`crate::ExportSection`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportRecipe {
+    pub onnx: bool,
+    /// Largest accepted deviation between ONNX Runtime and the training framework.
+    pub tolerance: f64,
+}
+
+impl Default for ExportRecipe {
+    fn default() -> Self {
+        let e = crate::ExportSection::default();
+        Self {
+            onnx: e.onnx,
+            tolerance: e.tolerance,
+        }
+    }
+}
+
+/// Why a recipe exists when something other than a person's experiment asked for it: a
+/// red-team result whose failures it retrains on, a queued request. Part of the recipe (and
+/// so of its hash); the lineage names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    /// What kind of thing caused it, e.g. `redteam`.
+    pub kind: String,
+    /// The object that caused it, when there is one.
+    pub object: Option<ObjectId>,
+    /// One line for people.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// The cache key of a run: everything that determines its outputs, and nothing about where
+/// or from which folder it was asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recipe {
     pub name: String,
@@ -88,8 +122,12 @@ pub struct Recipe {
     pub model: ModelRecipe,
     pub train: crate::TrainSection,
     pub regression: RegressionRecipe,
-    pub export: crate::ExportSection,
+    pub export: ExportRecipe,
     pub environment: Environment,
+    /// Set when the recipe was built from another record (absent for experiment files, so
+    /// their recipe hashes do not carry an empty field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
 }
 
 impl Manifest for Recipe {
@@ -140,37 +178,216 @@ pub enum Ingest {
     HashOnly,
 }
 
-impl LoadedExperiment {
-    /// Resolves the experiment into a recipe. `store` is needed for version names (and, with
-    /// [`Ingest::Store`], receives every input file); `cairn_version` goes into the
-    /// environment.
-    pub fn resolve(
+/// How a recipe names an input given as `written` (a path relative to the experiment file):
+/// `.` and `a/..` removed, `/` as separator. The name depends only on the experiment's own
+/// text, never on the working directory or where the project lives, so the recipe hash is
+/// the same on every machine and from every folder.
+pub fn input_name(written: &str) -> String {
+    let absolute = written.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in written.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            ".." if absolute => {}
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else if joined.is_empty() {
+        ".".into()
+    } else {
+        joined
+    }
+}
+
+/// Where an input of a recipe comes from: a file on disk, or an object already in the store
+/// (a red-team result's failures, the inputs of a queued recipe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSource {
+    /// A file; `name` is how the recipe names it (see [`input_name`]).
+    File { path: PathBuf, name: String },
+    /// An object already in the store, under a name for people.
+    Object { id: ObjectId, name: String },
+}
+
+impl InputSource {
+    /// An object already in the store.
+    pub fn object(id: ObjectId, name: impl Into<String>) -> Self {
+        Self::Object {
+            id,
+            name: name.into(),
+        }
+    }
+
+    /// Hashes (and with [`Ingest::Store`] stores) a file, or checks that an object is there.
+    pub fn resolve(&self, store: Option<&Store>, ingest: Ingest) -> Result<NamedObject, String> {
+        match self {
+            InputSource::Object { id, name } => {
+                let store = store.ok_or_else(|| {
+                    format!("input `{name}` is object {id}, which needs a store to resolve")
+                })?;
+                if !store.has(id) {
+                    return Err(format!(
+                        "input `{name}` names object {id}, which is not in the store (add it with `cairn add`)"
+                    ));
+                }
+                let size = store.size(id).map_err(|e| e.to_string())?;
+                Ok(NamedObject {
+                    name: name.clone(),
+                    object: *id,
+                    size,
+                })
+            }
+            InputSource::File { path, name } => {
+                if !path.is_file() {
+                    return Err(format!(
+                        "`{}` is not a file (paths are relative to the experiment file's folder)",
+                        path.display()
+                    ));
+                }
+                match (store, ingest) {
+                    (Some(store), Ingest::Store) => {
+                        let put = store.put_path(path).map_err(|e| e.to_string())?;
+                        Ok(NamedObject {
+                            name: name.clone(),
+                            object: put.id,
+                            size: put.size,
+                        })
+                    }
+                    _ => {
+                        let mut hasher = blake3::Hasher::new();
+                        hasher
+                            .update_mmap_rayon(path)
+                            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+                        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                        Ok(NamedObject {
+                            name: name.clone(),
+                            object: ObjectId::from(hasher.finalize()),
+                            size,
+                        })
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl VersionRef {
+    /// The run a version name (`name@version`, `name/latest`) points to in `store`.
+    pub fn resolve(store: Option<&Store>, name: &str) -> Result<Self, String> {
+        let reference: RefName = name
+            .parse()
+            .map_err(|e: cairn_store::RefNameError| e.to_string())?;
+        let run = match store {
+            Some(s) => s.get_ref(&reference).map_err(|e| e.to_string())?,
+            None => None,
+        };
+        let run = run.ok_or_else(|| format!("`{name}` is not a registered version in this store (run its experiment first; `cairn ref list` shows what exists)"))?;
+        Ok(Self {
+            name: name.to_string(),
+            run,
+        })
+    }
+}
+
+/// A problem building a recipe: the experiment key it is about, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError {
+    pub section: &'static str,
+    pub key: &'static str,
+    pub message: String,
+}
+
+/// Builds a recipe from settings and inputs that are files or store objects, with an
+/// optional [`Cause`]. `cairn run x.toml` goes through it (every input a file); a red-team
+/// retraining or a queued job builds one from objects, with no file on disk.
+#[derive(Debug, Clone)]
+pub struct RecipeBuilder {
+    /// Every setting except the inputs (the paths written in it are not read).
+    pub settings: crate::Experiment,
+    pub base: Vec<InputSource>,
+    pub additions: Vec<InputSource>,
+    pub test: Option<InputSource>,
+    /// The built-in taxonomy when absent.
+    pub taxonomy: Option<InputSource>,
+    pub tokenizer_file: Option<InputSource>,
+    pub extra_sets: Vec<InputSource>,
+    /// Fine-tune from this version (overrides `[model] parent`).
+    pub parent: Option<VersionRef>,
+    /// Gate against this version (overrides `[regression] baseline`).
+    pub baseline: Option<VersionRef>,
+    pub cause: Option<Cause>,
+}
+
+impl RecipeBuilder {
+    /// Default settings for `name@version`, no inputs yet.
+    pub fn new(name: &str, version: &str) -> Self {
+        Self::from_settings(crate::Experiment::new(name, version))
+    }
+
+    /// These settings, no inputs yet.
+    pub fn from_settings(settings: crate::Experiment) -> Self {
+        Self {
+            settings,
+            base: Vec::new(),
+            additions: Vec::new(),
+            test: None,
+            taxonomy: None,
+            tokenizer_file: None,
+            extra_sets: Vec::new(),
+            parent: None,
+            baseline: None,
+            cause: None,
+        }
+    }
+
+    /// Resolves every input and returns the recipe. The settings are assumed checked (an
+    /// experiment file's are when it loads; see [`RecipeBuilder::build_checked`]).
+    pub fn build(
         &self,
         store: Option<&Store>,
         ingest: Ingest,
         cairn_version: &str,
-    ) -> Result<Recipe, SpecError> {
-        let e = &self.experiment;
-        let files =
-            |section: &str, key: &str, paths: &[String]| -> Result<Vec<NamedObject>, SpecError> {
-                let mut out = Vec::new();
-                for p in paths {
-                    for file in self.expand(section, key, p)? {
-                        out.push(self.object(section, key, &file, store, ingest)?);
-                    }
-                }
-                Ok(out)
-            };
-        let base = files("data", "base", &e.data.base)?;
-        let additions = files("data", "additions", &e.data.additions)?;
-        let test = self.object("data", "test", &self.path_of(&e.data.test), store, ingest)?;
-        let taxonomy = match &e.data.taxonomy {
-            Some(p) => self.object("data", "taxonomy", &self.path_of(p), store, ingest)?,
+    ) -> Result<Recipe, BuildError> {
+        let e = &self.settings;
+        let fail = |section: &'static str, key: &'static str| {
+            move |message: String| BuildError {
+                section,
+                key,
+                message,
+            }
+        };
+        let all = |section: &'static str, key: &'static str, inputs: &[InputSource]| {
+            inputs
+                .iter()
+                .map(|i| i.resolve(store, ingest).map_err(fail(section, key)))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let base = all("data", "base", &self.base)?;
+        if base.is_empty() {
+            return Err(fail("data", "base")(
+                "`base` lists no files (give at least one JSONL file or folder)".into(),
+            ));
+        }
+        let additions = all("data", "additions", &self.additions)?;
+        let test = self
+            .test
+            .as_ref()
+            .ok_or_else(|| fail("data", "test")("no test set given".into()))?
+            .resolve(store, ingest)
+            .map_err(fail("data", "test"))?;
+        let taxonomy = match &self.taxonomy {
+            Some(t) => t.resolve(store, ingest).map_err(fail("data", "taxonomy"))?,
             None => {
                 let object = match (store, ingest) {
                     (Some(s), Ingest::Store) => {
                         s.put_bytes(BUILTIN_TAXONOMY)
-                            .map_err(|err| self.error_at("data", "taxonomy", err.to_string()))?
+                            .map_err(|err| fail("data", "taxonomy")(err.to_string()))?
                             .id
                     }
                     _ => ObjectId::of(BUILTIN_TAXONOMY),
@@ -182,18 +399,14 @@ impl LoadedExperiment {
                 }
             }
         };
-        let tokenizer_file = match &e.tokenizer.file {
-            Some(p) => Some(self.object("tokenizer", "file", &self.path_of(p), store, ingest)?),
+        let tokenizer_file = match &self.tokenizer_file {
+            Some(t) => Some(
+                t.resolve(store, ingest)
+                    .map_err(fail("tokenizer", "file"))?,
+            ),
             None => None,
         };
-        let parent = self.version("model", "parent", e.model.parent.as_deref(), store)?;
-        let baseline = self.version(
-            "regression",
-            "baseline",
-            e.regression.baseline.as_deref(),
-            store,
-        )?;
-        let extra_sets = files("regression", "extra_sets", &e.regression.extra_sets)?;
+        let extra_sets = all("regression", "extra_sets", &self.extra_sets)?;
         Ok(Recipe {
             name: e.experiment.name.clone(),
             version: e.experiment.version.clone(),
@@ -220,31 +433,129 @@ impl LoadedExperiment {
                 architecture: e.model.architecture.clone(),
                 sizes: model_sizes(&e.model).into_iter().collect(),
                 dropout: e.model.dropout,
-                parent,
+                parent: self.parent.clone(),
             },
             train: e.train.clone(),
             regression: RegressionRecipe {
-                baseline,
+                baseline: self.baseline.clone(),
                 extra_sets,
                 reject_rate: e.regression.reject_rate,
                 caution_rate: e.regression.caution_rate,
             },
-            export: e.export.clone(),
+            export: ExportRecipe {
+                onnx: e.export.onnx,
+                tolerance: e.export.tolerance,
+            },
             environment: Environment {
                 cairn_version: cairn_version.to_string(),
                 backend: e.train.backend.clone(),
+                // The backend's device kind; the pipeline replaces it with what the backend
+                // reports.
                 device: "cpu".into(),
                 threads: e.train.threads,
             },
+            cause: self.cause.clone(),
         })
+    }
+}
+
+impl RecipeBuilder {
+    /// Checks settings made in code as an experiment file's are checked, then builds.
+    pub fn build_checked(
+        &self,
+        store: Option<&Store>,
+        ingest: Ingest,
+        cairn_version: &str,
+    ) -> Result<Recipe, SpecError> {
+        let origin = format!(
+            "<recipe {}@{}>",
+            self.settings.experiment.name, self.settings.experiment.version
+        );
+        LoadedExperiment::check_settings(&self.settings, &origin)?;
+        self.build(store, ingest, cairn_version)
+            .map_err(|e| SpecError {
+                file: origin,
+                line: 1,
+                col: 1,
+                message: format!("[{}] {}: {}", e.section, e.key, e.message),
+            })
+    }
+}
+
+impl LoadedExperiment {
+    /// Resolves the experiment into a recipe. `store` is needed for version names (and, with
+    /// [`Ingest::Store`], receives every input file); `cairn_version` goes into the
+    /// environment. Input names are the paths as written, normalized ([`input_name`]).
+    pub fn resolve(
+        &self,
+        store: Option<&Store>,
+        ingest: Ingest,
+        cairn_version: &str,
+    ) -> Result<Recipe, SpecError> {
+        self.builder(store)?
+            .build(store, ingest, cairn_version)
+            .map_err(|e| self.error_at(e.section, e.key, e.message))
+    }
+
+    /// The builder for this experiment: every input a file, versions resolved in `store`.
+    pub fn builder(&self, store: Option<&Store>) -> Result<RecipeBuilder, SpecError> {
+        let e = &self.experiment;
+        let files = |section: &str, key: &str, paths: &[String]| {
+            let mut out = Vec::new();
+            for p in paths {
+                out.extend(self.expand(section, key, p)?);
+            }
+            Ok::<_, SpecError>(out)
+        };
+        let version = |section: &str, key: &str, name: Option<&str>| match name {
+            None => Ok(None),
+            Some(name) => VersionRef::resolve(store, name)
+                .map(Some)
+                .map_err(|m| self.error_at(section, key, m)),
+        };
+        let mut builder = RecipeBuilder::from_settings(e.clone());
+        builder.base = files("data", "base", &e.data.base)?;
+        builder.additions = files("data", "additions", &e.data.additions)?;
+        builder.test = Some(self.file("data", "test", &e.data.test)?);
+        builder.taxonomy = match &e.data.taxonomy {
+            Some(p) => Some(self.file("data", "taxonomy", p)?),
+            None => None,
+        };
+        builder.tokenizer_file = match &e.tokenizer.file {
+            Some(p) => Some(self.file("tokenizer", "file", p)?),
+            None => None,
+        };
+        builder.parent = version("model", "parent", e.model.parent.as_deref())?;
+        builder.baseline = version("regression", "baseline", e.regression.baseline.as_deref())?;
+        builder.extra_sets = files("regression", "extra_sets", &e.regression.extra_sets)?;
+        Ok(builder)
     }
 
     fn path_of(&self, p: &str) -> PathBuf {
         self.base_dir().join(p)
     }
 
+    /// One file input.
+    fn file(&self, section: &str, key: &str, p: &str) -> Result<InputSource, SpecError> {
+        let path = self.path_of(p);
+        if !path.is_file() {
+            return Err(self.error_at(
+                section,
+                key,
+                format!(
+                    "`{}` is not a file (paths are relative to the experiment file's folder)",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(InputSource::File {
+            path,
+            name: input_name(p),
+        })
+    }
+
     /// A file, or a folder's `*.jsonl` files sorted by name.
-    fn expand(&self, section: &str, key: &str, p: &str) -> Result<Vec<PathBuf>, SpecError> {
+    fn expand(&self, section: &str, key: &str, p: &str) -> Result<Vec<InputSource>, SpecError> {
         let path = self.path_of(p);
         if !path.exists() {
             return Err(self.error_at(
@@ -257,9 +568,12 @@ impl LoadedExperiment {
             ));
         }
         if !path.is_dir() {
-            return Ok(vec![path]);
+            return Ok(vec![InputSource::File {
+                path,
+                name: input_name(p),
+            }]);
         }
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
+        let mut files: Vec<(String, PathBuf)> = std::fs::read_dir(&path)
             .map_err(|e| {
                 self.error_at(
                     section,
@@ -269,6 +583,10 @@ impl LoadedExperiment {
             })?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|f| f.extension().is_some_and(|x| x == "jsonl"))
+            .filter_map(|f| {
+                let file = f.file_name()?.to_string_lossy().into_owned();
+                Some((file, f))
+            })
             .collect();
         files.sort();
         if files.is_empty() {
@@ -278,66 +596,33 @@ impl LoadedExperiment {
                 format!("folder `{}` has no .jsonl files", path.display()),
             ));
         }
-        Ok(files)
+        Ok(files
+            .into_iter()
+            .map(|(file, path)| InputSource::File {
+                path,
+                name: input_name(&format!("{p}/{file}")),
+            })
+            .collect())
     }
+}
 
-    fn object(
-        &self,
-        section: &str,
-        key: &str,
-        path: &Path,
-        store: Option<&Store>,
-        ingest: Ingest,
-    ) -> Result<NamedObject, SpecError> {
-        let fail = |msg: String| self.error_at(section, key, msg);
-        if !path.is_file() {
-            return Err(fail(format!(
-                "`{}` is not a file (paths are relative to the experiment file's folder)",
-                path.display()
-            )));
-        }
-        let name = path.display().to_string();
-        match (store, ingest) {
-            (Some(store), Ingest::Store) => {
-                let put = store.put_path(path).map_err(|e| fail(e.to_string()))?;
-                Ok(NamedObject {
-                    name,
-                    object: put.id,
-                    size: put.size,
-                })
-            }
-            _ => {
-                let mut hasher = blake3::Hasher::new();
-                hasher
-                    .update_mmap_rayon(path)
-                    .map_err(|e| fail(format!("cannot read `{}`: {e}", path.display())))?;
-                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-                Ok(NamedObject {
-                    name,
-                    object: ObjectId::from(hasher.finalize()),
-                    size,
-                })
-            }
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::input_name;
 
-    fn version(
-        &self,
-        section: &str,
-        key: &str,
-        name: Option<&str>,
-        store: Option<&Store>,
-    ) -> Result<Option<VersionRef>, SpecError> {
-        let Some(name) = name else { return Ok(None) };
-        let reference: RefName = name
-            .parse()
-            .map_err(|e: cairn_store::RefNameError| self.error_at(section, key, e.to_string()))?;
-        let run = store
-            .and_then(|s| s.get_ref(&reference).ok().flatten())
-            .ok_or_else(|| self.error_at(section, key, format!("`{name}` is not a registered version in this store (run its experiment first; `cairn ref list` shows what exists)")))?;
-        Ok(Some(VersionRef {
-            name: name.to_string(),
-            run,
-        }))
+    #[test]
+    fn input_names_are_normalized() {
+        for (written, name) in [
+            ("../datasets/base", "../datasets/base"),
+            ("./../datasets/./base/", "../datasets/base"),
+            ("x/../../datasets/test.jsonl", "../datasets/test.jsonl"),
+            ("a/b/../c.jsonl", "a/c.jsonl"),
+            ("../../a", "../../a"),
+            ("/srv/../data/x.jsonl", "/data/x.jsonl"),
+            ("a\\b.jsonl", "a/b.jsonl"),
+            (".", "."),
+        ] {
+            assert_eq!(input_name(written), name, "{written}");
+        }
     }
 }

@@ -61,8 +61,7 @@ pub struct RunManifest {
     pub recipe: ObjectId,
     pub name: String,
     pub version: String,
-    /// `retrain` or `fine-tune`.
-    pub mode: String,
+    pub mode: Mode,
     /// The parent run, when fine-tuned.
     pub parent: Option<ObjectId>,
     pub outputs: Outputs,
@@ -71,10 +70,9 @@ pub struct RunManifest {
     pub epochs: Vec<EpochRecord>,
     /// Where it actually ran.
     pub environment: Environment,
-    /// `registered` or `rejected`.
-    pub status: String,
-    /// The regression gate's decision: `accept` or `reject`.
-    pub decision: String,
+    pub status: RunState,
+    /// The regression gate's decision.
+    pub decision: Decision,
     /// Registered although the gate rejected it (`cairn run --force`).
     #[serde(default)]
     pub forced: bool,
@@ -87,6 +85,38 @@ pub struct RunManifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onnx_parity: Option<OnnxParity>,
 }
+
+/// Whether a run trained from scratch or continued from its parent's weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Retrain,
+    FineTune,
+}
+
+/// Whether a stored run holds a version ref.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunState {
+    /// `name@version` points at it.
+    Registered,
+    /// The regression gate refused it: stored, with no version ref.
+    Rejected,
+}
+
+/// The regression gate's decision on a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    Accept,
+    Reject,
+}
+
+display_as_serialized!(
+    Mode => { Retrain => "retrain", FineTune => "fine-tune" },
+    RunState => { Registered => "registered", Rejected => "rejected" },
+    Decision => { Accept => "accept", Reject => "reject" }
+);
 
 /// The parity check of a run's ONNX export: ONNX Runtime and burn on every test example.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,4 +142,26 @@ impl OnnxParity {
 
 impl Manifest for RunManifest {
     const KIND: &'static str = "run";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_store_the_words_older_runs_used() {
+        for (value, word) in [
+            (serde_json::to_value(Mode::FineTune), "fine-tune"),
+            (serde_json::to_value(Mode::Retrain), "retrain"),
+            (serde_json::to_value(RunState::Registered), "registered"),
+            (serde_json::to_value(RunState::Rejected), "rejected"),
+            (serde_json::to_value(Decision::Accept), "accept"),
+            (serde_json::to_value(Decision::Reject), "reject"),
+        ] {
+            assert_eq!(value.ok(), Some(serde_json::Value::from(word)));
+        }
+        assert_eq!(Mode::FineTune.to_string(), "fine-tune");
+        let parsed: Decision = serde_json::from_str("\"reject\"").unwrap_or(Decision::Accept);
+        assert_eq!(parsed, Decision::Reject);
+    }
 }

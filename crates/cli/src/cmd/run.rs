@@ -15,9 +15,18 @@ use crate::output::Output;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true))]
 pub struct RunArgs {
     /// The experiment TOML.
-    experiment: PathBuf,
+    #[arg(group = "what")]
+    experiment: Option<PathBuf>,
+    /// Run a recipe already in the store (from `cairn plan --save`), by its hash: no input
+    /// file is read.
+    #[arg(long, value_name = "HASH", group = "what")]
+    recipe: Option<cairn_store::ObjectId>,
+    /// Where `metadata.json` goes for `--recipe` (an experiment names it in `[export] dir`).
+    #[arg(long, value_name = "DIR", requires = "recipe")]
+    metadata_dir: Option<PathBuf>,
     /// Register the version even if the regression gate rejects it (recorded in the run).
     #[arg(long)]
     force: bool,
@@ -73,6 +82,10 @@ pub struct RegressArgs {
 pub struct PlanArgs {
     /// The experiment TOML.
     experiment: PathBuf,
+    /// Store the inputs and the recipe, so `cairn run --recipe <hash>` can run it later (here
+    /// or on another machine sharing the store) without the files.
+    #[arg(long)]
+    save: bool,
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +126,10 @@ impl<'a> Progress<'a> {
     fn event(&mut self, event: Event) {
         match event {
             Event::Stage(stage, detail) => self.out.status(format!("{stage:>9}  {detail}")),
+            Event::Rejected { rule, reason, .. } => self
+                .out
+                .status(format!("{:>9}  {rule}: {reason}", "rejected")),
+            Event::Registered { .. } => {}
             Event::Batch {
                 epoch,
                 epochs,
@@ -165,17 +182,22 @@ pub fn run(store: &Path, out: &Output, args: RunArgs) -> Result<ExitCode> {
     let store = Store::open_or_init(store)?;
     let mut progress = Progress::new(out);
     let mut events = |e| progress.event(e);
-    let result = cairn_pipeline::run(&store, &args.experiment, VERSION, args.force, &mut events)?;
+    let result = match (&args.experiment, &args.recipe) {
+        (_, Some(recipe)) => cairn_pipeline::run_stored(
+            &store,
+            recipe,
+            args.metadata_dir.as_deref(),
+            args.force,
+            VERSION,
+            &mut events,
+        )?,
+        (Some(experiment), None) => {
+            cairn_pipeline::run(&store, experiment, VERSION, args.force, &mut events)?
+        }
+        (None, None) => anyhow::bail!("name an experiment file, or --recipe <hash>"),
+    };
     if out.json {
-        out.json(&serde_json::json!({
-            "status": result.status,
-            "ref": result.reference.as_str(),
-            "run": result.run.to_hex(),
-            "recipe": result.recipe.to_hex(),
-            "metrics": result.manifest.metrics,
-            "decision": result.report.as_ref().map(|r| &r.decision),
-            "forced": result.manifest.forced,
-        }))?;
+        out.json(&result.summary())?;
     } else {
         let (reference, run, recipe) =
             (&result.reference, result.run.short(), result.recipe.short());
@@ -311,13 +333,24 @@ pub fn report(store: &Path, out: &Output, args: ReportArgs) -> Result<ExitCode> 
 }
 
 pub fn plan(store: &Path, out: &Output, args: PlanArgs) -> Result<ExitCode> {
-    let store = Store::open(store).ok();
-    let (recipe, id) = cairn_pipeline::plan(store.as_ref(), &args.experiment, VERSION)?;
-    if out.json {
-        out.json(&serde_json::json!({ "recipe": id.to_hex(), "resolved": recipe }))?;
+    let plan = if args.save {
+        let store = Store::open_or_init(store)?;
+        cairn_pipeline::save_plan(&store, &args.experiment, VERSION)?
     } else {
-        out.line(serde_json::to_string_pretty(&recipe)?);
-        out.line(format!("recipe {id}"));
+        let store = Store::open(store).ok();
+        cairn_pipeline::plan(store.as_ref(), &args.experiment, VERSION)?
+    };
+    if out.json {
+        out.json(&plan)?;
+    } else {
+        out.line(serde_json::to_string_pretty(&plan.resolved)?);
+        out.line(format!("recipe {}", plan.recipe));
+        if plan.saved {
+            out.status(format!(
+                "saved the recipe and its inputs: `cairn run --recipe {}` runs it",
+                plan.recipe
+            ));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -326,27 +359,7 @@ pub fn show(store: &Path, out: &Output, args: RefArg) -> Result<ExitCode> {
     let store = Store::open(store)?;
     let provenance = cairn_lineage::provenance(&store, &args.reference)?;
     if out.json {
-        // The run manifest's own fields at the top level, plus what `show` adds.
-        let mut value = serde_json::to_value(&provenance.run)?;
-        if let Some(map) = value.as_object_mut() {
-            map.insert("ref".into(), provenance.reference.clone().into());
-            map.insert("run".into(), provenance.run_id.clone().into());
-            map.insert(
-                "parent_version".into(),
-                provenance.parent_version.clone().into(),
-            );
-            map.insert(
-                "resolved_recipe".into(),
-                serde_json::to_value(&provenance.recipe)?,
-            );
-            map.insert("inputs".into(), serde_json::to_value(&provenance.inputs)?);
-            map.insert("gate".into(), serde_json::to_value(&provenance.gate)?);
-            map.insert(
-                "deployments".into(),
-                serde_json::to_value(&provenance.deployments)?,
-            );
-        }
-        out.json(&value)?;
+        out.json(&provenance.document())?;
     } else {
         out.line(cairn_lineage::render_provenance(&provenance).trim_end());
     }

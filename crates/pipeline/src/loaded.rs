@@ -1,0 +1,115 @@
+//! The one way a registered model is loaded from the store: the regression gate, `cairn
+//! regress`, `cairn scan` and `export` all start here (and red-team scoring will).
+
+use std::sync::OnceLock;
+
+use cairn_data::{DatasetRow, Taxonomy};
+use cairn_model::{Backend, ModelConfig, Prediction, Weights};
+use cairn_spec::{Recipe, RunManifest};
+use cairn_store::{ObjectId, Store};
+use cairn_tokenize::CairnTokenizer;
+
+use crate::PipelineError;
+use crate::execute::{backend, model_config};
+
+/// A run's model as the store holds it: recipe, taxonomy, tokenizer and model configuration,
+/// with the weights read (and hash-checked) on first use, so a caller that only needs the
+/// ONNX export never reads them.
+pub struct LoadedModel<'s> {
+    store: &'s Store,
+    /// `name@version` of the run.
+    pub version: String,
+    pub run_id: ObjectId,
+    pub run: RunManifest,
+    pub recipe: Recipe,
+    pub taxonomy: Taxonomy,
+    pub tokenizer: CairnTokenizer,
+    pub config: ModelConfig,
+    pub backend: Backend,
+    weights: OnceLock<Weights>,
+}
+
+/// A recipe's taxonomy object, parsed.
+pub(crate) fn taxonomy_of(store: &Store, recipe: &Recipe) -> Result<Taxonomy, PipelineError> {
+    let bytes = store.read(&recipe.data.taxonomy.object)?;
+    Ok(Taxonomy::parse(
+        &String::from_utf8_lossy(&bytes),
+        &recipe.data.taxonomy.name,
+    )?)
+}
+
+impl<'s> LoadedModel<'s> {
+    /// The model a version name (`name@version`, `name/latest`) points to.
+    pub fn load(store: &'s Store, reference: &str) -> Result<Self, PipelineError> {
+        let (_, run_id, run) = crate::register::load_run(store, reference)?;
+        Self::of_run(store, run_id, run)
+    }
+
+    /// The model of a stored run (registered or not).
+    pub fn of_run(
+        store: &'s Store,
+        run_id: ObjectId,
+        run: RunManifest,
+    ) -> Result<Self, PipelineError> {
+        let recipe: Recipe = store.get_manifest(&run.recipe)?;
+        let taxonomy = taxonomy_of(store, &recipe)?;
+        let tokenizer = CairnTokenizer::from_json(
+            &store.read(&run.outputs.tokenizer)?,
+            recipe.tokenizer.max_length as usize,
+        )?;
+        let config = model_config(&recipe, tokenizer.vocab_size(), &taxonomy);
+        Ok(Self {
+            store,
+            version: format!("{}@{}", run.name, run.version),
+            run_id,
+            backend: backend(&recipe.train.backend)?,
+            run,
+            recipe,
+            taxonomy,
+            tokenizer,
+            config,
+            weights: OnceLock::new(),
+        })
+    }
+
+    /// The weights, read and hash-checked once.
+    pub fn weights(&self) -> Result<&Weights, PipelineError> {
+        if let Some(w) = self.weights.get() {
+            return Ok(w);
+        }
+        let read = Weights(self.store.read(&self.run.outputs.weights)?);
+        Ok(self.weights.get_or_init(|| read))
+    }
+
+    /// Predictions for dataset rows, in order.
+    pub fn predict(&self, rows: &[DatasetRow]) -> Result<Vec<Prediction>, PipelineError> {
+        let texts: Vec<&str> = rows.iter().map(|r| r.example.text.as_str()).collect();
+        self.predict_texts(&texts)
+    }
+
+    /// Predictions for texts, in order.
+    pub fn predict_texts(&self, texts: &[&str]) -> Result<Vec<Prediction>, PipelineError> {
+        self.predict_ids(&self.tokenizer.encode_all(texts)?)
+    }
+
+    /// Predictions for texts already tokenized with this model's tokenizer.
+    pub fn predict_ids(&self, ids: &[Vec<u32>]) -> Result<Vec<Prediction>, PipelineError> {
+        Ok(cairn_model::predict(
+            &self.config,
+            self.backend,
+            self.weights()?,
+            ids,
+            256,
+        )?)
+    }
+
+    /// The run's ONNX export, hash-checked.
+    pub fn onnx(&self) -> Result<Vec<u8>, PipelineError> {
+        let id = self
+            .run
+            .outputs
+            .onnx
+            .ok_or_else(|| PipelineError::NoOnnx(self.version.clone()))?;
+        Ok(self.store.read(&id)?)
+    }
+}

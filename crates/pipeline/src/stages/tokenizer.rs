@@ -1,0 +1,47 @@
+//! The tokenizer: the parent's (a fine-tune keeps its vocabulary), a given file, or trained
+//! from the training texts.
+
+use cairn_data::DatasetRow;
+use cairn_spec::{Recipe, RunManifest};
+use cairn_store::{ObjectId, Store};
+use cairn_tokenize::{CairnTokenizer, TrainSpec};
+
+use crate::{Event, PipelineError, Stage};
+
+pub(crate) fn tokenizer(
+    store: &Store,
+    recipe: &Recipe,
+    parent: Option<&RunManifest>,
+    train: &[DatasetRow],
+    events: &mut dyn FnMut(Event),
+) -> Result<(CairnTokenizer, ObjectId), PipelineError> {
+    let json = match (parent, &recipe.tokenizer.file) {
+        (Some(run), _) => {
+            events(Event::Stage(Stage::Tokenizer, "the parent's".into()));
+            store.read(&run.outputs.tokenizer)?
+        }
+        (None, Some(file)) => {
+            events(Event::Stage(
+                Stage::Tokenizer,
+                format!("from {}", file.name),
+            ));
+            store.read(&file.object)?
+        }
+        (None, None) => {
+            events(Event::Stage(
+                Stage::Tokenizer,
+                format!("training BPE, vocabulary {}", recipe.tokenizer.vocab_size),
+            ));
+            let texts: Vec<&str> = train.iter().map(|r| r.example.text.as_str()).collect();
+            let spec = TrainSpec {
+                vocab_size: recipe.tokenizer.vocab_size as usize,
+                min_frequency: recipe.tokenizer.min_frequency,
+                max_length: recipe.tokenizer.max_length as usize,
+            };
+            CairnTokenizer::train(&texts, &spec)?.to_json()?
+        }
+    };
+    let tokenizer = CairnTokenizer::from_json(&json, recipe.tokenizer.max_length as usize)?;
+    let id = store.put_bytes(&json)?.id;
+    Ok((tokenizer, id))
+}

@@ -1,0 +1,184 @@
+//! Encode, train (from scratch or from the parent's weights) and evaluate on the test set.
+
+use std::time::Instant;
+
+use cairn_data::{DatasetRow, Taxonomy};
+use cairn_model::{Encoded, HeadWeights, Metrics, ModelConfig, Prediction, TrainConfig, Weights};
+use cairn_spec::{EpochRecord, Mode, Recipe};
+use cairn_store::{ObjectId, Store, canonical};
+use cairn_tokenize::CairnTokenizer;
+use serde::Serialize;
+
+use crate::execute::backend;
+use crate::{Event, PipelineError, Stage};
+
+/// Token ids and targets of dataset rows, in order.
+pub(crate) fn encode(
+    tokenizer: &CairnTokenizer,
+    rows: &[DatasetRow],
+) -> Result<Vec<Encoded>, PipelineError> {
+    let texts: Vec<&str> = rows.iter().map(|r| r.example.text.as_str()).collect();
+    let ids = tokenizer.encode_all(&texts)?;
+    Ok(rows
+        .iter()
+        .zip(ids)
+        .map(|(r, ids)| Encoded {
+            ids,
+            label: r.example.label,
+            family: r.example.family_idx as usize,
+            severity: r.example.severity_score as f32,
+            context: r.example.context_idx as usize,
+            weight: r.weight as f32,
+        })
+        .collect())
+}
+
+/// The training configuration a recipe asks for.
+pub(crate) fn train_config(recipe: &Recipe) -> Result<TrainConfig, PipelineError> {
+    let t = &recipe.train;
+    Ok(TrainConfig {
+        seed: t.seed,
+        epochs: t.epochs as usize,
+        batch_size: t.batch_size as usize,
+        learning_rate: t.learning_rate,
+        weight_decay: t.weight_decay,
+        head_weights: HeadWeights {
+            binary: t.loss_weights.binary,
+            family: t.loss_weights.family,
+            severity: t.loss_weights.severity,
+            context: t.loss_weights.context,
+        },
+        threads: t.threads as usize,
+        backend: backend(&t.backend)?,
+    })
+}
+
+/// What training produced.
+pub(crate) struct TrainOut {
+    pub weights: Weights,
+    pub weights_id: ObjectId,
+    pub epochs: Vec<EpochRecord>,
+    pub mode: Mode,
+    pub seconds: f64,
+}
+
+pub(crate) fn train(
+    store: &Store,
+    model: &ModelConfig,
+    config: &TrainConfig,
+    train: &[Encoded],
+    validation: &[Encoded],
+    init: Option<Weights>,
+    events: &mut dyn FnMut(Event),
+) -> Result<TrainOut, PipelineError> {
+    let mode = if init.is_some() {
+        Mode::FineTune
+    } else {
+        Mode::Retrain
+    };
+    events(Event::Stage(
+        Stage::Train,
+        format!(
+            "{mode}, {} epochs on {} rows ({})",
+            config.epochs,
+            train.len(),
+            serde_json::to_value(config.backend)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        ),
+    ));
+    let started = Instant::now();
+    let mut on_batch = |p: cairn_model::Progress| {
+        events(Event::Batch {
+            epoch: p.epoch,
+            epochs: p.epochs,
+            batch: p.batch,
+            batches: p.batches,
+            running_loss: p.running_loss,
+        });
+    };
+    let trained = cairn_model::train(
+        model,
+        config,
+        train,
+        validation,
+        init.as_ref(),
+        &mut on_batch,
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    let epochs: Vec<EpochRecord> = trained
+        .epochs
+        .iter()
+        .map(|e| EpochRecord {
+            epoch: e.epoch as u64,
+            train_loss: e.train_loss,
+            validation_loss: e.validation_loss,
+            validation_accuracy: e.validation_accuracy,
+        })
+        .collect();
+    for e in &epochs {
+        events(Event::Epoch(e.clone()));
+    }
+    let weights_id = store.put_bytes(&trained.weights.0)?.id;
+    Ok(TrainOut {
+        weights: trained.weights,
+        weights_id,
+        epochs,
+        mode,
+        seconds,
+    })
+}
+
+#[derive(Serialize)]
+struct EvaluationDoc<'a> {
+    metrics: &'a Metrics,
+    families: &'a [String],
+    contexts: &'a [String],
+    test_rows: usize,
+}
+
+/// The model's predictions and metrics on the test set, and the stored evaluation object.
+pub(crate) struct EvaluateOut {
+    pub predictions: Vec<Prediction>,
+    pub metrics: Metrics,
+    pub evaluation: ObjectId,
+}
+
+pub(crate) fn evaluate(
+    store: &Store,
+    model: &ModelConfig,
+    config: &TrainConfig,
+    weights: &Weights,
+    test: &[Encoded],
+    taxonomy: &Taxonomy,
+    events: &mut dyn FnMut(Event),
+) -> Result<EvaluateOut, PipelineError> {
+    events(Event::Stage(
+        Stage::Evaluate,
+        format!("{} test rows", test.len()),
+    ));
+    let ids: Vec<Vec<u32>> = test.iter().map(|e| e.ids.clone()).collect();
+    let predictions = cairn_model::predict(
+        model,
+        config.backend,
+        weights,
+        &ids,
+        config.batch_size.max(64),
+    )?;
+    let metrics = cairn_model::evaluate(&predictions, test);
+    let doc = EvaluationDoc {
+        metrics: &metrics,
+        families: &taxonomy.families,
+        contexts: &taxonomy.contexts,
+        test_rows: test.len(),
+    };
+    let evaluation = store
+        .put_bytes(&canonical::to_vec(&doc).map_err(cairn_store::StoreError::from)?)?
+        .id;
+    Ok(EvaluateOut {
+        predictions,
+        metrics,
+        evaluation,
+    })
+}
