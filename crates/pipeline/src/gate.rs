@@ -31,7 +31,7 @@ impl LoadedModel {
             &store.read(&run.outputs.tokenizer)?,
             recipe.tokenizer.max_length as usize,
         )?;
-        let config = model_config(&recipe, tokenizer.vocab_size(), &taxonomy);
+        let config = model_config(&recipe, tokenizer.vocab_size(), &taxonomy)?;
         Ok(Self {
             config,
             tokenizer,
