@@ -11,6 +11,7 @@
 //! and the objects of earlier stages; the regression gate and the ONNX export plug in
 //! between evaluation and registration.
 
+mod architectures;
 mod deploy;
 mod execute;
 mod gate;

@@ -43,7 +43,7 @@ pub fn plan(
     path: &Path,
     cairn_version: &str,
 ) -> Result<(Recipe, ObjectId), PipelineError> {
-    let loaded = LoadedExperiment::load(path)?;
+    let loaded = LoadedExperiment::load(path, &crate::architectures::schemas())?;
     let recipe = loaded.resolve(store, Ingest::HashOnly, cairn_version)?;
     let id = recipe.id()?;
     Ok((recipe, id))
@@ -83,7 +83,7 @@ pub fn run(
     force: bool,
     events: &mut dyn FnMut(Event),
 ) -> Result<RunResult, PipelineError> {
-    let loaded = LoadedExperiment::load(path)?;
+    let loaded = LoadedExperiment::load(path, &crate::architectures::schemas())?;
     let recipe = loaded.resolve(Some(store), Ingest::Store, cairn_version)?;
     let recipe_id = store.put_manifest(&recipe)?;
     let reference = version_ref(&recipe)?;
