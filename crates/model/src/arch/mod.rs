@@ -92,8 +92,8 @@ pub trait Arch: Send + Sync + 'static {
     /// configuration: <message>`).
     fn validate(&self, model: &ModelConfig) -> Result<(), String>;
 
-    /// Checks one token id sequence (already known to be truncated to `max_length` by the
-    /// caller's reading); every architecture accepts any length.
+    /// Checks one token id sequence (the model reads only its first `max_length` ids);
+    /// every architecture accepts any length.
     fn check_ids(&self, model: &ModelConfig, ids: &[u32]) -> Result<(), String> {
         let _ = (model, ids);
         Ok(())
@@ -128,7 +128,8 @@ pub trait Arch: Send + Sync + 'static {
     }
 
     /// The pooled representation `[batch, rep_dim]` of a batch. `dropout`: `Some(rng)` in
-    /// training (masks drawn from `rng`, see [`crate::net::apply_dropout`]).
+    /// training: draw dropout masks from `rng` (the crate's `net::apply_dropout`), never from
+    /// burn's global RNG.
     fn forward(
         &self,
         encoder: &Self::Encoder,
