@@ -23,6 +23,7 @@
 //! - batches are shuffled with a seeded ChaCha8 stream, built in a fixed order, no loader
 //!   threads; training runs inside a dedicated rayon pool of `threads` threads.
 
+pub mod arch;
 pub mod hashing;
 mod metrics;
 mod net;
@@ -39,25 +40,197 @@ pub use metrics::evaluate;
 
 /// `(name, shape, row-major f32 values)` of one parameter, as returned by [`tensors`].
 pub type NamedParameter = (String, Vec<usize>, Vec<f32>);
-pub use weights::{safetensors, tensors};
+pub use weights::{NamedTensor, safetensors, tensors};
 
-/// Encoder architecture.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Architecture {
-    /// Fast: hashed token uni+bi-gram embedding bag (mean over non-pad positions) + MLP trunk.
-    Bag {
-        embed_dim: usize,
-        hidden: usize,
-        buckets: usize,
-    },
-    /// Small transformer encoder, learned positional embeddings, masked mean pooling.
-    Transformer {
-        d_model: usize,
-        heads: usize,
-        layers: usize,
-        d_ff: usize,
-    },
+/// Encoder architecture: a registered [`arch::ArchitectureDef`] and its sizes.
+///
+/// Serialized as `{"kind": "<name>", "<size>": n, ...}`, the sizes in the architecture's
+/// [`arch::ArchitectureDef::sizes`] order (this is the weights header's and the ONNX
+/// metadata's format); deserializing refuses an unknown kind, a missing size and an unknown
+/// key.
+#[derive(Clone)]
+pub struct Architecture {
+    def: &'static dyn arch::ArchitectureDef,
+    /// In `def.sizes()` order.
+    values: Vec<usize>,
+}
+
+impl Architecture {
+    /// The registered architecture `kind` with these sizes (every size key of the
+    /// architecture exactly once, in any order).
+    pub fn new(kind: &str, sizes: &[(&str, usize)]) -> Result<Self, ModelError> {
+        let def = arch::architecture(kind).ok_or_else(|| {
+            ModelError::InvalidConfig(format!(
+                "unknown architecture `{kind}` (this build has: {})",
+                arch::registry()
+                    .iter()
+                    .map(|a| a.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        if let Some((key, _)) = sizes
+            .iter()
+            .find(|(k, _)| !def.sizes().iter().any(|(own, _)| own == k))
+        {
+            return Err(ModelError::InvalidConfig(format!(
+                "{kind}: unknown size `{key}`"
+            )));
+        }
+        let values = def
+            .sizes()
+            .iter()
+            .map(|(key, _)| {
+                let mut given = sizes.iter().filter(|(k, _)| k == key);
+                match (given.next(), given.next()) {
+                    (Some((_, v)), None) => Ok(*v),
+                    (None, _) => Err(ModelError::InvalidConfig(format!(
+                        "{kind}: missing size `{key}`"
+                    ))),
+                    (Some(_), Some(_)) => Err(ModelError::InvalidConfig(format!(
+                        "{kind}: size `{key}` given twice"
+                    ))),
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { def, values })
+    }
+
+    /// The registered architecture `kind` with its default sizes.
+    pub fn with_defaults(kind: &str) -> Result<Self, ModelError> {
+        let defaults: Vec<(&str, usize)> = arch::architecture(kind)
+            .map(|def| def.sizes().iter().map(|(k, v)| (*k, *v as usize)).collect())
+            .unwrap_or_default();
+        Self::new(kind, &defaults)
+    }
+
+    /// The architecture's name (`kind`).
+    pub fn kind(&self) -> &'static str {
+        self.def.name()
+    }
+
+    /// The registry entry.
+    pub fn def(&self) -> &'static dyn arch::ArchitectureDef {
+        self.def
+    }
+
+    /// `(key, value)` of every size, in the architecture's order.
+    pub fn sizes(&self) -> impl Iterator<Item = (&'static str, usize)> + '_ {
+        self.def
+            .sizes()
+            .iter()
+            .zip(&self.values)
+            .map(|((k, _), v)| (*k, *v))
+    }
+
+    /// The size `key`.
+    ///
+    /// # Panics
+    /// When `key` is not one of the architecture's size keys (a bug in its module).
+    pub fn size(&self, key: &str) -> usize {
+        self.sizes()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("the {} architecture has no size `{key}`", self.kind()))
+    }
+
+    /// `name(key=value, ...)`.
+    pub fn describe(&self) -> String {
+        self.def.describe(self)
+    }
+}
+
+impl PartialEq for Architecture {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind() && self.values == other.values
+    }
+}
+
+impl std::fmt::Debug for Architecture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct(self.kind());
+        for (k, v) in self.sizes() {
+            s.field(k, &v);
+        }
+        s.finish()
+    }
+}
+
+impl Serialize for Architecture {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1 + self.values.len()))?;
+        map.serialize_entry("kind", self.kind())?;
+        for (k, v) in self.sizes() {
+            map.serialize_entry(k, &v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Architecture {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ArchitectureVisitor)
+    }
+}
+
+struct ArchitectureVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ArchitectureVisitor {
+    type Value = Architecture;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an architecture: {\"kind\": name, sizes...}")
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Architecture, M::Error> {
+        use serde::de::Error;
+        let mut kind: Option<String> = None;
+        let mut sizes: Vec<(String, usize)> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "kind" {
+                if kind.is_some() {
+                    return Err(M::Error::duplicate_field("kind"));
+                }
+                kind = Some(map.next_value()?);
+            } else {
+                sizes.push((key, map.next_value()?));
+            }
+        }
+        let kind = kind.ok_or_else(|| M::Error::missing_field("kind"))?;
+        let one_of = |names: Vec<&str>| {
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let Some(def) = arch::architecture(&kind) else {
+            let names = arch::registry().iter().map(|a| a.name()).collect();
+            return Err(M::Error::custom(format!(
+                "unknown architecture `{kind}`, expected one of {}",
+                one_of(names)
+            )));
+        };
+        let keys: Vec<&str> = def.sizes().iter().map(|(k, _)| *k).collect();
+        for (k, _) in &sizes {
+            if !keys.contains(&k.as_str()) {
+                return Err(M::Error::custom(format!(
+                    "unknown field `{k}` of the {kind} architecture, expected one of {}",
+                    one_of(keys)
+                )));
+            }
+        }
+        for key in &keys {
+            match sizes.iter().filter(|(k, _)| k == key).count() {
+                0 => return Err(M::Error::custom(format!("missing field `{key}`"))),
+                1 => {}
+                _ => return Err(M::Error::custom(format!("duplicate field `{key}`"))),
+            }
+        }
+        let sizes: Vec<(&str, usize)> = sizes.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        Architecture::new(&kind, &sizes).map_err(M::Error::custom)
+    }
 }
 
 /// Shape-determining model configuration (plus dropout).
@@ -298,36 +471,10 @@ impl ModelConfig {
         if !(self.dropout.is_finite() && (0.0..1.0).contains(&self.dropout)) {
             return bad("dropout must be in [0, 1)");
         }
-        match &self.architecture {
-            Architecture::Bag {
-                embed_dim,
-                hidden,
-                buckets,
-            } => {
-                if *embed_dim == 0 || *hidden == 0 || *buckets == 0 {
-                    return bad("bag: embed_dim, hidden and buckets must be >= 1");
-                }
-            }
-            Architecture::Transformer {
-                d_model,
-                heads,
-                layers,
-                d_ff,
-            } => {
-                if *d_model == 0 || *heads == 0 || *d_ff == 0 {
-                    return bad("transformer: d_model, heads and d_ff must be >= 1");
-                }
-                if d_model % heads != 0 {
-                    return Err(ModelError::InvalidConfig(format!(
-                        "transformer: d_model ({d_model}) must be divisible by heads ({heads})"
-                    )));
-                }
-                let _ = layers;
-                if self.vocab_size == 0 {
-                    return bad("transformer: vocab_size must be >= 1");
-                }
-            }
-        }
+        self.architecture
+            .def()
+            .validate(self)
+            .map_err(ModelError::InvalidConfig)?;
         Ok(())
     }
 }
@@ -340,22 +487,8 @@ pub fn parameter_count(model: &ModelConfig) -> usize {
             + (r + 1)
             + (r * model.contexts + model.contexts)
     };
-    match &model.architecture {
-        Architecture::Bag {
-            embed_dim,
-            hidden,
-            buckets,
-        } => buckets * embed_dim + embed_dim * hidden + hidden + heads(*hidden),
-        Architecture::Transformer {
-            d_model: d,
-            layers,
-            d_ff,
-            ..
-        } => {
-            let layer = 4 * (d * d + d) + (d * d_ff + d_ff) + (d_ff * d + d) + 2 * 2 * d;
-            model.vocab_size * d + model.max_length * d + layers * layer + 2 * d + heads(*d)
-        }
-    }
+    let def = model.architecture.def();
+    def.encoder_parameters(model) + heads(def.rep_dim(model))
 }
 
 fn validate_examples(model: &ModelConfig, data: &[Encoded], what: &str) -> Result<(), ModelError> {
@@ -382,7 +515,10 @@ fn validate_examples(model: &ModelConfig, data: &[Encoded], what: &str) -> Resul
         if !(e.weight.is_finite() && e.weight >= 0.0) {
             return bad(format!("weight {} is not finite and >= 0", e.weight));
         }
-        net::check_ids(model, &e.ids)
+        model
+            .architecture
+            .def()
+            .check_ids(model, &e.ids)
             .map_err(|m| ModelError::InvalidInput(format!("{what} example {i}: {m}")))?;
     }
     Ok(())
@@ -423,6 +559,35 @@ pub fn train(
     init: Option<&Weights>,
     on_batch: &mut dyn FnMut(Progress),
 ) -> Result<Trained, ModelError> {
+    let init = match init {
+        Some(w) => Init::Weights(w),
+        None => Init::Scratch,
+    };
+    train_from(model, train, data, validation, init, on_batch)
+}
+
+/// Where [`train_from`] starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Init<'a> {
+    /// Every parameter from the seed.
+    Scratch,
+    /// Fine-tune: every parameter from existing weights (checked against the config).
+    Weights(&'a Weights),
+    /// An architecture's pretrained weights (an object's bytes, decoded by
+    /// [`arch::ArchitectureDef::pretrained`]); the parameters they do not name come from
+    /// the seed.
+    Pretrained(&'a [u8]),
+}
+
+/// [`train`], from scratch, existing weights or pretrained weights.
+pub fn train_from(
+    model: &ModelConfig,
+    train: &TrainConfig,
+    data: &[Encoded],
+    validation: &[Encoded],
+    init: Init<'_>,
+    on_batch: &mut dyn FnMut(Progress),
+) -> Result<Trained, ModelError> {
     model.validate()?;
     if train.batch_size == 0 {
         return Err(ModelError::InvalidTrainConfig(
@@ -454,19 +619,30 @@ pub fn train(
     }
     validate_examples(model, data, "training")?;
     validate_examples(model, validation, "validation")?;
-    let parsed_init = match init {
-        Some(w) => Some(weights::parse(w)?),
-        None => None,
+    let def = model.architecture.def();
+    let tensors = match init {
+        Init::Scratch => None,
+        Init::Weights(w) => {
+            let parsed = weights::parse(w)?;
+            weights::check_compatible(model, &parsed.header)?;
+            Some(parsed.tensors)
+        }
+        Init::Pretrained(bytes) => Some(
+            def.pretrained(model, bytes)
+                .map_err(ModelError::InvalidInput)?,
+        ),
     };
-    if let Some(p) = &parsed_init {
-        weights::check_compatible(model, &p.header)?;
-    }
+    let start = match (init, &tensors) {
+        (Init::Weights(_), Some(t)) => arch::Start::Weights(t),
+        (Init::Pretrained(_), Some(t)) => arch::Start::Pretrained(t),
+        _ => arch::Start::Scratch,
+    };
     let pool = thread_pool(train.threads)?;
 
     let (tx, rx) = std::sync::mpsc::channel::<Progress>();
     std::thread::scope(|scope| {
         let handle = scope.spawn(move || {
-            pool.install(|| train_loop(model, train, data, validation, parsed_init.as_ref(), &tx))
+            pool.install(|| def.run_training(model, train, data, validation, start, &tx))
         });
         for progress in rx {
             on_batch(progress);
@@ -481,12 +657,14 @@ pub fn train(
     })
 }
 
-fn train_loop(
+/// The training loop of architecture `A` (called through [`arch::ArchitectureDef`]).
+fn train_loop<A: arch::Arch>(
+    arch: &A,
     model: &ModelConfig,
     cfg: &TrainConfig,
     data: &[Encoded],
     validation: &[Encoded],
-    init: Option<&weights::Parsed>,
+    start: arch::Start<'_>,
     progress: &std::sync::mpsc::Sender<Progress>,
 ) -> Result<Trained, ModelError> {
     use burn::module::Module;
@@ -496,7 +674,12 @@ fn train_loop(
     // Not used for numerics by this crate (we draw our own random numbers), but seed it anyway
     // in case a backend op draws from it.
     device.seed(cfg.seed);
-    let mut net = net::Net::build(model, &device, &net::Source::for_training(cfg.seed, init))?;
+    let source = match start {
+        arch::Start::Scratch => net::Source::Random(cfg.seed, &[]),
+        arch::Start::Pretrained(t) => net::Source::Random(cfg.seed, t),
+        arch::Start::Weights(t) => net::Source::Loaded(t),
+    };
+    let mut net = net::Net::build(arch, model, &device, &source)?;
 
     let mut optim = AdamWConfig::new()
         .with_weight_decay(cfg.weight_decay as f32)
@@ -516,7 +699,7 @@ fn train_loop(
         let mut loss_sum = 0.0f64;
         for (b, chunk) in order.chunks(cfg.batch_size).enumerate() {
             let examples: Vec<&Encoded> = chunk.iter().map(|&i| &data[i]).collect();
-            let out = net.forward(model, &examples, &device, Some(&mut dropout_rng))?;
+            let out = net.forward(arch, model, &examples, &device, Some(&mut dropout_rng));
             if let Some((loss, value)) = net::loss(out, &examples, &cfg.head_weights, &device)? {
                 loss_sum += value;
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
@@ -540,7 +723,14 @@ fn train_loop(
             (None, None)
         } else {
             let valid = net.valid();
-            let (l, a) = net::validate(&valid, model, validation, cfg, &device.clone().inner())?;
+            let (l, a) = net::validate(
+                arch,
+                &valid,
+                model,
+                validation,
+                cfg,
+                &device.clone().inner(),
+            )?;
             (Some(l), Some(a))
         };
         reports.push(EpochReport {
@@ -550,7 +740,7 @@ fn train_loop(
             validation_accuracy,
         });
     }
-    let weights = weights::serialize(model, &net)?;
+    let weights = weights::serialize(arch, model, &net)?;
     Ok(Trained {
         weights,
         epochs: reports,
@@ -571,13 +761,31 @@ pub fn predict(
         return Err(ModelError::InvalidInput("batch_size must be >= 1".into()));
     }
     for (i, seq) in ids.iter().enumerate() {
-        net::check_ids(model, seq)
+        model
+            .architecture
+            .def()
+            .check_ids(model, seq)
             .map_err(|m| ModelError::InvalidInput(format!("sequence {i}: {m}")))?;
     }
     let parsed = weights::parse(weights)?;
     weights::check_compatible(model, &parsed.header)?;
+    model
+        .architecture
+        .def()
+        .run_prediction(model, backend, &parsed.tensors, ids, batch_size)
+}
+
+/// The inference loop of architecture `A` (called through [`arch::ArchitectureDef`]).
+fn predict_loop<A: arch::Arch>(
+    arch: &A,
+    model: &ModelConfig,
+    backend: Backend,
+    tensors: &[NamedTensor],
+    ids: &[Vec<u32>],
+    batch_size: usize,
+) -> Result<Vec<Prediction>, ModelError> {
     let device = backend.device();
-    let net = net::Net::build(model, &device, &net::Source::Loaded(&parsed))?;
+    let net = net::Net::build(arch, model, &device, &net::Source::Loaded(tensors))?;
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(batch_size) {
         let examples: Vec<Encoded> = chunk
@@ -592,7 +800,7 @@ pub fn predict(
             })
             .collect();
         let refs: Vec<&Encoded> = examples.iter().collect();
-        let o = net.forward(model, &refs, &device, None)?;
+        let o = net.forward(arch, model, &refs, &device, None);
         out.extend(net::to_predictions(o)?);
     }
     Ok(out)

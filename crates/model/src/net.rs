@@ -1,65 +1,47 @@
-//! The burn model: encoders, heads, deterministic parameter initialization, loss.
+//! The burn model: an architecture's encoder + four heads, deterministic parameter
+//! initialization, loss.
 
-use burn::module::{Module, ModuleMapper, Param, ParamId};
-use burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
-};
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{log_softmax, relu, sigmoid};
-use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use burn::module::{Module, ModuleDisplay, ModuleMapper, Param, ParamId};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::{log_softmax, sigmoid};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::hashing::{bigram_bucket, unigram_bucket};
-use crate::weights::Parsed;
-use crate::{Architecture, Encoded, HeadWeights, ModelConfig, ModelError, Prediction, TrainConfig};
+use crate::arch::{Arch, Init, default_init};
+use crate::weights::NamedTensor;
+use crate::{Encoded, HeadWeights, ModelConfig, ModelError, Prediction, TrainConfig};
 
-/// Hashed uni+bi-gram embedding bag + MLP trunk.
+/// Encoder + four heads. The encoder's parameters are named after the architecture
+/// (`bag.embedding`, not `encoder.embedding`): see [`param_path`].
 #[derive(Module, Debug)]
-pub struct BagEncoder {
-    /// `[buckets, embed_dim]`.
-    pub embedding: Param<Tensor<2>>,
-    /// `[embed_dim, hidden]` (burn's row layout: `y = x · W + b`).
-    pub trunk: Linear,
-}
-
-/// Transformer encoder with learned positions and masked mean pooling.
-#[derive(Module, Debug)]
-pub struct TransformerEnc {
-    /// `[vocab_size, d_model]`.
-    pub token_embedding: Param<Tensor<2>>,
-    /// `[max_length, d_model]`.
-    pub position_embedding: Param<Tensor<2>>,
-    pub encoder: TransformerEncoder,
-    pub norm: LayerNorm,
-}
-
-/// Encoder + four heads.
-#[derive(Module, Debug)]
-pub struct Net {
-    pub bag: Option<BagEncoder>,
-    pub transformer: Option<TransformerEnc>,
+pub struct Net<E: Module + ModuleDisplay> {
+    pub encoder: E,
     pub binary: Linear,
     pub family: Linear,
     pub severity: Linear,
     pub context: Linear,
 }
 
-/// Where parameter values come from.
-pub enum Source<'a> {
-    /// Fresh initialization from a seed (own ChaCha8 stream).
-    Random(u64),
-    /// Values from parsed weights (names and shapes must match, in order).
-    Loaded(&'a Parsed),
+/// The stored name of the parameter at module `path`: the `encoder` field is named after
+/// the architecture, so names stay `<architecture>.<field path>`.
+pub fn param_path(architecture: &str, path: &[String]) -> String {
+    match path.split_first() {
+        Some((first, rest)) if first == "encoder" => std::iter::once(architecture)
+            .chain(rest.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join("."),
+        _ => path.join("."),
+    }
 }
 
-impl<'a> Source<'a> {
-    pub fn for_training(seed: u64, init: Option<&'a Parsed>) -> Self {
-        match init {
-            Some(p) => Source::Loaded(p),
-            None => Source::Random(seed),
-        }
-    }
+/// Where parameter values come from.
+pub enum Source<'a> {
+    /// Fresh initialization from a seed (own ChaCha8 stream); the named tensors, when
+    /// given (pretrained weights), replace the seeded values of their parameters.
+    Random(u64, &'a [NamedTensor]),
+    /// Values from stored weights (names and shapes must match, in order).
+    Loaded(&'a [NamedTensor]),
 }
 
 /// Raw head outputs for a batch.
@@ -71,72 +53,18 @@ pub struct Outputs {
     pub context: Tensor<2>,
 }
 
-/// Validate a sequence against the model config: every architecture accepts any length
-/// (sequences are truncated to `max_length`), the transformer needs ids < vocab_size.
-pub fn check_ids(model: &ModelConfig, ids: &[u32]) -> Result<(), String> {
-    if let Architecture::Transformer { .. } = model.architecture {
-        let n = ids.len().min(model.max_length);
-        if let Some(id) = ids[..n].iter().find(|&&id| id as usize >= model.vocab_size) {
-            return Err(format!(
-                "token id {id} out of range (vocab_size = {})",
-                model.vocab_size
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn rep_dim(model: &ModelConfig) -> usize {
-    match model.architecture {
-        Architecture::Bag { hidden, .. } => hidden,
-        Architecture::Transformer { d_model, .. } => d_model,
-    }
-}
-
-impl Net {
+impl<E: Module + ModuleDisplay> Net<E> {
     /// Build the model and set every parameter eagerly, in traversal order, with
     /// deterministic ids.
-    pub fn build(
+    pub fn build<A: Arch<Encoder = E>>(
+        arch: &A,
         model: &ModelConfig,
         device: &Device,
         source: &Source,
     ) -> Result<Self, ModelError> {
-        let r = rep_dim(model);
-        let (bag, transformer) = match &model.architecture {
-            Architecture::Bag {
-                embed_dim,
-                hidden,
-                buckets,
-            } => (
-                Some(BagEncoder {
-                    embedding: placeholder([*buckets, *embed_dim], device),
-                    trunk: LinearConfig::new(*embed_dim, *hidden).init(device),
-                }),
-                None,
-            ),
-            Architecture::Transformer {
-                d_model,
-                heads,
-                layers,
-                d_ff,
-            } => (
-                None,
-                Some(TransformerEnc {
-                    token_embedding: placeholder([model.vocab_size, *d_model], device),
-                    position_embedding: placeholder([model.max_length, *d_model], device),
-                    // Dropout inside the encoder is disabled (it would draw from burn's global
-                    // RNG); dropout is applied by this crate on embeddings and pooled output.
-                    encoder: TransformerEncoderConfig::new(*d_model, *d_ff, *heads, *layers)
-                        .with_dropout(0.0)
-                        .with_norm_first(true)
-                        .init(device),
-                    norm: LayerNormConfig::new(*d_model).init(device),
-                }),
-            ),
-        };
+        let r = arch.rep_dim(model);
         let net = Net {
-            bag,
-            transformer,
+            encoder: arch.build(model, device),
             binary: LinearConfig::new(r, 2).init(device),
             family: LinearConfig::new(r, model.families).init(device),
             severity: LinearConfig::new(r, 1).init(device),
@@ -144,9 +72,11 @@ impl Net {
         };
         let mut setter = Setter {
             path: Vec::new(),
+            architecture: arch.name(),
+            init: &|name, shape| arch.init(name, shape),
             source,
             rng: match source {
-                Source::Random(seed) => {
+                Source::Random(seed, _) => {
                     let mut rng = ChaCha8Rng::seed_from_u64(*seed);
                     rng.set_stream(1);
                     Some(rng)
@@ -161,13 +91,13 @@ impl Net {
         if let Some(e) = setter.error {
             return Err(e);
         }
-        if let Source::Loaded(p) = source
-            && setter.index != p.tensors.len()
+        if let Source::Loaded(tensors) = source
+            && setter.index != tensors.len()
         {
             return Err(ModelError::Incompatible {
                 reason: format!(
                     "weights hold {} tensors, the model has {}",
-                    p.tensors.len(),
+                    tensors.len(),
                     setter.index
                 ),
             });
@@ -176,84 +106,27 @@ impl Net {
     }
 
     /// Forward a batch. `dropout`: `Some(rng)` in training (masks drawn from `rng`).
-    pub fn forward(
+    pub fn forward<A: Arch<Encoder = E>>(
         &self,
+        arch: &A,
         model: &ModelConfig,
         examples: &[&Encoded],
         device: &Device,
-        mut dropout: Option<&mut ChaCha8Rng>,
-    ) -> Result<Outputs, ModelError> {
+        dropout: Option<&mut ChaCha8Rng>,
+    ) -> Outputs {
         let b = examples.len();
-        let p = model.dropout;
-        let rep = match (&model.architecture, &self.bag, &self.transformer) {
-            (Architecture::Bag { buckets, .. }, Some(bag), _) => {
-                let (indices, weights, f) = bag_features(examples, *buckets, model.max_length);
-                let idx = Tensor::<2, Int>::from_data(TensorData::new(indices, [b, f]), device);
-                let w = Tensor::<3>::from_data(TensorData::new(weights, [b, f, 1]), device);
-                let emb = burn::tensor::module::embedding(bag.embedding.val(), idx);
-                let e = emb.dims()[2];
-                let pooled = (emb * w).sum_dim(1).reshape([b, e]);
-                let h = relu(bag.trunk.forward(pooled));
-                apply_dropout(h, p, dropout.as_deref_mut(), device)
-            }
-            (Architecture::Transformer { d_model, .. }, _, Some(t)) => {
-                let d = *d_model;
-                let l = examples
-                    .iter()
-                    .map(|e| e.ids.len().min(model.max_length))
-                    .max()
-                    .unwrap_or(1)
-                    .max(1);
-                let mut ids = vec![0i64; b * l];
-                let mut pad = vec![true; b * l];
-                let mut pool = vec![0f32; b * l];
-                for (i, e) in examples.iter().enumerate() {
-                    let n = e.ids.len().min(model.max_length);
-                    for (j, &id) in e.ids[..n].iter().enumerate() {
-                        ids[i * l + j] = i64::from(id);
-                        pad[i * l + j] = false;
-                    }
-                    // An empty sequence attends to (and pools) one pad position.
-                    let n = n.max(1);
-                    pad[i * l] = false;
-                    for j in 0..n {
-                        pool[i * l + j] = 1.0 / n as f32;
-                    }
-                }
-                let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, l]), device);
-                let pad = Tensor::<2, Bool>::from_data(TensorData::new(pad, [b, l]), device);
-                let pool = Tensor::<3>::from_data(TensorData::new(pool, [b, l, 1]), device);
-                let tok = burn::tensor::module::embedding(t.token_embedding.val(), ids);
-                let pos = t
-                    .position_embedding
-                    .val()
-                    .slice([0..l, 0..d])
-                    .reshape([1, l, d]);
-                let x = apply_dropout(tok + pos, p, dropout.as_deref_mut(), device);
-                let x = t
-                    .encoder
-                    .forward(TransformerEncoderInput::new(x).mask_pad(pad));
-                let x = t.norm.forward(x);
-                let pooled = (x * pool).sum_dim(1).reshape([b, d]);
-                apply_dropout(pooled, p, dropout, device)
-            }
-            _ => {
-                return Err(ModelError::Incompatible {
-                    reason: "model structure does not match the architecture".into(),
-                });
-            }
-        };
-        Ok(Outputs {
+        let rep = arch.forward(&self.encoder, model, examples, device, dropout);
+        Outputs {
             binary: self.binary.forward(rep.clone()),
             family: self.family.forward(rep.clone()),
             severity: sigmoid(self.severity.forward(rep.clone()).reshape([b])),
             context: self.context.forward(rep),
-        })
+        }
     }
 }
 
 /// Lazy placeholder; its value is always replaced by [`Setter`] before use.
-fn placeholder<const D: usize>(shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
+pub(crate) fn placeholder<const D: usize>(shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
     Param::uninitialized(
         ParamId::from(0),
         move |device: &Device, _| Tensor::<D>::zeros(shape, device),
@@ -263,7 +136,8 @@ fn placeholder<const D: usize>(shape: [usize; D], device: &Device) -> Param<Tens
     )
 }
 
-fn apply_dropout<const D: usize>(
+/// Inverted dropout with a mask drawn from `rng` (no-op when `rng` is `None` or `p` is 0).
+pub(crate) fn apply_dropout<const D: usize>(
     x: Tensor<D>,
     p: f64,
     rng: Option<&mut ChaCha8Rng>,
@@ -289,51 +163,14 @@ fn apply_dropout<const D: usize>(
     x * Tensor::<D>::from_data(TensorData::new(mask, shape), device)
 }
 
-/// Feature indices `[b, f]` and mean weights `[b, f]` (0 for padding) of a batch.
-/// Pad tokens (id 0) and bigrams touching them are skipped.
-fn bag_features(
-    examples: &[&Encoded],
-    buckets: usize,
-    max_length: usize,
-) -> (Vec<i64>, Vec<f32>, usize) {
-    let feats: Vec<Vec<i64>> = examples
-        .iter()
-        .map(|e| {
-            let ids = &e.ids[..e.ids.len().min(max_length)];
-            let mut f = Vec::with_capacity(ids.len() * 2);
-            for (j, &id) in ids.iter().enumerate() {
-                if id == 0 {
-                    continue;
-                }
-                f.push(unigram_bucket(id, buckets) as i64);
-                if j > 0 && ids[j - 1] != 0 {
-                    f.push(bigram_bucket(ids[j - 1], id, buckets) as i64);
-                }
-            }
-            f
-        })
-        .collect();
-    let width = feats.iter().map(Vec::len).max().unwrap_or(0).max(1);
-    let mut indices = vec![0i64; examples.len() * width];
-    let mut weights = vec![0f32; examples.len() * width];
-    for (i, f) in feats.iter().enumerate() {
-        let w = if f.is_empty() {
-            0.0
-        } else {
-            1.0 / f.len() as f32
-        };
-        for (j, &k) in f.iter().enumerate() {
-            indices[i * width + j] = k;
-            weights[i * width + j] = w;
-        }
-    }
-    (indices, weights, width)
-}
-
 /// Replaces every float parameter, in traversal order, with a value from the [`Source`] and
 /// a deterministic id.
 struct Setter<'a> {
     path: Vec<String>,
+    /// The architecture's name, the stored prefix of the encoder's parameters.
+    architecture: &'static str,
+    /// The architecture's initialization overrides ([`Arch::init`]).
+    init: &'a dyn Fn(&str, &[usize]) -> Option<Init>,
     source: &'a Source<'a>,
     rng: Option<ChaCha8Rng>,
     index: usize,
@@ -345,12 +182,12 @@ impl Setter<'_> {
     fn values(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>, ModelError> {
         let n: usize = shape.iter().product();
         match self.source {
-            Source::Loaded(p) => {
-                let Some(t) = p.tensors.get(self.index) else {
+            Source::Loaded(tensors) => {
+                let Some(t) = tensors.get(self.index) else {
                     return Err(ModelError::Incompatible {
                         reason: format!(
                             "weights hold {} tensors, the model needs more (missing {name})",
-                            p.tensors.len()
+                            tensors.len()
                         ),
                     });
                 };
@@ -364,21 +201,29 @@ impl Setter<'_> {
                 }
                 Ok(t.values.clone())
             }
-            Source::Random(_) => {
+            Source::Random(_, pretrained) => {
+                // A pretrained value replaces the seeded one and draws nothing from the
+                // stream.
+                if let Some(t) = pretrained.iter().find(|t| t.name == name) {
+                    if t.shape != shape {
+                        return Err(ModelError::Incompatible {
+                            reason: format!(
+                                "pretrained {name} is {:?}, the model needs {shape:?}",
+                                t.shape
+                            ),
+                        });
+                    }
+                    return Ok(t.values.clone());
+                }
                 let rng = self
                     .rng
                     .as_mut()
                     .ok_or_else(|| ModelError::Backend("initialization RNG missing".to_string()))?;
-                let leaf = name.rsplit('.').next().unwrap_or(name);
-                Ok(match leaf {
-                    "bias" | "beta" => vec![0.0; n],
-                    "gamma" => vec![1.0; n],
-                    "embedding" | "token_embedding" | "position_embedding" => uniform(rng, n, 0.1),
-                    _ => {
-                        // Linear weight [d_in, d_out]: U(-1/sqrt(d_in), 1/sqrt(d_in)).
-                        let fan_in = shape.first().copied().unwrap_or(1).max(1);
-                        uniform(rng, n, 1.0 / (fan_in as f64).sqrt())
-                    }
+                let init = (self.init)(name, shape).unwrap_or_else(|| default_init(name, shape));
+                Ok(match init {
+                    Init::Zeros => vec![0.0; n],
+                    Init::Ones => vec![1.0; n],
+                    Init::Uniform(a) => uniform(rng, n, a),
                 })
             }
         }
@@ -404,7 +249,7 @@ impl ModuleMapper for Setter<'_> {
         if self.error.is_some() {
             return param;
         }
-        let name = self.path.join(".");
+        let name = param_path(self.architecture, &self.path);
         let shape: [usize; D] = param.lazy_shape().dims::<D>();
         match self.values(&name, &shape) {
             Ok(values) => {
@@ -495,8 +340,9 @@ fn to_f32(data: TensorData) -> Result<Vec<f32>, ModelError> {
 }
 
 /// Validation loss (weighted like training) and binary accuracy.
-pub fn validate(
-    net: &Net,
+pub fn validate<A: Arch>(
+    arch: &A,
+    net: &Net<A::Encoder>,
     model: &ModelConfig,
     data: &[Encoded],
     cfg: &TrainConfig,
@@ -507,7 +353,7 @@ pub fn validate(
     let mut correct = 0u64;
     for chunk in data.chunks(cfg.batch_size) {
         let examples: Vec<&Encoded> = chunk.iter().collect();
-        let out = net.forward(model, &examples, device, None)?;
+        let out = net.forward(arch, model, &examples, device, None);
         let binary = to_f32(out.binary.clone().into_data())?;
         for (i, e) in examples.iter().enumerate() {
             let pred = u8::from(binary[2 * i + 1] > binary[2 * i]);

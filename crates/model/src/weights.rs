@@ -14,7 +14,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::net::{Net, Source};
+use crate::arch::Arch;
+use crate::net::{Net, param_path};
 use crate::{Architecture, ModelConfig, ModelError, Weights};
 
 const MAGIC: &[u8; 8] = b"CAIRNW01";
@@ -42,7 +43,7 @@ impl Header {
     }
 }
 
-/// One named tensor.
+/// One named tensor (`name` is the full parameter name, e.g. `bag.trunk.weight`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedTensor {
     pub name: String,
@@ -57,22 +58,6 @@ pub struct Parsed {
     pub tensors: Vec<NamedTensor>,
 }
 
-fn describe(a: &Architecture) -> String {
-    match a {
-        Architecture::Bag {
-            embed_dim,
-            hidden,
-            buckets,
-        } => format!("bag(embed_dim={embed_dim}, hidden={hidden}, buckets={buckets})"),
-        Architecture::Transformer {
-            d_model,
-            heads,
-            layers,
-            d_ff,
-        } => format!("transformer(d_model={d_model}, heads={heads}, layers={layers}, d_ff={d_ff})"),
-    }
-}
-
 /// Err(Incompatible) naming every field that differs between the weights and `model`.
 pub fn check_compatible(model: &ModelConfig, stored: &Header) -> Result<(), ModelError> {
     let wanted = Header::of(model);
@@ -80,8 +65,8 @@ pub fn check_compatible(model: &ModelConfig, stored: &Header) -> Result<(), Mode
     if stored.architecture != wanted.architecture {
         diffs.push(format!(
             "architecture: weights {}, config {}",
-            describe(&stored.architecture),
-            describe(&wanted.architecture)
+            stored.architecture.describe(),
+            wanted.architecture.describe()
         ));
     }
     for (name, s, w) in [
@@ -105,6 +90,7 @@ pub fn check_compatible(model: &ModelConfig, stored: &Header) -> Result<(), Mode
 
 struct Collector {
     path: Vec<String>,
+    architecture: &'static str,
     tensors: Vec<NamedTensor>,
     error: Option<ModelError>,
 }
@@ -126,7 +112,7 @@ impl ModuleVisitor for Collector {
         let shape = data.shape().to_vec();
         match data.try_into_vec_as::<f32>() {
             Ok(values) => self.tensors.push(NamedTensor {
-                name: self.path.join("."),
+                name: param_path(self.architecture, &self.path),
                 shape,
                 values,
             }),
@@ -136,9 +122,10 @@ impl ModuleVisitor for Collector {
 }
 
 /// Every float parameter of `net`, in traversal order.
-pub fn collect(net: &Net) -> Result<Vec<NamedTensor>, ModelError> {
+pub fn collect<A: Arch>(arch: &A, net: &Net<A::Encoder>) -> Result<Vec<NamedTensor>, ModelError> {
     let mut c = Collector {
         path: Vec::new(),
+        architecture: arch.name(),
         tensors: Vec::new(),
         error: None,
     };
@@ -179,8 +166,12 @@ pub fn encode(header: &Header, tensors: &[NamedTensor]) -> Result<Weights, Model
     Ok(Weights(out))
 }
 
-pub fn serialize(model: &ModelConfig, net: &Net) -> Result<Weights, ModelError> {
-    encode(&Header::of(model), &collect(net)?)
+pub fn serialize<A: Arch>(
+    arch: &A,
+    model: &ModelConfig,
+    net: &Net<A::Encoder>,
+) -> Result<Weights, ModelError> {
+    encode(&Header::of(model), &collect(arch, net)?)
 }
 
 struct Reader<'a> {
@@ -278,8 +269,7 @@ fn checked(model: &ModelConfig, weights: &Weights) -> Result<Parsed, ModelError>
     let parsed = parse(weights)?;
     check_compatible(model, &parsed.header)?;
     // Building the model verifies every name and shape.
-    let device = crate::Backend::Ndarray.device();
-    Net::build(model, &device, &Source::Loaded(&parsed))?;
+    model.architecture.def().run_check(model, &parsed.tensors)?;
     Ok(parsed)
 }
 

@@ -153,11 +153,11 @@ fn incompatible_init_is_reported() {
     let base = fit(&model, &train_config(1, 1), &data, None);
 
     let mut other = bag();
-    other.architecture = Architecture::Bag {
-        embed_dim: 16,
-        hidden: 32,
-        buckets: 1024,
-    };
+    other.architecture = Architecture::new(
+        "bag",
+        &[("embed_dim", 16), ("hidden", 32), ("buckets", 1024)],
+    )
+    .expect("architecture");
     other.families = 4;
     let err = train(
         &other,
@@ -222,12 +222,11 @@ fn invalid_inputs_are_errors() {
     assert!(matches!(err, ModelError::InvalidInput(_)), "{err}");
     assert!(err.to_string().contains("example 3"), "{err}");
     let mut t = transformer();
-    t.architecture = Architecture::Transformer {
-        d_model: 10,
-        heads: 3,
-        layers: 1,
-        d_ff: 8,
-    };
+    t.architecture = Architecture::new(
+        "transformer",
+        &[("d_model", 10), ("heads", 3), ("layers", 1), ("d_ff", 8)],
+    )
+    .expect("architecture");
     assert!(matches!(
         train(&t, &train_config(1, 1), &[], &[], None, &mut |_| {}),
         Err(ModelError::InvalidConfig(_))
@@ -288,8 +287,8 @@ fn tensors_and_safetensors() {
             "context.bias",
         ];
         assert_eq!(&names[names.len() - 8..], &tail);
-        match model.architecture {
-            Architecture::Bag { .. } => {
+        match model.architecture.kind() {
+            "bag" => {
                 assert_eq!(
                     &names[..3],
                     &["bag.embedding", "bag.trunk.weight", "bag.trunk.bias"]
@@ -298,7 +297,7 @@ fn tensors_and_safetensors() {
                 assert_eq!(t1[1].1, vec![16, 32]);
                 assert_eq!(t1[3].1, vec![32, 2]);
             }
-            Architecture::Transformer { .. } => {
+            "transformer" => {
                 assert_eq!(
                     &names[..2],
                     &[
@@ -312,6 +311,7 @@ fn tensors_and_safetensors() {
                 );
                 assert!(names.contains(&"transformer.norm.gamma"), "{names:?}");
             }
+            other => panic!("no test for the {other} architecture"),
         }
 
         let bytes = safetensors(&model, &trained.weights).expect("safetensors");
@@ -355,4 +355,63 @@ fn config_serde_shape() {
         )
         .is_err()
     );
+    for bad in [
+        r#"{"kind":"lstm","embed_dim":1,"hidden":1,"buckets":1}"#,
+        r#"{"kind":"bag","embed_dim":1,"hidden":1}"#,
+        r#"{"kind":"bag","embed_dim":1,"hidden":1,"buckets":1,"heads":1}"#,
+        r#"{"embed_dim":1,"hidden":1,"buckets":1}"#,
+    ] {
+        assert!(serde_json::from_str::<Architecture>(bad).is_err(), "{bad}");
+    }
+    let t = serde_json::from_str::<Architecture>(
+        r#"{"heads":2,"kind":"transformer","d_ff":8,"layers":1,"d_model":4}"#,
+    )
+    .expect("any key order");
+    assert_eq!(
+        serde_json::to_string(&t).expect("json"),
+        r#"{"kind":"transformer","d_model":4,"heads":2,"layers":1,"d_ff":8}"#
+    );
+    assert_eq!(
+        t.describe(),
+        "transformer(d_model=4, heads=2, layers=1, d_ff=8)"
+    );
+}
+
+/// Whatever the registry holds: defaults build, train, reload, and count their parameters.
+#[test]
+fn every_registered_architecture_trains_and_reloads() {
+    let data = synthetic(24, 21);
+    for def in cairn_model::arch::registry() {
+        let mut model = bag();
+        model.architecture = Architecture::with_defaults(def.name()).expect("defaults");
+        assert_eq!(model.architecture.kind(), def.name());
+        assert_eq!(
+            model.architecture.sizes().count(),
+            def.sizes().len(),
+            "{}",
+            def.name()
+        );
+        let trained = fit(&model, &train_config(3, 1), &data, None);
+        let t = tensors(&model, &trained.weights).expect("tensors");
+        let count: usize = t.iter().map(|(_, _, v)| v.len()).sum();
+        assert_eq!(parameter_count(&model), count, "{}", def.name());
+        assert!(
+            t.iter()
+                .take(1)
+                .all(|(name, _, _)| name.starts_with(&format!("{}.", def.name()))),
+            "encoder parameters are named after the architecture"
+        );
+        let p = predict(&model, cfg_backend(), &trained.weights, &ids(&data), 8).expect("predict");
+        assert_eq!(p.len(), data.len());
+        let err = cairn_model::train_from(
+            &model,
+            &train_config(3, 1),
+            &data,
+            &[],
+            cairn_model::Init::Pretrained(b"not a checkpoint"),
+            &mut |_| {},
+        )
+        .expect_err("no architecture takes pretrained weights yet");
+        assert!(err.to_string().contains("pretrained"), "{err}");
+    }
 }

@@ -68,10 +68,10 @@ impl Builder {
         &mut self,
         op: &str,
         inputs: &[&str],
-        name: impl Into<String>,
+        name: &str,
         attrs: Vec<Attr>,
     ) -> String {
-        let name = name.into();
+        let name = name.to_string();
         let seen = self.used.entry(name.clone()).or_insert(0);
         *seen += 1;
         let name = if *seen == 1 {

@@ -114,30 +114,32 @@ fn check(architecture: Architecture) {
 
 #[test]
 fn bag_export_matches_burn() {
-    check(Architecture::Bag {
-        embed_dim: 16,
-        hidden: 24,
-        buckets: 4096,
-    });
+    check(
+        Architecture::new(
+            "bag",
+            &[("embed_dim", 16), ("hidden", 24), ("buckets", 4096)],
+        )
+        .expect("architecture"),
+    );
 }
 
 #[test]
 fn transformer_export_matches_burn() {
-    check(Architecture::Transformer {
-        d_model: 16,
-        heads: 2,
-        layers: 2,
-        d_ff: 32,
-    });
+    check(
+        Architecture::new(
+            "transformer",
+            &[("d_model", 16), ("heads", 2), ("layers", 2), ("d_ff", 32)],
+        )
+        .expect("architecture"),
+    );
 }
 
 #[test]
 fn different_weights_are_caught() {
-    let (model, weights) = trained(Architecture::Bag {
-        embed_dim: 8,
-        hidden: 8,
-        buckets: 1024,
-    });
+    let (model, weights) = trained(
+        Architecture::new("bag", &[("embed_dim", 8), ("hidden", 8), ("buckets", 1024)])
+            .expect("architecture"),
+    );
     let onnx = export(&model, &weights, &provenance()).expect("export");
     let ids: Vec<Vec<u32>> = examples(20, 3).into_iter().map(|e| e.ids).collect();
     let burn = cairn_model::predict(&model, Backend::Ndarray, &weights, &ids, 16).expect("burn");

@@ -38,30 +38,25 @@ pub struct Executed {
 }
 
 /// The model configuration a recipe asks for.
-pub(crate) fn model_config(recipe: &Recipe, vocab_size: usize, taxonomy: &Taxonomy) -> ModelConfig {
-    let size = |k: &str| recipe.model.sizes.get(k).copied().unwrap_or(0) as usize;
-    let architecture = if recipe.model.architecture == "transformer" {
-        Architecture::Transformer {
-            d_model: size("d_model"),
-            heads: size("heads"),
-            layers: size("layers"),
-            d_ff: size("d_ff"),
-        }
-    } else {
-        Architecture::Bag {
-            embed_dim: size("embed_dim"),
-            hidden: size("hidden"),
-            buckets: size("buckets"),
-        }
-    };
-    ModelConfig {
-        architecture,
+pub(crate) fn model_config(
+    recipe: &Recipe,
+    vocab_size: usize,
+    taxonomy: &Taxonomy,
+) -> Result<ModelConfig, PipelineError> {
+    let sizes: Vec<(&str, usize)> = recipe
+        .model
+        .sizes
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v as usize))
+        .collect();
+    Ok(ModelConfig {
+        architecture: Architecture::new(&recipe.model.architecture, &sizes)?,
         vocab_size,
         max_length: recipe.tokenizer.max_length as usize,
         families: taxonomy.families.len(),
         contexts: taxonomy.contexts.len(),
         dropout: recipe.model.dropout,
-    }
+    })
 }
 
 /// The model crate's backend for a recipe's backend name (the names are shared).
@@ -148,7 +143,7 @@ pub fn execute(
     let validation = train::encode(&tokenizer, &data.merged.validation)?;
     let test_encoded = train::encode(&tokenizer, &data.test)?;
 
-    let model = model_config(recipe, tokenizer.vocab_size(), &taxonomy);
+    let model = model_config(recipe, tokenizer.vocab_size(), &taxonomy)?;
     let config = train::train_config(recipe)?;
     let init = match &parent {
         Some((_, run)) => Some(Weights(store.read(&run.outputs.weights)?)),

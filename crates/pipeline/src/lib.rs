@@ -11,6 +11,7 @@
 //! and the objects of earlier stages; the regression gate and the ONNX export plug in
 //! between evaluation and registration.
 
+mod architectures;
 mod deploy;
 mod execute;
 mod gate;
@@ -21,13 +22,14 @@ mod stages;
 
 use std::path::Path;
 
+pub use architectures::{Schema as ArchitectureSchemaOf, schemas as architecture_schemas};
 pub use deploy::{DEPLOYED_FILES, DeployResult, deploy, export_onnx, rollback};
 pub use execute::{Executed, execute};
 pub use loaded::LoadedModel;
 pub use register::{
     EnvironmentChange, OutputCheck, PlanResult, ReproduceReport, RunOptions, RunResult, RunStatus,
-    RunSummary, export_safetensors, html_report, load_run, markdown_report, plan, regress,
-    reproduce, resolve_experiment, run, run_recipe, run_stored, save_plan,
+    RunSummary, build_recipe, export_safetensors, html_report, load_run, markdown_report, plan,
+    regress, reproduce, resolve_experiment, run, run_recipe, run_stored, save_plan,
 };
 pub use scan::{
     Classifier, ScanInput, ScanLine, ScanSummary, Scanner, TextEncoder, Verdict, default_model,

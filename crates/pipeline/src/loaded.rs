@@ -57,7 +57,7 @@ impl<'s> LoadedModel<'s> {
             &store.read(&run.outputs.tokenizer)?,
             recipe.tokenizer.max_length as usize,
         )?;
-        let config = model_config(&recipe, tokenizer.vocab_size(), &taxonomy);
+        let config = model_config(&recipe, tokenizer.vocab_size(), &taxonomy)?;
         Ok(Self {
             store,
             version: format!("{}@{}", run.name, run.version),

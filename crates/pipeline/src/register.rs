@@ -100,13 +100,32 @@ pub fn resolve_experiment(
     Ok(recipe)
 }
 
+/// Builds a recipe made in code (inputs that are store objects or files, a cause) for the
+/// architectures and backends of this build; the environment's device is the backend's.
+pub fn build_recipe(
+    store: &Store,
+    builder: &cairn_spec::RecipeBuilder,
+    cairn_version: &str,
+) -> Result<Recipe, PipelineError> {
+    let mut recipe = builder.build_checked(
+        Some(store),
+        Ingest::Store,
+        cairn_version,
+        &crate::architectures::schemas(),
+    )?;
+    recipe.environment.device = crate::execute::backend(&recipe.train.backend)?
+        .device_name()
+        .to_string();
+    Ok(recipe)
+}
+
 /// Resolves an experiment without running it or writing anything.
 pub fn plan(
     store: Option<&Store>,
     path: &Path,
     cairn_version: &str,
 ) -> Result<PlanResult, PipelineError> {
-    let loaded = LoadedExperiment::load(path)?;
+    let loaded = LoadedExperiment::load(path, &crate::architectures::schemas())?;
     let recipe = resolve_experiment(store, &loaded, Ingest::HashOnly, cairn_version)?;
     Ok(PlanResult {
         recipe: recipe.id()?.to_hex(),
@@ -122,7 +141,7 @@ pub fn save_plan(
     path: &Path,
     cairn_version: &str,
 ) -> Result<PlanResult, PipelineError> {
-    let loaded = LoadedExperiment::load(path)?;
+    let loaded = LoadedExperiment::load(path, &crate::architectures::schemas())?;
     let recipe = resolve_experiment(Some(store), &loaded, Ingest::Store, cairn_version)?;
     let id = store.put_manifest(&recipe)?;
     Ok(PlanResult {
@@ -167,7 +186,7 @@ pub fn run(
     force: bool,
     events: &mut dyn FnMut(Event),
 ) -> Result<RunResult, PipelineError> {
-    let loaded = LoadedExperiment::load(path)?;
+    let loaded = LoadedExperiment::load(path, &crate::architectures::schemas())?;
     let recipe = resolve_experiment(Some(store), &loaded, Ingest::Store, cairn_version)?;
     let mut result = run_recipe(store, &recipe, RunOptions { force }, cairn_version, events)?;
     if result.status == RunStatus::Registered {

@@ -33,9 +33,10 @@ fn builder(store: &Store) -> RecipeBuilder {
     let s = &mut b.settings;
     s.tokenizer.vocab_size = 400;
     s.tokenizer.max_length = 32;
-    s.model.embed_dim = Some(16);
-    s.model.hidden = Some(32);
-    s.model.buckets = Some(4096);
+    s.model.sizes = [("embed_dim", 16), ("hidden", 32), ("buckets", 4096)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
     s.train.seed = 7;
     s.train.epochs = 1;
     s.train.batch_size = 32;
@@ -48,18 +49,16 @@ fn a_recipe_built_from_objects_runs_with_no_input_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open_or_init(dir.path().join("store")).expect("store");
     let b = builder(&store);
-    let recipe = b
-        .build_checked(Some(&store), cairn_spec::Ingest::Store, "test")
-        .expect("build");
+    let recipe = cairn_pipeline::build_recipe(&store, &b, "test").expect("build");
     assert_eq!(recipe.data.base[0].name, "base/train.jsonl");
+    assert_eq!(recipe.model.sizes.get("embed_dim"), Some(&16));
+    assert_eq!(recipe.model.sizes.len(), 3, "the bag's sizes, nothing else");
     assert_eq!(
         recipe.cause.as_ref().map(|c| c.kind.as_str()),
         Some("redteam")
     );
     // The same settings and objects give the same recipe hash.
-    let again = builder(&store)
-        .build_checked(Some(&store), cairn_spec::Ingest::Store, "test")
-        .expect("build");
+    let again = cairn_pipeline::build_recipe(&store, &builder(&store), "test").expect("build");
     assert_eq!(recipe.id().expect("id"), again.id().expect("id"));
 
     let mut stages = Vec::new();
@@ -108,11 +107,18 @@ fn bad_settings_and_missing_objects_are_errors_before_any_work() {
     let store = Store::open_or_init(dir.path().join("store")).expect("store");
     let mut b = builder(&store);
     b.settings.train.epochs = 0;
-    let err = b
-        .build_checked(Some(&store), cairn_spec::Ingest::Store, "test")
-        .expect_err("epochs 0");
+    let err = cairn_pipeline::build_recipe(&store, &b, "test").expect_err("epochs 0");
     assert!(
         err.to_string().contains("epochs must be at least 1"),
+        "{err}"
+    );
+
+    let mut b = builder(&store);
+    b.settings.model.sizes.insert("d_model".into(), 8);
+    let err = cairn_pipeline::build_recipe(&store, &b, "test").expect_err("a transformer key");
+    assert!(
+        err.to_string()
+            .contains("`d_model` does not apply to the bag architecture"),
         "{err}"
     );
 
@@ -121,9 +127,7 @@ fn bad_settings_and_missing_objects_are_errors_before_any_work() {
         cairn_store::ObjectId::of(b"not stored"),
         "test.jsonl",
     ));
-    let err = b
-        .build_checked(Some(&store), cairn_spec::Ingest::Store, "test")
-        .expect_err("missing object");
+    let err = cairn_pipeline::build_recipe(&store, &b, "test").expect_err("missing object");
     assert!(err.to_string().contains("not in the store"), "{err}");
 
     // A parent version that does not exist is "not found" for a caller that acts on kinds.

@@ -1,5 +1,8 @@
 //! The experiment file as a person writes it: sections, keys, defaults and checks.
 
+use std::collections::BTreeMap;
+
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde::{Deserialize, Serialize};
 
 /// `[experiment]`: what this version is.
@@ -69,47 +72,137 @@ impl Default for TokenizerSection {
 }
 
 /// `[model]`: architecture, sizes, and the parent version to fine-tune.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// The size keys (`embed_dim = 64`, `d_model = 128`, ...) belong to the architectures the
+/// caller registers ([`crate::ArchitectureSchema`]): parsing keeps every other key with its
+/// value, and [`crate::LoadedExperiment::parse`] refuses the ones no architecture has,
+/// checks the values, and fills in the architecture's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelSection {
-    /// `bag` (hashed n-gram embedding bag + MLP, fast) or `transformer`.
-    #[serde(default = "default_architecture")]
+    /// A registered architecture: `bag` (hashed n-gram embedding bag + MLP, fast, the
+    /// default) or `transformer` in this build.
     pub architecture: String,
-    /// bag: embedding width.
-    pub embed_dim: Option<u64>,
-    /// bag: hidden layer width.
-    pub hidden: Option<u64>,
-    /// bag: hashed feature buckets.
-    pub buckets: Option<u64>,
-    /// transformer: model width.
-    pub d_model: Option<u64>,
-    /// transformer: attention heads.
-    pub heads: Option<u64>,
-    /// transformer: encoder layers.
-    pub layers: Option<u64>,
-    /// transformer: feed-forward width.
-    pub d_ff: Option<u64>,
-    #[serde(default = "default_dropout")]
+    /// The architecture's sizes; after [`crate::LoadedExperiment::parse`], every size of the
+    /// architecture, defaults filled in.
+    #[serde(flatten)]
+    pub sizes: BTreeMap<String, u64>,
     pub dropout: f64,
     /// Fine-tune from this registered version (`name@version` or `name/latest`); retrain
     /// from scratch when absent.
     pub parent: Option<String>,
+    /// Keys that are not `architecture`, `dropout` or `parent`, as written, in file order
+    /// (checked and moved into `sizes` by [`crate::LoadedExperiment::parse`]).
+    #[serde(skip)]
+    pub(crate) other: Vec<(String, SizeValue)>,
 }
 
 impl Default for ModelSection {
     fn default() -> Self {
         Self {
             architecture: default_architecture(),
-            embed_dim: None,
-            hidden: None,
-            buckets: None,
-            d_model: None,
-            heads: None,
-            layers: None,
-            d_ff: None,
+            sizes: BTreeMap::new(),
             dropout: default_dropout(),
             parent: None,
+            other: Vec::new(),
         }
+    }
+}
+
+/// A value written for a size key: a `u64`, or why it is not one (serde's message).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SizeValue {
+    Size(u64),
+    Invalid(String),
+}
+
+impl<'de> Deserialize<'de> for SizeValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SizeVisitor)
+    }
+}
+
+struct SizeVisitor;
+
+impl SizeVisitor {
+    fn invalid(unexpected: Unexpected) -> SizeValue {
+        SizeValue::Invalid(format!("invalid type: {unexpected}, expected u64"))
+    }
+}
+
+impl<'de> Visitor<'de> for SizeVisitor {
+    type Value = SizeValue;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("u64")
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<SizeValue, E> {
+        Ok(SizeValue::Size(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<SizeValue, E> {
+        Ok(u64::try_from(v).map_or_else(
+            |_| SizeValue::Invalid(format!("invalid value: integer `{v}`, expected u64")),
+            SizeValue::Size,
+        ))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<SizeValue, E> {
+        Ok(Self::invalid(Unexpected::Float(v)))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<SizeValue, E> {
+        Ok(Self::invalid(Unexpected::Bool(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<SizeValue, E> {
+        Ok(Self::invalid(Unexpected::Str(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SizeValue, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Self::invalid(Unexpected::Seq))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SizeValue, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Self::invalid(Unexpected::Map))
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ModelVisitor)
+    }
+}
+
+struct ModelVisitor;
+
+impl<'de> Visitor<'de> for ModelVisitor {
+    type Value = ModelSection;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("struct ModelSection")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ModelSection, A::Error> {
+        let mut m = ModelSection::default();
+        let (mut architecture, mut dropout, mut parent) = (None, None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "architecture" if architecture.is_none() => {
+                    architecture = Some(map.next_value::<String>()?);
+                }
+                "dropout" if dropout.is_none() => dropout = Some(map.next_value::<f64>()?),
+                "parent" if parent.is_none() => {
+                    parent = Some(map.next_value::<Option<String>>()?);
+                }
+                "architecture" | "dropout" | "parent" => {
+                    return Err(serde::de::Error::custom(format!("duplicate field `{key}`")));
+                }
+                _ => {
+                    let value = map.next_value::<SizeValue>()?;
+                    m.other.push((key, value));
+                }
+            }
+        }
+        m.architecture = architecture.unwrap_or_else(default_architecture);
+        m.dropout = dropout.unwrap_or_else(default_dropout);
+        m.parent = parent.flatten();
+        Ok(m)
     }
 }
 
@@ -327,13 +420,6 @@ fn default_tolerance() -> f64 {
 fn default_models_dir() -> String {
     "models".into()
 }
-
-/// Architecture defaults, filled in by resolution.
-pub const BAG_DEFAULTS: [(&str, u64); 3] =
-    [("embed_dim", 64), ("hidden", 128), ("buckets", 1 << 16)];
-pub const TRANSFORMER_DEFAULTS: [(&str, u64); 4] =
-    [("d_model", 64), ("heads", 4), ("layers", 2), ("d_ff", 128)];
-
 impl Experiment {
     /// Every setting at its default, for `name@version`, with no inputs (a recipe built in
     /// code gives its inputs to [`crate::RecipeBuilder`]).

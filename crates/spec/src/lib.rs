@@ -7,8 +7,9 @@
 //! manifest: its object id *is* the recipe hash, the cache key of a run. The same recipe
 //! means the same work, so a second `cairn run` of an unchanged experiment does nothing.
 //!
-//! This crate depends only on `store`; it knows the names of architectures and backends but
-//! nothing of how they are built.
+//! This crate depends only on `store`; it knows the names of backends, and of
+//! architectures only what the caller registers ([`ArchitectureSchema`]: name, size keys
+//! and defaults, checks), nothing of how they are built.
 
 /// `as_str` and `Display` for the enums of manifests: the words they are stored as.
 macro_rules! display_as_serialized {
@@ -38,6 +39,8 @@ pub use experiment::*;
 pub use recipe::*;
 pub use run::*;
 
+use experiment::SizeValue;
+
 /// An error in an experiment file: `file:line:col: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}:{line}:{col}: {message}")]
@@ -50,7 +53,31 @@ pub struct SpecError {
 
 /// The CPU backend every build has; others arrive as Cargo features.
 pub const BACKENDS: [&str; 1] = ["ndarray"];
-pub const ARCHITECTURES: [&str; 2] = ["bag", "transformer"];
+
+/// What checking and resolving an experiment needs to know about an architecture. The
+/// caller passes the architectures it can build (the pipeline passes the model crate's
+/// registry), in a fixed order: the order error messages list them in.
+pub trait ArchitectureSchema {
+    /// The value of `[model] architecture`.
+    fn name(&self) -> &str;
+    /// The `[model]` size keys and their defaults, in a fixed order.
+    fn sizes(&self) -> &[(&'static str, u64)];
+    /// Checks beyond "every size written is at least 1" on the sizes, defaults filled in:
+    /// `Err((key, message))` points at `[model] key`.
+    fn check(&self, size: &dyn Fn(&str) -> u64) -> Result<(), (&'static str, String)>;
+}
+
+impl<T: ArchitectureSchema + ?Sized> ArchitectureSchema for &T {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn sizes(&self) -> &[(&'static str, u64)] {
+        (**self).sizes()
+    }
+    fn check(&self, size: &dyn Fn(&str) -> u64) -> Result<(), (&'static str, String)> {
+        (**self).check(size)
+    }
+}
 
 /// A parsed, checked experiment and where it came from.
 #[derive(Debug, Clone)]
@@ -61,19 +88,28 @@ pub struct LoadedExperiment {
 }
 
 impl LoadedExperiment {
-    /// Reads, parses and checks an experiment file.
-    pub fn load(path: &Path) -> Result<Self, SpecError> {
+    /// Reads, parses and checks an experiment file against the `architectures` the caller
+    /// can build.
+    pub fn load<A: ArchitectureSchema>(
+        path: &Path,
+        architectures: &[A],
+    ) -> Result<Self, SpecError> {
         let text = std::fs::read_to_string(path).map_err(|e| SpecError {
             file: path.display().to_string(),
             line: 1,
             col: 1,
             message: format!("cannot read the experiment: {e}"),
         })?;
-        Self::parse(&text, path)
+        Self::parse(&text, path, architectures)
     }
 
     /// Parses and checks experiment TOML; `path` names it in errors and anchors relative paths.
-    pub fn parse(text: &str, path: &Path) -> Result<Self, SpecError> {
+    /// `[model]` sizes come out with the architecture's defaults filled in.
+    pub fn parse<A: ArchitectureSchema>(
+        text: &str,
+        path: &Path,
+        architectures: &[A],
+    ) -> Result<Self, SpecError> {
         let file = path.display().to_string();
         let experiment: Experiment = toml::from_str(text).map_err(|e| {
             let (line, col) = e
@@ -88,24 +124,89 @@ impl LoadedExperiment {
                 message: hint_for(&message),
             }
         })?;
-        let loaded = Self {
+        let mut loaded = Self {
             experiment,
             path: path.to_path_buf(),
             text: text.to_string(),
         };
-        loaded.check(true)?;
+        loaded.check_size_keys(architectures)?;
+        loaded.check(architectures, true)?;
+        loaded.fill_sizes(architectures);
         Ok(loaded)
     }
 
-    /// Checks settings made in code (a [`RecipeBuilder`]'s) as a file's are checked; `origin`
-    /// names them in errors. Inputs are not checked here: the builder holds them.
-    pub fn check_settings(experiment: &Experiment, origin: &str) -> Result<(), SpecError> {
-        let loaded = Self {
+    /// Checks settings made in code (a [`RecipeBuilder`]'s) as a file's are checked, against
+    /// the `architectures` the caller can build, and returns them with the architecture's
+    /// default sizes filled in; `origin` names them in errors. Inputs are not checked here:
+    /// the builder holds them.
+    pub fn check_settings<A: ArchitectureSchema>(
+        experiment: &Experiment,
+        origin: &str,
+        architectures: &[A],
+    ) -> Result<Experiment, SpecError> {
+        let mut loaded = Self {
             experiment: experiment.clone(),
             path: PathBuf::from(origin),
             text: String::new(),
         };
-        loaded.check(false)
+        // Sizes set in code are checked as written keys are.
+        let m = &mut loaded.experiment.model;
+        m.other = std::mem::take(&mut m.sizes)
+            .into_iter()
+            .map(|(k, v)| (k, SizeValue::Size(v)))
+            .collect();
+        loaded.check_size_keys(architectures)?;
+        loaded.check(architectures, false)?;
+        loaded.fill_sizes(architectures);
+        Ok(loaded.experiment)
+    }
+
+    /// What toml would have said of the `[model]` size keys had they been fields: a key
+    /// that no architecture has, a value that is not a `u64`.
+    fn check_size_keys<A: ArchitectureSchema>(&self, architectures: &[A]) -> Result<(), SpecError> {
+        let mut keys: Vec<&str> = vec!["architecture"];
+        for a in architectures {
+            for (key, _) in a.sizes() {
+                if !keys.contains(key) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys.extend(["dropout", "parent"]);
+        for (key, value) in &self.experiment.model.other {
+            if !keys.contains(&key.as_str()) {
+                let (line, col) = locate_key(&self.text, "model", key);
+                let expected: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+                return Err(SpecError {
+                    file: self.path.display().to_string(),
+                    line,
+                    col,
+                    message: hint_for(&format!(
+                        "unknown field `{key}`, expected one of {}",
+                        expected.join(", ")
+                    )),
+                });
+            }
+            if let SizeValue::Invalid(message) = value {
+                return Err(self.error_at("model", key, message.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The architecture's sizes, as written or their defaults, into `[model]`'s `sizes`.
+    fn fill_sizes<A: ArchitectureSchema>(&mut self, architectures: &[A]) {
+        let m = &mut self.experiment.model;
+        let sizes = match architectures.iter().find(|a| a.name() == m.architecture) {
+            Some(a) => a
+                .sizes()
+                .iter()
+                .map(|(key, default)| (key.to_string(), model_size(m, key).unwrap_or(*default)))
+                .collect(),
+            None => Default::default(),
+        };
+        m.sizes = sizes;
+        m.other.clear();
     }
 
     /// The folder relative paths are resolved against.
@@ -128,7 +229,11 @@ impl LoadedExperiment {
     }
 
     /// Checks every value; `paths` also checks that the input lists are not empty.
-    fn check(&self, paths: bool) -> Result<(), SpecError> {
+    fn check<A: ArchitectureSchema>(
+        &self,
+        architectures: &[A],
+        paths: bool,
+    ) -> Result<(), SpecError> {
         let e = &self.experiment;
         let err = |section: &str, key: &str, msg: String| Err(self.error_at(section, key, msg));
         let x = &e.experiment;
@@ -220,30 +325,31 @@ impl LoadedExperiment {
             );
         }
         let m = &e.model;
-        let (own, other): (&[Size], &[Size]) = match m.architecture.as_str() {
-            "bag" => (&BAG_DEFAULTS, &TRANSFORMER_DEFAULTS),
-            "transformer" => (&TRANSFORMER_DEFAULTS, &BAG_DEFAULTS),
-            other => {
-                return err(
-                    "model",
-                    "architecture",
-                    format!(
-                        "unknown architecture `{other}` (expected one of: {})",
-                        ARCHITECTURES.join(", ")
-                    ),
-                );
-            }
+        let Some(arch) = architectures.iter().find(|a| a.name() == m.architecture) else {
+            let names: Vec<&str> = architectures.iter().map(|a| a.name()).collect();
+            return err(
+                "model",
+                "architecture",
+                format!(
+                    "unknown architecture `{}` (expected one of: {})",
+                    m.architecture,
+                    names.join(", ")
+                ),
+            );
         };
-        for (key, _) in other {
-            if model_size(m, key).is_some() {
-                return err(
-                    "model",
-                    key,
-                    format!(
-                        "`{key}` does not apply to the {} architecture (remove it)",
-                        m.architecture
-                    ),
-                );
+        let own = arch.sizes();
+        for other in architectures.iter().filter(|a| a.name() != arch.name()) {
+            for (key, _) in other.sizes() {
+                if !own.iter().any(|(k, _)| k == key) && model_size(m, key).is_some() {
+                    return err(
+                        "model",
+                        key,
+                        format!(
+                            "`{key}` does not apply to the {} architecture (remove it)",
+                            m.architecture
+                        ),
+                    );
+                }
             }
         }
         for (key, _) in own {
@@ -251,16 +357,13 @@ impl LoadedExperiment {
                 return err("model", key, format!("`{key}` must be at least 1"));
             }
         }
-        if m.architecture == "transformer" {
-            let d_model = model_size(m, "d_model").unwrap_or(TRANSFORMER_DEFAULTS[0].1);
-            let heads = model_size(m, "heads").unwrap_or(TRANSFORMER_DEFAULTS[1].1);
-            if heads == 0 || !d_model.is_multiple_of(heads) {
-                return err(
-                    "model",
-                    "heads",
-                    format!("heads {heads} must divide d_model {d_model}"),
-                );
-            }
+        let size = |key: &str| {
+            model_size(m, key)
+                .or_else(|| own.iter().find(|(k, _)| *k == key).map(|(_, d)| *d))
+                .unwrap_or(0)
+        };
+        if let Err((key, message)) = arch.check(&size) {
+            return err("model", key, message);
         }
         if !(0.0..1.0).contains(&m.dropout) {
             return err(
@@ -363,33 +466,22 @@ impl LoadedExperiment {
     }
 }
 
-/// An architecture size key and its default.
-type Size = (&'static str, u64);
-
+/// The size `key` as written in `[model]` (a valid `u64`; checked before this is used).
 fn model_size(m: &ModelSection, key: &str) -> Option<u64> {
-    match key {
-        "embed_dim" => m.embed_dim,
-        "hidden" => m.hidden,
-        "buckets" => m.buckets,
-        "d_model" => m.d_model,
-        "heads" => m.heads,
-        "layers" => m.layers,
-        "d_ff" => m.d_ff,
-        _ => None,
-    }
+    m.other
+        .iter()
+        .find(|(k, _)| k == key)
+        .and_then(|(_, v)| match v {
+            SizeValue::Size(n) => Some(*n),
+            SizeValue::Invalid(_) => None,
+        })
+        .or_else(|| m.sizes.get(key).copied())
 }
 
-/// The architecture sizes with defaults filled in, in a fixed order.
+/// The architecture's sizes with defaults filled in (by [`LoadedExperiment::parse`]), sorted
+/// by key.
 pub fn model_sizes(m: &ModelSection) -> Vec<(String, u64)> {
-    let defaults: &[(&str, u64)] = if m.architecture == "transformer" {
-        &TRANSFORMER_DEFAULTS
-    } else {
-        &BAG_DEFAULTS
-    };
-    defaults
-        .iter()
-        .map(|(k, d)| (k.to_string(), model_size(m, k).unwrap_or(*d)))
-        .collect()
+    m.sizes.iter().map(|(k, v)| (k.clone(), *v)).collect()
 }
 
 fn is_semver(v: &str) -> bool {
@@ -414,8 +506,18 @@ fn hint_for(message: &str) -> String {
     }
 }
 
-/// Finds `key = …` inside `[section]` (or the section header when the key is not written).
+/// Finds `key = …` inside `[section]`: the position of its value (or the section header
+/// when the key is not written).
 fn locate(text: &str, section: &str, key: &str) -> (usize, usize) {
+    find(text, section, key, false)
+}
+
+/// Like [`locate`], the position of the key itself.
+fn locate_key(text: &str, section: &str, key: &str) -> (usize, usize) {
+    find(text, section, key, true)
+}
+
+fn find(text: &str, section: &str, key: &str, at_key: bool) -> (usize, usize) {
     let mut current = String::new();
     let mut header = None;
     for (i, raw) in text.lines().enumerate() {
@@ -432,6 +534,9 @@ fn locate(text: &str, section: &str, key: &str) -> (usize, usize) {
             && let Some(rest) = line.strip_prefix(key)
             && rest.trim_start().starts_with('=')
         {
+            if at_key {
+                return (i + 1, indent + 1);
+            }
             let value_col = raw
                 .find('=')
                 .map(|eq| eq + 1 + raw[eq + 1..].len() - raw[eq + 1..].trim_start().len())
@@ -463,5 +568,97 @@ mod tests {
         assert_eq!(locate(text, "train.loss_weights", "binary"), (7, 10));
         assert_eq!(locate(text, "train", "seed"), (4, 1));
         assert_eq!(locate(text, "model", "parent"), (1, 1));
+    }
+
+    /// Two architectures shaped like the model crate's.
+    struct Fake(&'static str, &'static [(&'static str, u64)]);
+
+    impl ArchitectureSchema for Fake {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn sizes(&self) -> &[(&'static str, u64)] {
+            self.1
+        }
+        fn check(&self, size: &dyn Fn(&str) -> u64) -> Result<(), (&'static str, String)> {
+            if self.0 == "transformer" && !size("d_model").is_multiple_of(size("heads")) {
+                return Err(("heads", "heads must divide d_model".into()));
+            }
+            Ok(())
+        }
+    }
+
+    const ARCHS: [Fake; 2] = [
+        Fake(
+            "bag",
+            &[("embed_dim", 64), ("hidden", 128), ("buckets", 65536)],
+        ),
+        Fake(
+            "transformer",
+            &[("d_model", 64), ("heads", 4), ("layers", 2), ("d_ff", 128)],
+        ),
+    ];
+
+    fn parse(model: &str) -> Result<LoadedExperiment, String> {
+        let text = format!(
+            "[experiment]\nname = \"x\"\nversion = \"1.0.0\"\n\n[data]\nbase = [\"b.jsonl\"]\ntest = \"t.jsonl\"\n\n[model]\n{model}\n"
+        );
+        LoadedExperiment::parse(&text, Path::new("e.toml"), &ARCHS).map_err(|e| e.to_string())
+    }
+
+    fn sizes(model: &str) -> Vec<(String, u64)> {
+        model_sizes(&parse(model).expect("parses").experiment.model)
+    }
+
+    #[test]
+    fn sizes_get_the_architectures_defaults() {
+        assert_eq!(
+            sizes("hidden = 7"),
+            [("buckets", 65536), ("embed_dim", 64), ("hidden", 7)].map(|(k, v)| (k.to_string(), v))
+        );
+        assert_eq!(
+            sizes("architecture = \"transformer\"\nlayers = 1"),
+            [("d_ff", 128), ("d_model", 64), ("heads", 4), ("layers", 1)]
+                .map(|(k, v)| (k.to_string(), v))
+        );
+    }
+
+    #[test]
+    fn size_errors_read_as_before_the_registry() {
+        let err = |model: &str| parse(model).expect_err(model);
+        assert_eq!(
+            err("embed_dim = 8\nbucket = 3"),
+            "e.toml:11:1: unknown field `bucket`, expected one of `architecture`, `embed_dim`, \
+             `hidden`, `buckets`, `d_model`, `heads`, `layers`, `d_ff`, `dropout`, `parent` \
+             (remove it or fix its spelling)"
+        );
+        assert_eq!(
+            err("embed_dim = \"wide\""),
+            "e.toml:10:13: invalid type: string \"wide\", expected u64"
+        );
+        assert_eq!(
+            err("hidden = -1"),
+            "e.toml:10:10: invalid value: integer `-1`, expected u64"
+        );
+        assert_eq!(
+            err("hidden = 2\nheads = 2"),
+            "e.toml:11:9: `heads` does not apply to the bag architecture (remove it)"
+        );
+        assert_eq!(
+            err("architecture = \"lstm\""),
+            "e.toml:10:16: unknown architecture `lstm` (expected one of: bag, transformer)"
+        );
+        assert_eq!(
+            err("buckets = 0"),
+            "e.toml:10:11: `buckets` must be at least 1"
+        );
+        assert_eq!(
+            err("architecture = \"transformer\"\nd_model = 10"),
+            "e.toml:9:1: heads must divide d_model"
+        );
+        assert_eq!(
+            err("dropout = \"x\""),
+            "e.toml:10:11: invalid type: string \"x\", expected f64"
+        );
     }
 }

@@ -460,19 +460,24 @@ impl RecipeBuilder {
 }
 
 impl RecipeBuilder {
-    /// Checks settings made in code as an experiment file's are checked, then builds.
-    pub fn build_checked(
+    /// Checks settings made in code as an experiment file's are checked (against the
+    /// `architectures` the caller can build; defaults filled in), then builds.
+    pub fn build_checked<A: crate::ArchitectureSchema>(
         &self,
         store: Option<&Store>,
         ingest: Ingest,
         cairn_version: &str,
+        architectures: &[A],
     ) -> Result<Recipe, SpecError> {
         let origin = format!(
             "<recipe {}@{}>",
             self.settings.experiment.name, self.settings.experiment.version
         );
-        LoadedExperiment::check_settings(&self.settings, &origin)?;
-        self.build(store, ingest, cairn_version)
+        let mut checked = self.clone();
+        checked.settings =
+            LoadedExperiment::check_settings(&self.settings, &origin, architectures)?;
+        checked
+            .build(store, ingest, cairn_version)
             .map_err(|e| SpecError {
                 file: origin,
                 line: 1,

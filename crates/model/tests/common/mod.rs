@@ -46,11 +46,11 @@ pub fn synthetic(n: usize, seed: u64) -> Vec<Encoded> {
 
 pub fn bag() -> ModelConfig {
     ModelConfig {
-        architecture: Architecture::Bag {
-            embed_dim: 16,
-            hidden: 32,
-            buckets: 512,
-        },
+        architecture: Architecture::new(
+            "bag",
+            &[("embed_dim", 16), ("hidden", 32), ("buckets", 512)],
+        )
+        .expect("architecture"),
         vocab_size: VOCAB,
         max_length: 16,
         families: 3,
@@ -61,12 +61,11 @@ pub fn bag() -> ModelConfig {
 
 pub fn transformer() -> ModelConfig {
     ModelConfig {
-        architecture: Architecture::Transformer {
-            d_model: 16,
-            heads: 2,
-            layers: 1,
-            d_ff: 32,
-        },
+        architecture: Architecture::new(
+            "transformer",
+            &[("d_model", 16), ("heads", 2), ("layers", 1), ("d_ff", 32)],
+        )
+        .expect("architecture"),
         vocab_size: VOCAB,
         max_length: 16,
         families: 3,

@@ -1,0 +1,286 @@
+//! The architecture registry: every encoder the model crate can build, each in its own
+//! module.
+//!
+//! An architecture module implements [`Arch`]: its size keys and defaults, the checks on
+//! them, its burn encoder (built from the sizes, run to the pooled `[batch, r]`
+//! representation the four shared heads read) and its ONNX graph (written through
+//! [`GraphSink`], so this crate has no protobuf dependency). Everything else — the heads,
+//! loss, training loop, canonical weights, safetensors, the ONNX inputs/outputs/metadata —
+//! is shared and reads the registry instead of matching names.
+//!
+//! **Adding an architecture = its module + one line in [`registry`].**
+//!
+//! Every `A: Arch` is also an [`ArchitectureDef`], the object-safe view that
+//! [`registry`] lists and [`crate::Architecture`] points to.
+
+pub mod bag;
+mod graph;
+pub mod transformer;
+
+use std::sync::mpsc::Sender;
+
+use burn::module::{Module, ModuleDisplay};
+use burn::tensor::{Device, Tensor};
+use rand_chacha::ChaCha8Rng;
+
+pub use graph::{Attr, GraphSink, dtype, layer_norm, linear};
+
+use crate::weights::NamedTensor;
+use crate::{
+    Architecture, Backend, Encoded, ModelConfig, ModelError, Prediction, Progress, TrainConfig,
+    Trained,
+};
+
+/// Every architecture this build knows, in a fixed order (the order error messages list them
+/// in). One line per architecture.
+pub fn registry() -> &'static [&'static dyn ArchitectureDef] {
+    &[
+        &bag::Bag,                 // hashed uni+bi-gram embedding bag + MLP
+        &transformer::Transformer, // small pre-norm transformer, masked mean pooling
+    ]
+}
+
+/// The registered architecture called `name`.
+pub fn architecture(name: &str) -> Option<&'static dyn ArchitectureDef> {
+    registry().iter().copied().find(|a| a.name() == name)
+}
+
+/// How a parameter is initialized when training from scratch (drawn from the crate's own
+/// seeded ChaCha8 stream, in traversal order).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Init {
+    Zeros,
+    Ones,
+    /// `U(-a, a)`.
+    Uniform(f64),
+}
+
+/// The default rule: biases and LayerNorm `beta` 0, `gamma` 1, any other parameter is a
+/// Linear weight `[d_in, d_out]` drawn from `U(-1/sqrt(d_in), 1/sqrt(d_in))`.
+pub fn default_init(name: &str, shape: &[usize]) -> Init {
+    match name.rsplit('.').next().unwrap_or(name) {
+        "bias" | "beta" => Init::Zeros,
+        "gamma" => Init::Ones,
+        _ => {
+            let fan_in = shape.first().copied().unwrap_or(1).max(1);
+            Init::Uniform(1.0 / (fan_in as f64).sqrt())
+        }
+    }
+}
+
+/// What an architecture module implements. The encoder's parameters are named
+/// `<name>.<field path>` in weights, safetensors and ONNX initializers.
+pub trait Arch: Send + Sync + 'static {
+    /// The burn module of the encoder.
+    type Encoder: Module + ModuleDisplay;
+
+    /// The value of `[model] architecture` and of the weights header's `kind`.
+    fn name(&self) -> &'static str;
+
+    /// Size keys (experiment keys, recipe `sizes` keys, weights header fields) and their
+    /// defaults, in a fixed order: the order of the fields in the weights header.
+    fn sizes(&self) -> &'static [(&'static str, u64)];
+
+    /// Checks of an experiment's sizes (defaults filled in) beyond "every size >= 1", which
+    /// the experiment checker does for every architecture: `Err((key, message))`.
+    fn check(&self, size: &dyn Fn(&str) -> u64) -> Result<(), (&'static str, String)> {
+        let _ = size;
+        Ok(())
+    }
+
+    /// Checks a model configuration before anything is built (`invalid model
+    /// configuration: <message>`).
+    fn validate(&self, model: &ModelConfig) -> Result<(), String>;
+
+    /// Checks one token id sequence (the model reads only its first `max_length` ids);
+    /// every architecture accepts any length.
+    fn check_ids(&self, model: &ModelConfig, ids: &[u32]) -> Result<(), String> {
+        let _ = (model, ids);
+        Ok(())
+    }
+
+    /// Width of the pooled representation the heads read.
+    fn rep_dim(&self, model: &ModelConfig) -> usize;
+
+    /// Number of scalar parameters of the encoder (the heads are counted by the caller).
+    fn encoder_parameters(&self, model: &ModelConfig) -> usize;
+
+    /// Builds the encoder with placeholder parameters; every float parameter is then set in
+    /// traversal order (from the seed, pretrained tensors or stored weights).
+    fn build(&self, model: &ModelConfig, device: &Device) -> Self::Encoder;
+
+    /// How the parameter `name` (full name, e.g. `bag.embedding`) is initialized from
+    /// scratch; `None` for [`default_init`].
+    fn init(&self, name: &str, shape: &[usize]) -> Option<Init> {
+        let _ = (name, shape);
+        None
+    }
+
+    /// Decodes pretrained weights (an object's bytes, e.g. a checkpoint) into initial
+    /// tensors, by full parameter name; parameters it does not name are initialized from the
+    /// seed. No architecture takes any yet.
+    fn pretrained(&self, model: &ModelConfig, bytes: &[u8]) -> Result<Vec<NamedTensor>, String> {
+        let _ = (model, bytes);
+        Err(format!(
+            "the {} architecture takes no pretrained weights",
+            self.name()
+        ))
+    }
+
+    /// The pooled representation `[batch, rep_dim]` of a batch. `dropout`: `Some(rng)` in
+    /// training: draw dropout masks from `rng` (the crate's `net::apply_dropout`), never from
+    /// burn's global RNG.
+    fn forward(
+        &self,
+        encoder: &Self::Encoder,
+        model: &ModelConfig,
+        examples: &[&Encoded],
+        device: &Device,
+        dropout: Option<&mut ChaCha8Rng>,
+    ) -> Tensor<2>;
+
+    /// Writes the encoder's ONNX nodes from the (already truncated) `int64 [batch, seq]`
+    /// tensors `ids` and `mask`; returns the name of the pooled `[batch, rep_dim]` output.
+    fn onnx(
+        &self,
+        g: &mut dyn GraphSink,
+        model: &ModelConfig,
+        ids: &str,
+        mask: &str,
+    ) -> Result<String, String>;
+}
+
+/// The object-safe view of an architecture: what the registry lists and the rest of the
+/// workspace calls. Implemented for every [`Arch`]; the `run_*` methods are the crate's
+/// training and inference loops, monomorphized for the architecture's encoder.
+pub trait ArchitectureDef: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// See [`Arch::sizes`].
+    fn sizes(&self) -> &'static [(&'static str, u64)];
+    /// See [`Arch::check`].
+    fn check(&self, size: &dyn Fn(&str) -> u64) -> Result<(), (&'static str, String)>;
+    /// See [`Arch::validate`].
+    fn validate(&self, model: &ModelConfig) -> Result<(), String>;
+    /// See [`Arch::check_ids`].
+    fn check_ids(&self, model: &ModelConfig, ids: &[u32]) -> Result<(), String>;
+    /// See [`Arch::rep_dim`].
+    fn rep_dim(&self, model: &ModelConfig) -> usize;
+    /// See [`Arch::encoder_parameters`].
+    fn encoder_parameters(&self, model: &ModelConfig) -> usize;
+    /// See [`Arch::pretrained`].
+    fn pretrained(&self, model: &ModelConfig, bytes: &[u8]) -> Result<Vec<NamedTensor>, String>;
+    /// See [`Arch::onnx`].
+    fn onnx(
+        &self,
+        g: &mut dyn GraphSink,
+        model: &ModelConfig,
+        ids: &str,
+        mask: &str,
+    ) -> Result<String, String>;
+
+    /// `name(key=value, ...)`, in [`Self::sizes`] order.
+    fn describe(&self, architecture: &Architecture) -> String {
+        let sizes: Vec<String> = architecture
+            .sizes()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!("{}({})", self.name(), sizes.join(", "))
+    }
+
+    /// The training loop (the configuration and data are already checked).
+    fn run_training(
+        &self,
+        model: &ModelConfig,
+        cfg: &TrainConfig,
+        data: &[Encoded],
+        validation: &[Encoded],
+        start: Start<'_>,
+        progress: &Sender<Progress>,
+    ) -> Result<Trained, ModelError>;
+
+    /// Predictions from stored tensors (already checked against the header).
+    fn run_prediction(
+        &self,
+        model: &ModelConfig,
+        backend: Backend,
+        tensors: &[NamedTensor],
+        ids: &[Vec<u32>],
+        batch_size: usize,
+    ) -> Result<Vec<Prediction>, ModelError>;
+
+    /// Builds the model from `tensors` on the CPU, which checks every name and shape.
+    fn run_check(&self, model: &ModelConfig, tensors: &[NamedTensor]) -> Result<(), ModelError>;
+}
+
+/// Where training starts from.
+#[derive(Debug, Clone, Copy)]
+pub enum Start<'a> {
+    /// Every parameter from the seed.
+    Scratch,
+    /// Fine-tuning: every parameter from stored weights.
+    Weights(&'a [NamedTensor]),
+    /// The named tensors from an architecture's pretrained weights, the rest from the seed.
+    Pretrained(&'a [NamedTensor]),
+}
+
+impl<A: Arch> ArchitectureDef for A {
+    fn name(&self) -> &'static str {
+        Arch::name(self)
+    }
+    fn sizes(&self) -> &'static [(&'static str, u64)] {
+        Arch::sizes(self)
+    }
+    fn check(&self, size: &dyn Fn(&str) -> u64) -> Result<(), (&'static str, String)> {
+        Arch::check(self, size)
+    }
+    fn validate(&self, model: &ModelConfig) -> Result<(), String> {
+        Arch::validate(self, model)
+    }
+    fn check_ids(&self, model: &ModelConfig, ids: &[u32]) -> Result<(), String> {
+        Arch::check_ids(self, model, ids)
+    }
+    fn rep_dim(&self, model: &ModelConfig) -> usize {
+        Arch::rep_dim(self, model)
+    }
+    fn encoder_parameters(&self, model: &ModelConfig) -> usize {
+        Arch::encoder_parameters(self, model)
+    }
+    fn pretrained(&self, model: &ModelConfig, bytes: &[u8]) -> Result<Vec<NamedTensor>, String> {
+        Arch::pretrained(self, model, bytes)
+    }
+    fn onnx(
+        &self,
+        g: &mut dyn GraphSink,
+        model: &ModelConfig,
+        ids: &str,
+        mask: &str,
+    ) -> Result<String, String> {
+        Arch::onnx(self, g, model, ids, mask)
+    }
+    fn run_training(
+        &self,
+        model: &ModelConfig,
+        cfg: &TrainConfig,
+        data: &[Encoded],
+        validation: &[Encoded],
+        start: Start<'_>,
+        progress: &Sender<Progress>,
+    ) -> Result<Trained, ModelError> {
+        crate::train_loop(self, model, cfg, data, validation, start, progress)
+    }
+    fn run_prediction(
+        &self,
+        model: &ModelConfig,
+        backend: Backend,
+        tensors: &[NamedTensor],
+        ids: &[Vec<u32>],
+        batch_size: usize,
+    ) -> Result<Vec<Prediction>, ModelError> {
+        crate::predict_loop(self, model, backend, tensors, ids, batch_size)
+    }
+    fn run_check(&self, model: &ModelConfig, tensors: &[NamedTensor]) -> Result<(), ModelError> {
+        let device = Backend::Ndarray.device();
+        crate::net::Net::build(self, model, &device, &crate::net::Source::Loaded(tensors))?;
+        Ok(())
+    }
+}
