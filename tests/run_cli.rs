@@ -569,3 +569,87 @@ fn the_regression_gate_rejects_a_regressing_version() {
         stdout(&same)
     );
 }
+
+/// `cairn eval`: versions side by side on any labelled JSONL; on a version's own test set
+/// its numbers are the run's recorded test metrics.
+#[test]
+fn eval_scores_versions_side_by_side() {
+    let env = Env::new();
+    setup(&env);
+    let base = experiment(&env, "a.toml", "1.0.0", None, false, 2);
+    run_json(&env, &env.store(), &base);
+    let next = experiment(&env, "b.toml", "1.1.0", Some("tiny@1.0.0"), true, 1);
+    run_json(&env, &env.store(), &next);
+    let out = env
+        .cairn()
+        .args([
+            "--json",
+            "eval",
+            "tiny@1.0.0",
+            "tiny@1.1.0",
+            "--by",
+            "family",
+            "--data",
+        ])
+        .arg(env.path("test.jsonl"))
+        .output()
+        .expect("eval");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rows = report["rows"].as_u64().expect("rows");
+    for (i, version) in ["tiny@1.0.0", "tiny@1.1.0"].iter().enumerate() {
+        let v = &report["versions"][i];
+        assert_eq!(v["version"], *version);
+        let recorded = &show(&env, &env.store(), version)["metrics"];
+        for k in ["accuracy", "precision", "recall", "f1", "fpr", "fnr"] {
+            assert_eq!(v["overall"][k], recorded[k], "{version} {k}");
+        }
+        let auc = v["overall"]["roc_auc"].as_f64().expect("auc");
+        assert!((0.0..=1.0).contains(&auc), "{auc}");
+        let groups = v["groups"].as_array().expect("groups");
+        let names: Vec<&str> = groups.iter().filter_map(|g| g["group"].as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted, "groups in name order");
+        assert_eq!(
+            groups
+                .iter()
+                .filter_map(|g| g["examples"].as_u64())
+                .sum::<u64>(),
+            rows
+        );
+        let benign = groups
+            .iter()
+            .find(|g| g["group"] == "benign")
+            .expect("benign");
+        assert_eq!(benign["attacks"], 0);
+        assert!(benign["roc_auc"].is_null(), "one class: no AUC");
+    }
+    let out = env
+        .cairn()
+        .args([
+            "eval",
+            "tiny@1.0.0",
+            "tiny@1.1.0",
+            "--by",
+            "source",
+            "--data",
+        ])
+        .arg(env.path("test.jsonl"))
+        .output()
+        .expect("eval");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("tiny@1.0.0") && text.contains("tiny@1.1.0") && text.contains("roc_auc"),
+        "{text}"
+    );
+    // Bad data is a file:line error; an unknown version is named.
+    std::fs::write(env.path("bad.jsonl"), "{\"text\": 1}\n").expect("write");
+    let out = env.run(&["eval", "tiny@1.0.0", "--data", "bad.jsonl"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("bad.jsonl:1"), "{}", stderr(&out));
+    let out = env.run(&["eval", "tiny@9.0.0", "--data", "test.jsonl"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("tiny@9.0.0"), "{}", stderr(&out));
+}

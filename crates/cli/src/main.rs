@@ -48,6 +48,9 @@ enum Command {
     Graph(cmd::run::GraphArgs),
     /// A version's stored regression report (Markdown), or `--html out.html` with charts.
     Report(cmd::run::ReportArgs),
+    /// Score versions side by side on labelled JSONL: precision, recall, F1, FPR, FNR, ROC AUC,
+    /// overall and `--by family|source`.
+    Eval(cmd::run::EvalArgs),
     /// Print the resolved recipe of an experiment (every default filled in) and its hash.
     Plan(cmd::run::PlanArgs),
     /// A registered version's run manifest: recipe, outputs, metrics, environment.
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => cmd::run::diff(&cli.store, &out, args),
         Command::Graph(args) => cmd::run::graph(&cli.store, &out, args),
         Command::Report(args) => cmd::run::report(&cli.store, &out, args),
+        Command::Eval(args) => cmd::run::eval(&cli.store, &out, args),
         Command::Plan(args) => cmd::run::plan(&cli.store, &out, args),
         Command::Show(args) => cmd::run::show(&cli.store, &out, args),
         Command::Reproduce(args) => cmd::run::reproduce(&cli.store, &out, args),

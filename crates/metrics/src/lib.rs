@@ -96,9 +96,74 @@ pub struct Binary {
     pub fnr: f64,
 }
 
+/// The area under the ROC curve of attack scores: the probability that a random attack
+/// scores above a random benign example (ties count half), computed from ranks in
+/// O(n log n). `None` when either class is missing.
+pub fn roc_auc(scored: &[(f64, bool)]) -> Option<f64> {
+    let positives = scored.iter().filter(|(_, attack)| *attack).count();
+    let negatives = scored.len() - positives;
+    if positives == 0 || negatives == 0 {
+        return None;
+    }
+    let mut sorted: Vec<(f64, bool)> = scored.to_vec();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Sum of the (1-based, tie-averaged) ranks of the positives.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j < sorted.len() && sorted[j].0 == sorted[i].0 {
+            j += 1;
+        }
+        let average_rank = (i + 1 + j) as f64 / 2.0;
+        rank_sum += average_rank * sorted[i..j].iter().filter(|(_, a)| *a).count() as f64;
+        i = j;
+    }
+    let (p, n) = (positives as f64, negatives as f64);
+    Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roc_auc_from_ranks() {
+        // Perfect, inverted, all tied, one class only.
+        assert_eq!(roc_auc(&[(0.9, true), (0.1, false)]), Some(1.0));
+        assert_eq!(roc_auc(&[(0.1, true), (0.9, false)]), Some(0.0));
+        assert_eq!(roc_auc(&[(0.5, true), (0.5, false)]), Some(0.5));
+        assert_eq!(roc_auc(&[(0.5, true)]), None);
+        // 2 attacks, 2 benign: pairs (a>b): 0.8>0.3, 0.8>0.6, 0.4>0.3, 0.4<0.6 → 3/4.
+        let s = [(0.8, true), (0.4, true), (0.3, false), (0.6, false)];
+        assert_eq!(roc_auc(&s), Some(0.75));
+        // Brute force over pairs agrees on a tie-heavy set.
+        let s: Vec<(f64, bool)> = (0..40)
+            .map(|i| (f64::from((i * 7) % 5), i % 3 == 0))
+            .collect();
+        let mut wins = 0.0;
+        let mut pairs = 0.0;
+        for (a, pa) in &s {
+            for (b, pb) in &s {
+                if *pa && !*pb {
+                    pairs += 1.0;
+                    wins += if a > b {
+                        1.0
+                    } else if a == b {
+                        0.5
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+        let auc = roc_auc(&s).unwrap_or(f64::NAN);
+        assert!(
+            (auc - wins / pairs).abs() < 1e-12,
+            "{auc} vs {}",
+            wins / pairs
+        );
+    }
 
     #[test]
     fn ratios_from_counts() {

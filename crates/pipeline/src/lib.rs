@@ -13,6 +13,7 @@
 
 mod architectures;
 mod deploy;
+mod eval;
 mod execute;
 mod gate;
 mod loaded;
@@ -24,6 +25,7 @@ use std::path::Path;
 
 pub use architectures::{Schema as ArchitectureSchemaOf, schemas as architecture_schemas};
 pub use deploy::{DEPLOYED_FILES, DeployResult, deploy, export_onnx, rollback};
+pub use eval::{EvalMetrics, EvalReport, GroupBy, GroupMetrics, VersionEval, eval, render_eval};
 pub use execute::{Executed, execute};
 pub use loaded::LoadedModel;
 pub use register::{

@@ -79,6 +79,28 @@ pub struct RegressArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Registered versions, scored side by side.
+    #[arg(required = true, value_name = "REF")]
+    references: Vec<String>,
+    /// Labelled JSONL in the example schema (a file, or a folder of `*.jsonl`).
+    #[arg(long, value_name = "FILE")]
+    data: PathBuf,
+    /// Also per family or per source.
+    #[arg(long, value_enum)]
+    by: Option<By>,
+    /// Validate the data against this taxonomy TOML (default: the first version's).
+    #[arg(long, value_name = "FILE")]
+    taxonomy: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum By {
+    Family,
+    Source,
+}
+
+#[derive(Debug, Args)]
 pub struct PlanArgs {
     /// The experiment TOML.
     experiment: PathBuf,
@@ -412,6 +434,25 @@ pub fn export(store: &Path, out: &Output, args: ExportArgs) -> Result<ExitCode> 
     if let Some(file) = args.onnx {
         let path = cairn_pipeline::export_onnx(&store, &args.reference, &file)?;
         out.status(format!("wrote {}", path.display()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn eval(store: &Path, out: &Output, args: EvalArgs) -> Result<ExitCode> {
+    let store = Store::open(store)?;
+    let taxonomy = match &args.taxonomy {
+        Some(path) => Some(cairn_data::Taxonomy::load(path)?),
+        None => None,
+    };
+    let by = args.by.map(|b| match b {
+        By::Family => cairn_pipeline::GroupBy::Family,
+        By::Source => cairn_pipeline::GroupBy::Source,
+    });
+    let report = cairn_pipeline::eval(&store, &args.references, &args.data, taxonomy.as_ref(), by)?;
+    if out.json {
+        out.json(&report)?;
+    } else {
+        out.line(cairn_pipeline::render_eval(&report).trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,234 @@
+//! `cairn eval`: registered versions scored side by side on any labelled JSONL (the
+//! example schema), overall and per family or per source.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cairn_data::{DatasetRow, DatasetSource, Taxonomy};
+use cairn_metrics::{Confusion, roc_auc};
+use cairn_model::Prediction;
+use cairn_store::Store;
+use serde::Serialize;
+
+use crate::{LoadedModel, PipelineError};
+
+/// How `cairn eval --by` groups the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupBy {
+    Family,
+    Source,
+}
+
+/// A version's numbers on a set of rows. The operating point is the model's decision (attack
+/// when P(attack) > `threshold`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalMetrics {
+    pub examples: u64,
+    pub attacks: u64,
+    pub benign: u64,
+    pub accuracy: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub fpr: f64,
+    pub fnr: f64,
+    /// Area under the ROC curve of P(attack); absent when the rows hold one class only.
+    pub roc_auc: Option<f64>,
+    pub threshold: f64,
+}
+
+impl EvalMetrics {
+    fn of(rows: &[&DatasetRow], predictions: &[&Prediction]) -> Self {
+        let confusion = Confusion::of(
+            rows.iter()
+                .zip(predictions)
+                .map(|(r, p)| (r.example.label == 1, p.is_attack())),
+        );
+        let scored: Vec<(f64, bool)> = rows
+            .iter()
+            .zip(predictions)
+            .map(|(r, p)| (f64::from(p.attack_probability()), r.example.label == 1))
+            .collect();
+        let b = confusion.binary();
+        EvalMetrics {
+            examples: confusion.examples(),
+            attacks: confusion.true_positives + confusion.false_negatives,
+            benign: confusion.true_negatives + confusion.false_positives,
+            accuracy: b.accuracy,
+            precision: b.precision,
+            recall: b.recall,
+            f1: b.f1,
+            fpr: b.fpr,
+            fnr: b.fnr,
+            roc_auc: roc_auc(&scored),
+            threshold: 0.5,
+        }
+    }
+}
+
+/// One group's numbers (`--by family|source`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupMetrics {
+    pub group: String,
+    #[serde(flatten)]
+    pub metrics: EvalMetrics,
+}
+
+/// One version on the data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionEval {
+    /// `name@version`.
+    pub version: String,
+    pub run: String,
+    pub overall: EvalMetrics,
+    pub groups: Vec<GroupMetrics>,
+}
+
+/// `cairn eval`'s result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalReport {
+    /// The data, as given.
+    pub data: String,
+    pub rows: usize,
+    pub by: Option<GroupBy>,
+    pub versions: Vec<VersionEval>,
+}
+
+/// Scores every version in `references` on the rows of `data` (a JSONL file or a folder of
+/// them, validated against `taxonomy`, else the first version's taxonomy), overall and, with
+/// `by`, per group in name order.
+pub fn eval(
+    store: &Store,
+    references: &[String],
+    data: &Path,
+    taxonomy: Option<&Taxonomy>,
+    by: Option<GroupBy>,
+) -> Result<EvalReport, PipelineError> {
+    let models: Vec<LoadedModel<'_>> = references
+        .iter()
+        .map(|r| LoadedModel::load(store, r))
+        .collect::<Result<_, _>>()?;
+    let Some(first) = models.first() else {
+        return Err(PipelineError::Invalid {
+            field: "versions".into(),
+            problem: "name at least one version to evaluate".into(),
+        });
+    };
+    let taxonomy = taxonomy.unwrap_or(&first.taxonomy);
+    let rows = DatasetSource::Path(data.to_path_buf())
+        .load(None, taxonomy)?
+        .rows;
+    let key = |r: &DatasetRow| match by {
+        Some(GroupBy::Family) => r.example.family.clone(),
+        Some(GroupBy::Source) => r.example.source.clone(),
+        None => String::new(),
+    };
+    let mut versions = Vec::new();
+    for model in &models {
+        let predictions = model.predict(&rows)?;
+        let all_rows: Vec<&DatasetRow> = rows.iter().collect();
+        let all_predictions: Vec<&Prediction> = predictions.iter().collect();
+        let mut groups: BTreeMap<String, (Vec<&DatasetRow>, Vec<&Prediction>)> = BTreeMap::new();
+        if by.is_some() {
+            for (r, p) in rows.iter().zip(&predictions) {
+                let g = groups.entry(key(r)).or_default();
+                g.0.push(r);
+                g.1.push(p);
+            }
+        }
+        versions.push(VersionEval {
+            version: model.version.clone(),
+            run: model.run_id.to_hex(),
+            overall: EvalMetrics::of(&all_rows, &all_predictions),
+            groups: groups
+                .into_iter()
+                .map(|(group, (r, p))| GroupMetrics {
+                    group,
+                    metrics: EvalMetrics::of(&r, &p),
+                })
+                .collect(),
+        });
+    }
+    Ok(EvalReport {
+        data: data.display().to_string(),
+        rows: rows.len(),
+        by,
+        versions,
+    })
+}
+
+fn auc(m: &EvalMetrics) -> String {
+    m.roc_auc
+        .map(|a| format!("{a:.4}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The report as people read it: one column per version.
+pub fn render_eval(report: &EvalReport) -> String {
+    let mut out = String::new();
+    let head = report
+        .versions
+        .first()
+        .map(|v| &v.overall)
+        .map(|o| format!(" ({} attacks, {} benign)", o.attacks, o.benign))
+        .unwrap_or_default();
+    out.push_str(&format!("{}: {} rows{head}\n", report.data, report.rows));
+    let width = report
+        .versions
+        .iter()
+        .map(|v| v.version.len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    out.push_str(&format!("{:<18}", "metric"));
+    for v in &report.versions {
+        out.push_str(&format!("  {:>width$}", v.version));
+    }
+    out.push('\n');
+    let rows: [(&str, fn(&EvalMetrics) -> String); 7] = [
+        ("accuracy", |m| format!("{:.4}", m.accuracy)),
+        ("precision", |m| format!("{:.4}", m.precision)),
+        ("recall", |m| format!("{:.4}", m.recall)),
+        ("f1", |m| format!("{:.4}", m.f1)),
+        ("fpr", |m| format!("{:.4}", m.fpr)),
+        ("fnr", |m| format!("{:.4}", m.fnr)),
+        ("roc_auc", auc),
+    ];
+    for (name, value) in rows {
+        out.push_str(&format!("{name:<18}"));
+        for v in &report.versions {
+            out.push_str(&format!("  {:>width$}", value(&v.overall)));
+        }
+        out.push('\n');
+    }
+    let Some(by) = report.by else { return out };
+    let Some(first) = report.versions.first() else {
+        return out;
+    };
+    out.push_str(&format!(
+        "\nby {}: recall on attack-only groups, FPR on benign-only groups, F1 on mixed ones\n",
+        match by {
+            GroupBy::Family => "family",
+            GroupBy::Source => "source",
+        }
+    ));
+    for (i, g) in first.groups.iter().enumerate() {
+        let m = &g.metrics;
+        let (what, pick): (&str, fn(&EvalMetrics) -> f64) = match (m.attacks, m.benign) {
+            (_, 0) => ("recall", |m| m.recall),
+            (0, _) => ("fpr", |m| m.fpr),
+            _ => ("f1", |m| m.f1),
+        };
+        out.push_str(&format!(
+            "{:<18}",
+            format!("{} ({}, {what})", g.group, m.examples)
+        ));
+        for v in &report.versions {
+            let value = v.groups.get(i).map(|g| pick(&g.metrics)).unwrap_or(0.0);
+            out.push_str(&format!("  {:>width$.4}", value));
+        }
+        out.push('\n');
+    }
+    out
+}
