@@ -88,6 +88,11 @@ fn a_recipe_built_from_objects_runs_with_no_input_file() {
             Stage::Register
         ]
     );
+    // Stage names line up in progress output like the words they replaced.
+    assert_eq!(
+        format!("{:>9}|{:<6}|", Stage::Merge, Stage::Gate),
+        "    merge|gate  |"
+    );
     assert_eq!(
         registered,
         Some(("tiny@2.0.0".to_string(), result.run)),
