@@ -102,6 +102,7 @@ fn the_default_datasets_are_valid() {
             "validate",
             "datasets/base",
             "datasets/test.jsonl",
+            "datasets/transfer.jsonl",
             "datasets/additions",
         ])
         .output()

@@ -91,6 +91,14 @@ pub fn research_specs() -> Vec<Spec> {
         .collect()
 }
 
+/// The transfer split: benign styles and attack forms that no other file uses, in the
+/// order of `transfer.toml`.
+pub fn transfer_specs() -> Vec<Spec> {
+    templates::transfer()
+        .map(|group| Spec::new(&group.family, &group.subs))
+        .collect()
+}
+
 /// Attacks confirmed in production: new phrasings per attack family, in
 /// stream order.
 pub fn confirmed_specs() -> Vec<Spec> {
@@ -106,6 +114,7 @@ pub fn all_subs() -> Vec<&'static [Sub]> {
     v.push(production_fp_spec().subs);
     v.extend(research_specs().iter().map(|s| s.subs));
     v.extend(confirmed_specs().iter().map(|s| s.subs));
+    v.extend(transfer_specs().iter().map(|s| s.subs));
     v
 }
 

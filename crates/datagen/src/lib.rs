@@ -196,6 +196,8 @@ pub const TEST_ATTACK: usize = 180;
 pub const PROD_FP_ROWS: usize = 400;
 pub const RESEARCH_ROWS: usize = 400;
 pub const CONFIRMED_ROWS: usize = 300;
+/// Rows of `transfer.jsonl` (styles held out of training entirely).
+pub const TRANSFER_ROWS: usize = 600;
 /// Rows of `confirmed_detections.jsonl` copied from `base/` on purpose.
 pub const CONFIRMED_DUPLICATES: usize = 10;
 
@@ -353,6 +355,26 @@ pub fn generate(seed: u64) -> Datasets {
         "additions/confirmed_detections.jsonl".to_string(),
         confirmed_rows,
     );
+
+    // Last, so no other file changes: styles that no other file uses, with no container
+    // wrappers (those are training's too).
+    let transfer = FileParams {
+        split: Split::Test,
+        source: "generator:transfer",
+        weight: 1.0,
+        confidence: (0.9, 1.0),
+        wrap_p: 0.0,
+        rule_prefix: None,
+        notes: None,
+    };
+    let transfer_rows = spread(
+        &families::transfer_specs(),
+        TRANSFER_ROWS,
+        &transfer,
+        (seed, 601),
+        &mut seen,
+    );
+    files.insert("transfer.jsonl".to_string(), transfer_rows);
 
     Datasets { files }
 }

@@ -103,6 +103,9 @@ pub struct TemplateFile {
     pub production_fp: Vec<Sub>,
     #[serde(default)]
     pub research: Vec<ResearchGroup>,
+    /// The transfer split's groups (`transfer.jsonl`): styles held out of training.
+    #[serde(default)]
+    pub transfer: Vec<ResearchGroup>,
     /// Fill vocabularies; slot names are global across all files.
     #[serde(default)]
     pub slots: Vec<Slot>,
@@ -114,7 +117,7 @@ pub fn parse(text: &str, origin: &str) -> Result<TemplateFile, String> {
 }
 
 /// The compiled-in files, in the order slot tables are searched.
-const FILES: [(&str, &str); 10] = [
+const FILES: [(&str, &str); 11] = [
     (
         "benign.toml",
         include_str!("../../../datasets/templates/benign.toml"),
@@ -155,6 +158,10 @@ const FILES: [(&str, &str); 10] = [
         "common.toml",
         include_str!("../../../datasets/templates/common.toml"),
     ),
+    (
+        "transfer.toml",
+        include_str!("../../../datasets/templates/transfer.toml"),
+    ),
 ];
 
 /// Every compiled-in template file.
@@ -190,6 +197,11 @@ impl Templates {
     /// Every research group, in file order.
     pub fn research(&self) -> impl Iterator<Item = &ResearchGroup> {
         self.files.iter().flat_map(|(_, f)| &f.research)
+    }
+
+    /// Every transfer-split group, in file order.
+    pub fn transfer(&self) -> impl Iterator<Item = &ResearchGroup> {
+        self.files.iter().flat_map(|(_, f)| &f.transfer)
     }
 
     /// Checks the files against `taxonomy`: every family has exactly one
@@ -231,10 +243,10 @@ impl Templates {
                 }
                 _ => {}
             }
-            for group in &file.research {
+            for group in file.research.iter().chain(&file.transfer) {
                 if taxonomy.family_index(&group.family).is_none() {
                     return Err(at(&format!(
-                        "research family {:?} is not in the taxonomy",
+                        "research/transfer family {:?} is not in the taxonomy",
                         group.family
                     )));
                 }
@@ -244,7 +256,8 @@ impl Templates {
                 .iter()
                 .chain(&file.confirmed)
                 .chain(&file.production_fp)
-                .chain(file.research.iter().flat_map(|g| &g.subs));
+                .chain(file.research.iter().flat_map(|g| &g.subs))
+                .chain(file.transfer.iter().flat_map(|g| &g.subs));
             for sub in subs {
                 if taxonomy.context_index(&sub.context).is_none() {
                     return Err(at(&format!(
@@ -293,6 +306,11 @@ pub fn family(family: &str) -> Option<&'static TemplateFile> {
 /// The compiled-in research groups, in file order.
 pub fn research() -> impl Iterator<Item = &'static ResearchGroup> {
     all().research()
+}
+
+/// The compiled-in transfer-split groups, in file order.
+pub fn transfer() -> impl Iterator<Item = &'static ResearchGroup> {
+    all().transfer()
 }
 
 /// The shared fill vocabularies (`common.toml`).

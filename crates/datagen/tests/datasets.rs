@@ -375,3 +375,31 @@ fn committed_files_match_the_generator() {
         );
     }
 }
+
+/// The transfer split holds kinds of prompt no other file has: no shared text, no shared
+/// sub-category, no shared source; both classes and several attack families.
+#[test]
+fn transfer_split_is_held_out_entirely() {
+    let transfer = &data().files["transfer.jsonl"];
+    let texts: BTreeSet<String> = transfer.iter().map(|r| normalize(&r.text)).collect();
+    let subs: BTreeSet<&str> = transfer
+        .iter()
+        .filter_map(|r| r.sub_category.as_deref())
+        .collect();
+    for (path, rows) in &data().files {
+        if path == "transfer.jsonl" {
+            continue;
+        }
+        for r in rows {
+            assert!(!texts.contains(&normalize(&r.text)), "{path}: {:?}", r.text);
+            if let Some(sub) = r.sub_category.as_deref() {
+                assert!(!subs.contains(sub), "{path} uses transfer style {sub}");
+            }
+        }
+    }
+    assert!(transfer.iter().all(|r| r.source == "generator:transfer"));
+    let benign = transfer.iter().filter(|r| r.label == 0).count();
+    assert!((200..=400).contains(&benign), "{benign} benign rows");
+    let families: BTreeSet<&str> = transfer.iter().map(|r| r.family.as_str()).collect();
+    assert!(families.len() >= 5, "{families:?}");
+}
