@@ -164,6 +164,9 @@ fn auc(m: &EvalMetrics) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// One metric of a version, as the table prints it.
+type Cell = fn(&EvalMetrics) -> String;
+
 /// The report as people read it: one column per version.
 pub fn render_eval(report: &EvalReport) -> String {
     let mut out = String::new();
@@ -186,7 +189,7 @@ pub fn render_eval(report: &EvalReport) -> String {
         out.push_str(&format!("  {:>width$}", v.version));
     }
     out.push('\n');
-    let rows: [(&str, fn(&EvalMetrics) -> String); 7] = [
+    let rows: [(&str, Cell); 7] = [
         ("accuracy", |m| format!("{:.4}", m.accuracy)),
         ("precision", |m| format!("{:.4}", m.precision)),
         ("recall", |m| format!("{:.4}", m.recall)),
