@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use cairn_data::{DatasetRow, DatasetSource, Taxonomy};
-use cairn_metrics::{Confusion, roc_auc};
+use cairn_metrics::{Binary, Confusion, roc_auc};
 use cairn_model::Prediction;
 use cairn_store::Store;
 use serde::Serialize;
@@ -27,12 +27,9 @@ pub struct EvalMetrics {
     pub examples: u64,
     pub attacks: u64,
     pub benign: u64,
-    pub accuracy: f64,
-    pub precision: f64,
-    pub recall: f64,
-    pub f1: f64,
-    pub fpr: f64,
-    pub fnr: f64,
+    /// Accuracy, precision, recall, F1, FPR, FNR.
+    #[serde(flatten)]
+    pub binary: Binary,
     /// Area under the ROC curve of P(attack); absent when the rows hold one class only.
     pub roc_auc: Option<f64>,
     pub threshold: f64,
@@ -50,17 +47,11 @@ impl EvalMetrics {
             .zip(predictions)
             .map(|(r, p)| (f64::from(p.attack_probability()), r.example.label == 1))
             .collect();
-        let b = confusion.binary();
         EvalMetrics {
             examples: confusion.examples(),
             attacks: confusion.true_positives + confusion.false_negatives,
             benign: confusion.true_negatives + confusion.false_positives,
-            accuracy: b.accuracy,
-            precision: b.precision,
-            recall: b.recall,
-            f1: b.f1,
-            fpr: b.fpr,
-            fnr: b.fnr,
+            binary: confusion.binary(),
             roc_auc: roc_auc(&scored),
             threshold: 0.5,
         }
@@ -190,12 +181,12 @@ pub fn render_eval(report: &EvalReport) -> String {
     }
     out.push('\n');
     let rows: [(&str, Cell); 7] = [
-        ("accuracy", |m| format!("{:.4}", m.accuracy)),
-        ("precision", |m| format!("{:.4}", m.precision)),
-        ("recall", |m| format!("{:.4}", m.recall)),
-        ("f1", |m| format!("{:.4}", m.f1)),
-        ("fpr", |m| format!("{:.4}", m.fpr)),
-        ("fnr", |m| format!("{:.4}", m.fnr)),
+        ("accuracy", |m| format!("{:.4}", m.binary.accuracy)),
+        ("precision", |m| format!("{:.4}", m.binary.precision)),
+        ("recall", |m| format!("{:.4}", m.binary.recall)),
+        ("f1", |m| format!("{:.4}", m.binary.f1)),
+        ("fpr", |m| format!("{:.4}", m.binary.fpr)),
+        ("fnr", |m| format!("{:.4}", m.binary.fnr)),
         ("roc_auc", auc),
     ];
     for (name, value) in rows {
@@ -219,9 +210,9 @@ pub fn render_eval(report: &EvalReport) -> String {
     for (i, g) in first.groups.iter().enumerate() {
         let m = &g.metrics;
         let (what, pick): (&str, fn(&EvalMetrics) -> f64) = match (m.attacks, m.benign) {
-            (_, 0) => ("recall", |m| m.recall),
-            (0, _) => ("fpr", |m| m.fpr),
-            _ => ("f1", |m| m.f1),
+            (_, 0) => ("recall", |m| m.binary.recall),
+            (0, _) => ("fpr", |m| m.binary.fpr),
+            _ => ("f1", |m| m.binary.f1),
         };
         out.push_str(&format!(
             "{:<18}",
