@@ -175,7 +175,24 @@ pub fn render_eval(report: &EvalReport) -> String {
         .max()
         .unwrap_or(0)
         .max(8);
-    out.push_str(&format!("{:<18}", "metric"));
+    // The first column fits the longest group label (`--by source` names can be long).
+    let label = |g: &GroupMetrics| {
+        let what = match (g.metrics.attacks, g.metrics.benign) {
+            (_, 0) => "recall",
+            (0, _) => "fpr",
+            _ => "f1",
+        };
+        format!("{} ({}, {what})", g.group, g.metrics.examples)
+    };
+    let first_groups = report.versions.first().map(|v| v.groups.as_slice());
+    let col = first_groups
+        .unwrap_or_default()
+        .iter()
+        .map(|g| label(g).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(18);
+    out.push_str(&format!("{:<col$}", "metric"));
     for v in &report.versions {
         out.push_str(&format!("  {:>width$}", v.version));
     }
@@ -190,7 +207,7 @@ pub fn render_eval(report: &EvalReport) -> String {
         ("roc_auc", auc),
     ];
     for (name, value) in rows {
-        out.push_str(&format!("{name:<18}"));
+        out.push_str(&format!("{name:<col$}"));
         for v in &report.versions {
             out.push_str(&format!("  {:>width$}", value(&v.overall)));
         }
@@ -209,15 +226,12 @@ pub fn render_eval(report: &EvalReport) -> String {
     ));
     for (i, g) in first.groups.iter().enumerate() {
         let m = &g.metrics;
-        let (what, pick): (&str, fn(&EvalMetrics) -> f64) = match (m.attacks, m.benign) {
-            (_, 0) => ("recall", |m| m.binary.recall),
-            (0, _) => ("fpr", |m| m.binary.fpr),
-            _ => ("f1", |m| m.binary.f1),
+        let pick: fn(&EvalMetrics) -> f64 = match (m.attacks, m.benign) {
+            (_, 0) => |m| m.binary.recall,
+            (0, _) => |m| m.binary.fpr,
+            _ => |m| m.binary.f1,
         };
-        out.push_str(&format!(
-            "{:<18}",
-            format!("{} ({}, {what})", g.group, m.examples)
-        ));
+        out.push_str(&format!("{:<col$}", label(g)));
         for v in &report.versions {
             let value = v.groups.get(i).map(|g| pick(&g.metrics)).unwrap_or(0.0);
             out.push_str(&format!("  {:>width$.4}", value));
