@@ -66,6 +66,20 @@ fn an_older_store_is_read_verified_and_reproduced_bit_for_bit() {
     let out = env.run(&["diff", "tiny@1.0.0", "tiny@1.1.0"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 
+    // An old recipe (it still names `[export] dir`) is not run under another recipe id.
+    let show: serde_json::Value =
+        serde_json::from_slice(&env.run(&["--json", "show", "tiny@1.0.0"]).stdout).expect("show");
+    let recipe = show["recipe"].as_str().expect("recipe");
+    let refs_before = stdout(&env.run(&["ref", "list"]));
+    let out = env.run(&["run", "--recipe", recipe.trim_start_matches("blake3:")]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("re-encodes to"), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&env.run(&["ref", "list"])),
+        refs_before,
+        "nothing registered"
+    );
+
     // Weights, ONNX export, dataset, tokenizer, evaluation and regression report: the
     // bag, its fine-tune and the transformer come out byte for byte as the older cairn
     // wrote them.

@@ -207,16 +207,18 @@ pub fn run_stored(
     events: &mut dyn FnMut(Event),
 ) -> Result<RunResult, PipelineError> {
     let recipe: Recipe = store.get_manifest(recipe_id)?;
-    let mut result = run_recipe(store, &recipe, RunOptions { force }, cairn_version, events)?;
-    if result.recipe != *recipe_id {
+    // A recipe written by an older cairn may re-encode to another id; running it would
+    // register a run under a recipe nobody asked for.
+    let reencoded = recipe.id()?;
+    if reencoded != *recipe_id {
         return Err(PipelineError::Invalid {
             field: format!("recipe {recipe_id}"),
             problem: format!(
-                "it re-encodes to {} (it was written by an older cairn; plan its experiment again)",
-                result.recipe
+                "it re-encodes to {reencoded} (it was written by an older cairn; plan its experiment again)"
             ),
         });
     }
+    let mut result = run_recipe(store, &recipe, RunOptions { force }, cairn_version, events)?;
     if let (RunStatus::Registered, Some(dir)) = (result.status, metadata_dir) {
         result.metadata = Some(write_metadata(dir, &recipe, &result.manifest, result.run)?);
     }
