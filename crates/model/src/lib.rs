@@ -276,6 +276,13 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The name experiments use for it (`[train] backend`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Ndarray => "ndarray",
+        }
+    }
+
     /// The device this backend computes on, as recorded in a run's environment.
     pub fn device_name(self) -> &'static str {
         match self {

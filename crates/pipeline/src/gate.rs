@@ -23,7 +23,6 @@ pub(crate) struct Candidate<'a> {
 /// The gate stage: the candidate against the baseline (`[regression] baseline`, else the
 /// parent) on the test rows plus the extra regression sets; a first version is compared
 /// with itself (accepted with a note).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn gate(
     store: &Store,
     recipe: &Recipe,

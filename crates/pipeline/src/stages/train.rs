@@ -82,10 +82,7 @@ pub(crate) fn train(
             "{mode}, {} epochs on {} rows ({})",
             config.epochs,
             train.len(),
-            serde_json::to_value(config.backend)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
+            config.backend.name()
         ),
     ));
     let started = Instant::now();
