@@ -265,7 +265,47 @@ pub struct TrainConfig {
     /// Size of the dedicated rayon pool training runs in (must be >= 1).
     pub threads: usize,
     pub backend: Backend,
+    /// Train only the top K layers of the encoder (and the heads): `Some(0)` freezes the
+    /// whole encoder, `None` trains everything. Needs an architecture with layers
+    /// ([`arch::ArchitectureDef::layers`]) and weights to start from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trainable_layers: Option<usize>,
+    /// Learning rate of the encoder's parameters; `learning_rate` when `None` (the heads
+    /// always use `learning_rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder_learning_rate: Option<f64>,
+    /// Linear warm-up: the learning rates grow from 1/warmup_steps of their value to all of
+    /// it over the first `warmup_steps` optimizer steps.
+    #[serde(default)]
+    pub warmup_steps: usize,
 }
+
+impl TrainConfig {
+    /// How many bottom layers of the encoder stay frozen (`None`: none).
+    pub fn frozen_layers(&self, model: &ModelConfig) -> Result<Option<usize>, ModelError> {
+        let Some(k) = self.trainable_layers else {
+            return Ok(None);
+        };
+        let def = model.architecture.def();
+        let layers = def.layers(model).ok_or_else(|| {
+            ModelError::InvalidTrainConfig(format!(
+                "the {} architecture has no layers to freeze; remove trainable_layers",
+                def.name()
+            ))
+        })?;
+        Ok((k < layers).then_some(layers - k))
+    }
+}
+
+/// Precomputed outputs of an encoder's frozen bottom ([`frozen_features`]) for the training
+/// and validation examples, in their order.
+#[derive(Debug, Clone, Copy)]
+pub struct Frozen<'a> {
+    pub train: &'a [arch::Features],
+    pub validation: &'a [arch::Features],
+}
+
+pub use arch::Features;
 
 /// Compute backend, chosen at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -595,6 +635,173 @@ pub fn train_from(
     init: Init<'_>,
     on_batch: &mut dyn FnMut(Progress),
 ) -> Result<Trained, ModelError> {
+    train_with(model, train, data, validation, init, None, on_batch)
+}
+
+/// The tensors an [`Init`] starts from (checked against `model`).
+fn init_tensors(
+    model: &ModelConfig,
+    init: Init<'_>,
+) -> Result<Option<Vec<NamedTensor>>, ModelError> {
+    Ok(match init {
+        Init::Scratch => None,
+        Init::Weights(w) => {
+            let parsed = weights::parse(w)?;
+            weights::check_compatible(model, &parsed.header)?;
+            Some(parsed.tensors)
+        }
+        Init::Pretrained(bytes) => Some(
+            model
+                .architecture
+                .def()
+                .pretrained(model, bytes)
+                .map_err(ModelError::InvalidInput)?,
+        ),
+    })
+}
+
+fn start_of<'a>(init: Init<'_>, tensors: &'a Option<Vec<NamedTensor>>) -> arch::Start<'a> {
+    match (init, tensors) {
+        (Init::Weights(_), Some(t)) => arch::Start::Weights(t),
+        (Init::Pretrained(_), Some(t)) => arch::Start::Pretrained(t),
+        _ => arch::Start::Scratch,
+    }
+}
+
+/// The number of frozen bottom layers `train` asks for, refused when there are no weights to
+/// start from.
+fn frozen_of(
+    model: &ModelConfig,
+    train: &TrainConfig,
+    init: Init<'_>,
+) -> Result<Option<usize>, ModelError> {
+    let frozen = train.frozen_layers(model)?;
+    if frozen.is_some() && matches!(init, Init::Scratch) {
+        return Err(ModelError::InvalidTrainConfig(
+            "trainable_layers freezes layers that were never trained: give pretrained weights or a parent".into(),
+        ));
+    }
+    Ok(frozen)
+}
+
+/// The bytes that identify an encoder's frozen bottom (names, shapes and values of its
+/// parameters, in order): equal bytes give equal [`frozen_features`]. `None` when nothing
+/// is frozen.
+pub fn frozen_fingerprint(
+    model: &ModelConfig,
+    train: &TrainConfig,
+    init: Init<'_>,
+) -> Result<Option<Vec<u8>>, ModelError> {
+    model.validate()?;
+    let Some(frozen) = frozen_of(model, train, init)? else {
+        return Ok(None);
+    };
+    let tensors = init_tensors(model, init)?.unwrap_or_default();
+    let def = model.architecture.def();
+    let mut out = format!("{}\n{frozen}\n", model.architecture.describe()).into_bytes();
+    for t in tensors.iter().filter(|t| def.is_frozen(&t.name, frozen)) {
+        out.extend_from_slice(t.name.as_bytes());
+        out.push(0);
+        for d in &t.shape {
+            out.extend_from_slice(&(*d as u64).to_le_bytes());
+        }
+        for v in &t.values {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The frozen bottom's [`Features`] of `data` (what [`train_with`] would compute), in order;
+/// `None` when `train` freezes nothing.
+pub fn frozen_features(
+    model: &ModelConfig,
+    train: &TrainConfig,
+    init: Init<'_>,
+    data: &[Encoded],
+) -> Result<Option<Vec<Features>>, ModelError> {
+    model.validate()?;
+    validate_examples(model, data, "training")?;
+    let Some(frozen) = frozen_of(model, train, init)? else {
+        return Ok(None);
+    };
+    let tensors = init_tensors(model, init)?;
+    let start = start_of(init, &tensors);
+    let pool = thread_pool(train.threads)?;
+    let def = model.architecture.def();
+    pool.install(|| {
+        def.run_features(
+            model,
+            train.backend,
+            start,
+            train.seed,
+            data,
+            frozen,
+            train.batch_size.max(1),
+        )
+    })
+    .map(Some)
+}
+
+/// Encodes features for storage: `CAIRNF01`, u64 count, then per example u64 rows, u64
+/// values, the f32 values (little-endian).
+pub fn encode_features(features: &[Features]) -> Vec<u8> {
+    let total: usize = features.iter().map(|f| 16 + 4 * f.values.len()).sum();
+    let mut out = Vec::with_capacity(16 + total);
+    out.extend_from_slice(b"CAIRNF01");
+    out.extend_from_slice(&(features.len() as u64).to_le_bytes());
+    for f in features {
+        out.extend_from_slice(&(f.rows as u64).to_le_bytes());
+        out.extend_from_slice(&(f.values.len() as u64).to_le_bytes());
+        for v in &f.values {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// Decodes [`encode_features`]' bytes.
+pub fn decode_features(bytes: &[u8]) -> Result<Vec<Features>, ModelError> {
+    let bad = |m: &str| ModelError::CorruptWeights(format!("features: {m}"));
+    let mut at = 0usize;
+    let mut take = |n: usize| -> Result<&[u8], ModelError> {
+        let s = bytes.get(at..at + n).ok_or_else(|| bad("truncated"))?;
+        at += n;
+        Ok(s)
+    };
+    if take(8)? != b"CAIRNF01" {
+        return Err(bad("not a features object"));
+    }
+    let u64_at = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])) as usize;
+    let count = u64_at(take(8)?);
+    let mut out = Vec::with_capacity(count.min(1 << 20));
+    for _ in 0..count {
+        let rows = u64_at(take(8)?);
+        let n = u64_at(take(8)?);
+        let raw = take(n.checked_mul(4).ok_or_else(|| bad("too large"))?)?;
+        let values = raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        out.push(Features { rows, values });
+    }
+    if at != bytes.len() {
+        return Err(bad("trailing bytes"));
+    }
+    Ok(out)
+}
+
+/// [`train_from`], with the frozen bottom's features precomputed (e.g. from a cache) when
+/// `train.trainable_layers` freezes layers; computed here when `frozen` is `None`.
+pub fn train_with(
+    model: &ModelConfig,
+    train: &TrainConfig,
+    data: &[Encoded],
+    validation: &[Encoded],
+    init: Init<'_>,
+    frozen: Option<Frozen<'_>>,
+    on_batch: &mut dyn FnMut(Progress),
+) -> Result<Trained, ModelError> {
     model.validate()?;
     if train.batch_size == 0 {
         return Err(ModelError::InvalidTrainConfig(
@@ -604,6 +811,13 @@ pub fn train_from(
     if !(train.learning_rate.is_finite() && train.learning_rate > 0.0) {
         return Err(ModelError::InvalidTrainConfig(
             "learning_rate must be finite and > 0".into(),
+        ));
+    }
+    if let Some(lr) = train.encoder_learning_rate
+        && !(lr.is_finite() && lr >= 0.0)
+    {
+        return Err(ModelError::InvalidTrainConfig(
+            "encoder_learning_rate must be finite and >= 0".into(),
         ));
     }
     if !(train.weight_decay.is_finite() && train.weight_decay >= 0.0) {
@@ -627,29 +841,27 @@ pub fn train_from(
     validate_examples(model, data, "training")?;
     validate_examples(model, validation, "validation")?;
     let def = model.architecture.def();
-    let tensors = match init {
-        Init::Scratch => None,
-        Init::Weights(w) => {
-            let parsed = weights::parse(w)?;
-            weights::check_compatible(model, &parsed.header)?;
-            Some(parsed.tensors)
-        }
-        Init::Pretrained(bytes) => Some(
-            def.pretrained(model, bytes)
-                .map_err(ModelError::InvalidInput)?,
-        ),
-    };
-    let start = match (init, &tensors) {
-        (Init::Weights(_), Some(t)) => arch::Start::Weights(t),
-        (Init::Pretrained(_), Some(t)) => arch::Start::Pretrained(t),
-        _ => arch::Start::Scratch,
-    };
+    let frozen_layers = frozen_of(model, train, init)?;
+    if let Some(f) = &frozen
+        && (f.train.len() != data.len() || f.validation.len() != validation.len())
+    {
+        return Err(ModelError::InvalidInput(format!(
+            "precomputed features for {} + {} examples, the data has {} + {}",
+            f.train.len(),
+            f.validation.len(),
+            data.len(),
+            validation.len()
+        )));
+    }
+    let frozen = frozen_layers.map(|n| (n, frozen));
+    let tensors = init_tensors(model, init)?;
+    let start = start_of(init, &tensors);
     let pool = thread_pool(train.threads)?;
 
     let (tx, rx) = std::sync::mpsc::channel::<Progress>();
     std::thread::scope(|scope| {
         let handle = scope.spawn(move || {
-            pool.install(|| def.run_training(model, train, data, validation, start, &tx))
+            pool.install(|| def.run_training(model, train, data, validation, start, frozen, &tx))
         });
         for progress in rx {
             on_batch(progress);
@@ -664,7 +876,26 @@ pub fn train_from(
     })
 }
 
+/// The frozen bottom's features of `data`, in batches (no autodiff).
+fn features_loop<A: arch::Arch>(
+    arch: &A,
+    net: &net::Net<A::Encoder>,
+    model: &ModelConfig,
+    data: &[Encoded],
+    frozen: usize,
+    batch_size: usize,
+    device: &burn::tensor::Device,
+) -> Vec<Features> {
+    let mut out = Vec::with_capacity(data.len());
+    for chunk in data.chunks(batch_size.max(1)) {
+        let examples: Vec<&Encoded> = chunk.iter().collect();
+        out.extend(arch.features(&net.encoder, model, &examples, frozen, device));
+    }
+    out
+}
+
 /// The training loop of architecture `A` (called through [`arch::ArchitectureDef`]).
+#[allow(clippy::too_many_arguments)]
 fn train_loop<A: arch::Arch>(
     arch: &A,
     model: &ModelConfig,
@@ -672,6 +903,7 @@ fn train_loop<A: arch::Arch>(
     data: &[Encoded],
     validation: &[Encoded],
     start: arch::Start<'_>,
+    frozen: Option<(usize, Option<Frozen<'_>>)>,
     progress: &std::sync::mpsc::Sender<Progress>,
 ) -> Result<Trained, ModelError> {
     use burn::module::Module;
@@ -681,16 +913,37 @@ fn train_loop<A: arch::Arch>(
     // Not used for numerics by this crate (we draw our own random numbers), but seed it anyway
     // in case a backend op draws from it.
     device.seed(cfg.seed);
-    let source = match start {
-        arch::Start::Scratch => net::Source::Random(cfg.seed, &[]),
-        arch::Start::Pretrained(t) => net::Source::Random(cfg.seed, t),
-        arch::Start::Weights(t) => net::Source::Loaded(t),
-    };
+    let source = net::source(start, cfg.seed);
     let mut net = net::Net::build(arch, model, &device, &source)?;
+
+    // The frozen bottom runs once, before the first epoch.
+    let computed: Option<(Vec<Features>, Vec<Features>)> = match frozen {
+        Some((n, None)) => {
+            let valid = net.valid();
+            let inner = device.clone().inner();
+            Some((
+                features_loop(arch, &valid, model, data, n, cfg.batch_size, &inner),
+                features_loop(arch, &valid, model, validation, n, cfg.batch_size, &inner),
+            ))
+        }
+        _ => None,
+    };
+    let features: Option<(usize, &[Features], &[Features])> = match (frozen, &computed) {
+        (Some((n, Some(f))), _) => Some((n, f.train, f.validation)),
+        (Some((n, None)), Some((t, v))) => Some((n, t, v)),
+        _ => None,
+    };
 
     let mut optim = AdamWConfig::new()
         .with_weight_decay(cfg.weight_decay as f32)
         .init();
+    // A separate optimizer (its own state) for the encoder when it has its own rate.
+    let mut encoder_optim = cfg.encoder_learning_rate.map(|_| {
+        AdamWConfig::new()
+            .with_weight_decay(cfg.weight_decay as f32)
+            .init()
+    });
+    let mut step = 0usize;
 
     let mut shuffle_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     shuffle_rng.set_stream(2);
@@ -706,11 +959,39 @@ fn train_loop<A: arch::Arch>(
         let mut loss_sum = 0.0f64;
         for (b, chunk) in order.chunks(cfg.batch_size).enumerate() {
             let examples: Vec<&Encoded> = chunk.iter().map(|&i| &data[i]).collect();
-            let out = net.forward(arch, model, &examples, &device, Some(&mut dropout_rng));
+            let out = match features {
+                Some((n, train_features, _)) => {
+                    let f: Vec<&Features> = chunk.iter().map(|&i| &train_features[i]).collect();
+                    net.heads(arch.forward_features(
+                        &net.encoder,
+                        model,
+                        &f,
+                        n,
+                        &device,
+                        Some(&mut dropout_rng),
+                    ))
+                }
+                None => net.forward(arch, model, &examples, &device, Some(&mut dropout_rng)),
+            };
             if let Some((loss, value)) = net::loss(out, &examples, &cfg.head_weights, &device)? {
                 loss_sum += value;
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optim.step(cfg.learning_rate, net, grads);
+                step += 1;
+                let warm = if cfg.warmup_steps > 0 {
+                    (step as f64 / cfg.warmup_steps as f64).min(1.0)
+                } else {
+                    1.0
+                };
+                let mut grads = loss.backward();
+                if let (Some(lr), Some(encoder_optim)) =
+                    (cfg.encoder_learning_rate, encoder_optim.as_mut())
+                {
+                    let encoder_grads = GradientsParams::from_module(&mut grads, &net.encoder);
+                    if lr > 0.0 {
+                        net = encoder_optim.step(lr * warm, net, encoder_grads);
+                    }
+                }
+                let grads = GradientsParams::from_grads(grads, &net);
+                net = optim.step(cfg.learning_rate * warm, net, grads);
             }
             // The receiver lives until training returns; a send error cannot happen.
             let _ = progress.send(Progress {
@@ -735,6 +1016,7 @@ fn train_loop<A: arch::Arch>(
                 &valid,
                 model,
                 validation,
+                features.map(|(n, _, v)| (v, n)),
                 cfg,
                 &device.clone().inner(),
             )?;

@@ -44,6 +44,15 @@ pub enum Source<'a> {
     Loaded(&'a [NamedTensor]),
 }
 
+/// The parameter source of a training start.
+pub fn source<'a>(start: crate::arch::Start<'a>, seed: u64) -> Source<'a> {
+    match start {
+        crate::arch::Start::Scratch => Source::Random(seed, &[]),
+        crate::arch::Start::Pretrained(t) => Source::Random(seed, t),
+        crate::arch::Start::Weights(t) => Source::Loaded(t),
+    }
+}
+
 /// Raw head outputs for a batch.
 pub struct Outputs {
     pub binary: Tensor<2>,
@@ -114,8 +123,13 @@ impl<E: Module + ModuleDisplay> Net<E> {
         device: &Device,
         dropout: Option<&mut ChaCha8Rng>,
     ) -> Outputs {
-        let b = examples.len();
         let rep = arch.forward(&self.encoder, model, examples, device, dropout);
+        self.heads(rep)
+    }
+
+    /// The four heads on a pooled representation `[batch, rep_dim]`.
+    pub fn heads(&self, rep: Tensor<2>) -> Outputs {
+        let b = rep.dims()[0];
         Outputs {
             binary: self.binary.forward(rep.clone()),
             family: self.family.forward(rep.clone()),
@@ -339,21 +353,31 @@ fn to_f32(data: TensorData) -> Result<Vec<f32>, ModelError> {
         .map_err(|e| ModelError::Backend(format!("reading tensor data: {e:?}")))
 }
 
-/// Validation loss (weighted like training) and binary accuracy.
+/// Validation loss (weighted like training) and binary accuracy. `features`: the frozen
+/// bottom's outputs for `data` and the number of frozen layers.
 pub fn validate<A: Arch>(
     arch: &A,
     net: &Net<A::Encoder>,
     model: &ModelConfig,
     data: &[Encoded],
+    features: Option<(&[crate::arch::Features], usize)>,
     cfg: &TrainConfig,
     device: &Device,
 ) -> Result<(f64, f64), ModelError> {
     let mut weighted = 0.0f64;
     let mut wsum = 0.0f64;
     let mut correct = 0u64;
-    for chunk in data.chunks(cfg.batch_size) {
+    for (c, chunk) in data.chunks(cfg.batch_size).enumerate() {
         let examples: Vec<&Encoded> = chunk.iter().collect();
-        let out = net.forward(arch, model, &examples, device, None);
+        let out = match features {
+            Some((features, frozen)) => {
+                let start = c * cfg.batch_size;
+                let f: Vec<&crate::arch::Features> =
+                    features[start..start + chunk.len()].iter().collect();
+                net.heads(arch.forward_features(&net.encoder, model, &f, frozen, device, None))
+            }
+            None => net.forward(arch, model, &examples, device, None),
+        };
         let binary = to_f32(out.binary.clone().into_data())?;
         for (i, e) in examples.iter().enumerate() {
             let pred = u8::from(binary[2 * i + 1] > binary[2 * i]);

@@ -58,6 +58,9 @@ fn trained(architecture: Architecture) -> (ModelConfig, Weights) {
         },
         threads: 1,
         backend: Backend::Ndarray,
+        trainable_layers: None,
+        encoder_learning_rate: None,
+        warmup_steps: 0,
     };
     let data = examples(160, 1);
     let trained =

@@ -14,6 +14,7 @@
 //! [`registry`] lists and [`crate::Architecture`] points to.
 
 pub mod bag;
+pub mod bert;
 mod graph;
 pub mod transformer;
 
@@ -37,6 +38,7 @@ pub fn registry() -> &'static [&'static dyn ArchitectureDef] {
     &[
         &bag::Bag,                 // hashed uni+bi-gram embedding bag + MLP
         &transformer::Transformer, // small pre-norm transformer, masked mean pooling
+        &bert::Bert,               // BERT encoder (pretrained checkpoints), masked mean pooling
     ]
 }
 
@@ -53,6 +55,15 @@ pub enum Init {
     Ones,
     /// `U(-a, a)`.
     Uniform(f64),
+}
+
+/// The output of an encoder's frozen bottom for one example: the hidden states after the
+/// frozen layers (`rows` = sequence length, `rows × width` values), or, when every layer is
+/// frozen, the pooled representation (`rows` = 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Features {
+    pub rows: usize,
+    pub values: Vec<f32>,
 }
 
 /// The default rule: biases and LayerNorm `beta` 0, `gamma` 1, any other parameter is a
@@ -104,6 +115,49 @@ pub trait Arch: Send + Sync + 'static {
 
     /// Number of scalar parameters of the encoder (the heads are counted by the caller).
     fn encoder_parameters(&self, model: &ModelConfig) -> usize;
+
+    /// The number of stacked layers whose bottom part can be frozen (`[train]
+    /// trainable_layers`); `None`: the architecture cannot be partly frozen.
+    fn layers(&self, model: &ModelConfig) -> Option<usize> {
+        let _ = model;
+        None
+    }
+
+    /// Whether parameter `name` belongs to the part frozen when the bottom `frozen` layers
+    /// are (the embeddings and those layers).
+    fn is_frozen(&self, name: &str, frozen: usize) -> bool {
+        let _ = (name, frozen);
+        false
+    }
+
+    /// The frozen bottom's output for a batch (no autodiff): see [`Features`]. Only called
+    /// when [`Arch::layers`] is `Some`.
+    fn features(
+        &self,
+        encoder: &Self::Encoder,
+        model: &ModelConfig,
+        examples: &[&Encoded],
+        frozen: usize,
+        device: &Device,
+    ) -> Vec<Features> {
+        let _ = (encoder, model, examples, frozen, device);
+        Vec::new()
+    }
+
+    /// The pooled representation from [`Arch::features`], running the layers above
+    /// `frozen`. Only called when [`Arch::layers`] is `Some`.
+    fn forward_features(
+        &self,
+        encoder: &Self::Encoder,
+        model: &ModelConfig,
+        features: &[&Features],
+        frozen: usize,
+        device: &Device,
+        dropout: Option<&mut ChaCha8Rng>,
+    ) -> Tensor<2> {
+        let _ = (encoder, features, frozen, dropout);
+        Tensor::<2>::zeros([0, self.rep_dim(model)], device)
+    }
 
     /// Builds the encoder with placeholder parameters; every float parameter is then set in
     /// traversal order (from the seed, pretrained tensors or stored weights).
@@ -167,6 +221,10 @@ pub trait ArchitectureDef: Send + Sync {
     fn rep_dim(&self, model: &ModelConfig) -> usize;
     /// See [`Arch::encoder_parameters`].
     fn encoder_parameters(&self, model: &ModelConfig) -> usize;
+    /// See [`Arch::layers`].
+    fn layers(&self, model: &ModelConfig) -> Option<usize>;
+    /// See [`Arch::is_frozen`].
+    fn is_frozen(&self, name: &str, frozen: usize) -> bool;
     /// See [`Arch::pretrained`].
     fn pretrained(&self, model: &ModelConfig, bytes: &[u8]) -> Result<Vec<NamedTensor>, String>;
     /// See [`Arch::onnx`].
@@ -187,7 +245,10 @@ pub trait ArchitectureDef: Send + Sync {
         format!("{}({})", self.name(), sizes.join(", "))
     }
 
-    /// The training loop (the configuration and data are already checked).
+    /// The training loop (the configuration and data are already checked). `frozen`: the
+    /// number of bottom layers frozen, with their precomputed features when the caller has
+    /// them (otherwise they are computed here).
+    #[allow(clippy::too_many_arguments)]
     fn run_training(
         &self,
         model: &ModelConfig,
@@ -195,8 +256,21 @@ pub trait ArchitectureDef: Send + Sync {
         data: &[Encoded],
         validation: &[Encoded],
         start: Start<'_>,
+        frozen: Option<(usize, Option<crate::Frozen<'_>>)>,
         progress: &Sender<Progress>,
     ) -> Result<Trained, ModelError>;
+
+    /// The frozen bottom's [`Features`] of `data`, from `tensors` (every parameter).
+    fn run_features(
+        &self,
+        model: &ModelConfig,
+        backend: Backend,
+        start: Start<'_>,
+        seed: u64,
+        data: &[Encoded],
+        frozen: usize,
+        batch_size: usize,
+    ) -> Result<Vec<Features>, ModelError>;
 
     /// Predictions from stored tensors (already checked against the header).
     fn run_prediction(
@@ -245,6 +319,12 @@ impl<A: Arch> ArchitectureDef for A {
     fn encoder_parameters(&self, model: &ModelConfig) -> usize {
         Arch::encoder_parameters(self, model)
     }
+    fn layers(&self, model: &ModelConfig) -> Option<usize> {
+        Arch::layers(self, model)
+    }
+    fn is_frozen(&self, name: &str, frozen: usize) -> bool {
+        Arch::is_frozen(self, name, frozen)
+    }
     fn pretrained(&self, model: &ModelConfig, bytes: &[u8]) -> Result<Vec<NamedTensor>, String> {
         Arch::pretrained(self, model, bytes)
     }
@@ -264,9 +344,26 @@ impl<A: Arch> ArchitectureDef for A {
         data: &[Encoded],
         validation: &[Encoded],
         start: Start<'_>,
+        frozen: Option<(usize, Option<crate::Frozen<'_>>)>,
         progress: &Sender<Progress>,
     ) -> Result<Trained, ModelError> {
-        crate::train_loop(self, model, cfg, data, validation, start, progress)
+        crate::train_loop(self, model, cfg, data, validation, start, frozen, progress)
+    }
+    fn run_features(
+        &self,
+        model: &ModelConfig,
+        backend: Backend,
+        start: Start<'_>,
+        seed: u64,
+        data: &[Encoded],
+        frozen: usize,
+        batch_size: usize,
+    ) -> Result<Vec<Features>, ModelError> {
+        let device = backend.device();
+        let net = crate::net::Net::build(self, model, &device, &crate::net::source(start, seed))?;
+        Ok(crate::features_loop(
+            self, &net, model, data, frozen, batch_size, &device,
+        ))
     }
     fn run_prediction(
         &self,

