@@ -127,7 +127,7 @@ impl Arch for Bert {
         if s.hidden == 0 || s.heads == 0 || s.intermediate == 0 || s.type_vocab == 0 {
             return Err("bert: hidden, heads, intermediate and type_vocab must be >= 1".into());
         }
-        if s.hidden % s.heads != 0 {
+        if !s.hidden.is_multiple_of(s.heads) {
             return Err(format!(
                 "bert: hidden ({}) must be divisible by heads ({})",
                 s.hidden, s.heads

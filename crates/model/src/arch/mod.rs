@@ -261,6 +261,7 @@ pub trait ArchitectureDef: Send + Sync {
     ) -> Result<Trained, ModelError>;
 
     /// The frozen bottom's [`Features`] of `data`, from `tensors` (every parameter).
+    #[allow(clippy::too_many_arguments)]
     fn run_features(
         &self,
         model: &ModelConfig,
@@ -349,6 +350,7 @@ impl<A: Arch> ArchitectureDef for A {
     ) -> Result<Trained, ModelError> {
         crate::train_loop(self, model, cfg, data, validation, start, frozen, progress)
     }
+    #[allow(clippy::too_many_arguments)]
     fn run_features(
         &self,
         model: &ModelConfig,
