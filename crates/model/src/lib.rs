@@ -36,7 +36,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-pub use metrics::evaluate;
+pub use metrics::{evaluate, evaluate_at};
 
 /// `(name, shape, row-major f32 values)` of one parameter, as returned by [`tensors`].
 pub type NamedParameter = (String, Vec<usize>, Vec<f32>);
@@ -439,6 +439,15 @@ impl Prediction {
     /// `true` when the attack logit is strictly greater than the benign one.
     pub fn is_attack(&self) -> bool {
         self.binary_logits[1] > self.binary_logits[0]
+    }
+
+    /// At an operating point: P(attack) >= `threshold`; [`Prediction::is_attack`] without
+    /// one.
+    pub fn is_attack_at(&self, threshold: Option<f32>) -> bool {
+        match threshold {
+            Some(t) => self.attack_probability() >= t,
+            None => self.is_attack(),
+        }
     }
 
     /// Arg-max family (first on ties, 0 if empty).
@@ -886,12 +895,16 @@ fn features_loop<A: arch::Arch>(
     batch_size: usize,
     device: &burn::tensor::Device,
 ) -> Vec<Features> {
-    let mut out = Vec::with_capacity(data.len());
-    for chunk in data.chunks(batch_size.max(1)) {
-        let examples: Vec<&Encoded> = chunk.iter().collect();
-        out.extend(arch.features(&net.encoder, model, &examples, frozen, device));
+    let order = batch_order(arch, model, data.iter().map(|e| e.ids.len()));
+    let mut out: Vec<Option<Features>> = vec![None; data.len()];
+    for chunk in order.chunks(batch_size.max(1)) {
+        let examples: Vec<&Encoded> = chunk.iter().map(|&i| &data[i]).collect();
+        let features = arch.features(&net.encoder, model, &examples, frozen, device);
+        for (&i, f) in chunk.iter().zip(features) {
+            out[i] = Some(f);
+        }
     }
-    out
+    out.into_iter().flatten().collect()
 }
 
 /// The training loop of architecture `A` (called through [`arch::ArchitectureDef`]).
@@ -1075,12 +1088,13 @@ fn predict_loop<A: arch::Arch>(
 ) -> Result<Vec<Prediction>, ModelError> {
     let device = backend.device();
     let net = net::Net::build(arch, model, &device, &net::Source::Loaded(tensors))?;
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(batch_size) {
+    let order = batch_order(arch, model, ids.iter().map(Vec::len));
+    let mut out: Vec<Option<Prediction>> = vec![None; ids.len()];
+    for chunk in order.chunks(batch_size) {
         let examples: Vec<Encoded> = chunk
             .iter()
-            .map(|seq| Encoded {
-                ids: seq.clone(),
+            .map(|&i| Encoded {
+                ids: ids[i].clone(),
                 label: 0,
                 family: 0,
                 severity: 0.0,
@@ -1090,7 +1104,25 @@ fn predict_loop<A: arch::Arch>(
             .collect();
         let refs: Vec<&Encoded> = examples.iter().collect();
         let o = net.forward(arch, model, &refs, &device, None);
-        out.extend(net::to_predictions(o)?);
+        for (&i, p) in chunk.iter().zip(net::to_predictions(o)?) {
+            out[i] = Some(p);
+        }
     }
-    Ok(out)
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// The order inference batches take the examples in: input order, or, for architectures
+/// that group by length ([`arch::Arch::length_sorted_batches`]), by truncated length
+/// (stable), so a batch pads little. Results are always returned in input order.
+fn batch_order<A: arch::Arch>(
+    arch: &A,
+    model: &ModelConfig,
+    lens: impl Iterator<Item = usize>,
+) -> Vec<usize> {
+    let lens: Vec<usize> = lens.map(|n| n.min(model.max_length)).collect();
+    let mut order: Vec<usize> = (0..lens.len()).collect();
+    if arch.length_sorted_batches() {
+        order.sort_by_key(|&i| lens[i]);
+    }
+    order
 }

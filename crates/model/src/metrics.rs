@@ -10,6 +10,16 @@ use cairn_metrics::{Confusion, ratio};
 /// slice are ignored). Positive class = attack (label 1); a ratio with a zero denominator is
 /// 0.0, never NaN.
 pub fn evaluate(predictions: &[Prediction], truth: &[Encoded]) -> Metrics {
+    evaluate_at(predictions, truth, None)
+}
+
+/// [`evaluate`] at an operating point: a text is an attack when P(attack) >= `threshold`
+/// ([`Prediction::is_attack_at`]).
+pub fn evaluate_at(
+    predictions: &[Prediction],
+    truth: &[Encoded],
+    threshold: Option<f32>,
+) -> Metrics {
     let n = predictions.len().min(truth.len());
     let pairs = || predictions.iter().zip(truth.iter()).take(n);
 
@@ -22,7 +32,7 @@ pub fn evaluate(predictions: &[Prediction], truth: &[Encoded]) -> Metrics {
     let mut severity_abs = 0.0f64;
     let mut context_correct = 0u64;
     for (p, t) in pairs() {
-        confusion.add(t.label >= 1, p.is_attack());
+        confusion.add(t.label >= 1, p.is_attack_at(threshold));
         family_confusion[t.family][p.family()] += 1;
         severity_abs += (f64::from(p.severity) - f64::from(t.severity)).abs();
         context_correct += u64::from(p.context() == t.context);

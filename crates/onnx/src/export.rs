@@ -36,11 +36,13 @@ pub struct Provenance {
     pub tokenizer: String,
     pub families: Vec<String>,
     pub contexts: Vec<String>,
+    /// The operating point (P(attack) at or above it is an attack), when the run chose one.
+    pub threshold: Option<f64>,
 }
 
 impl Provenance {
     fn props(&self, model: &ModelConfig) -> Result<Vec<(String, String)>, OnnxError> {
-        Ok(vec![
+        let mut props = vec![
             ("cairn.version".into(), self.cairn_version.clone()),
             ("cairn.model".into(), self.model.clone()),
             ("cairn.recipe".into(), self.recipe.clone()),
@@ -49,7 +51,11 @@ impl Provenance {
             ("cairn.families".into(), json(&self.families)?),
             ("cairn.contexts".into(), json(&self.contexts)?),
             ("cairn.model_config".into(), json(model)?),
-        ])
+        ];
+        if let Some(t) = self.threshold {
+            props.push(("cairn.threshold".into(), json(&t)?));
+        }
+        Ok(props)
     }
 }
 

@@ -234,11 +234,16 @@ impl OnnxModel {
         ids: &[Vec<u32>],
         batch: usize,
     ) -> Result<Vec<Prediction>, OnnxError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(batch.max(1)) {
-            let refs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
-            out.extend(self.predict(&refs)?);
+        // Batches group sequences of similar length (less padding); results keep input order.
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| ids[i].len());
+        let mut out: Vec<Option<Prediction>> = vec![None; ids.len()];
+        for chunk in order.chunks(batch.max(1)) {
+            let refs: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
+            for (&i, p) in chunk.iter().zip(self.predict(&refs)?) {
+                out[i] = Some(p);
+            }
         }
-        Ok(out)
+        Ok(out.into_iter().flatten().collect())
     }
 }

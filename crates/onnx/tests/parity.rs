@@ -77,6 +77,7 @@ fn provenance() -> Provenance {
         tokenizer: "blake3:22".into(),
         families: vec!["a".into(), "b".into(), "c".into()],
         contexts: vec!["x".into(), "y".into()],
+        threshold: None,
     }
 }
 

@@ -80,6 +80,7 @@ fn provenance() -> Provenance {
         tokenizer: "blake3:cc".into(),
         families: vec!["f0".into(), "f1".into(), "f2".into()],
         contexts: vec!["c0".into(), "c1".into()],
+        threshold: None,
     }
 }
 

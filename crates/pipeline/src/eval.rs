@@ -36,11 +36,12 @@ pub struct EvalMetrics {
 }
 
 impl EvalMetrics {
-    fn of(rows: &[&DatasetRow], predictions: &[&Prediction]) -> Self {
+    fn of(rows: &[&DatasetRow], predictions: &[&Prediction], threshold: Option<f64>) -> Self {
+        let at = threshold.map(|t| t as f32);
         let confusion = Confusion::of(
             rows.iter()
                 .zip(predictions)
-                .map(|(r, p)| (r.example.label == 1, p.is_attack())),
+                .map(|(r, p)| (r.example.label == 1, p.is_attack_at(at))),
         );
         let scored: Vec<(f64, bool)> = rows
             .iter()
@@ -53,7 +54,7 @@ impl EvalMetrics {
             benign: confusion.true_negatives + confusion.false_positives,
             binary: confusion.binary(),
             roc_auc: roc_auc(&scored),
-            threshold: 0.5,
+            threshold: threshold.unwrap_or(0.5),
         }
     }
 }
@@ -131,12 +132,12 @@ pub fn eval(
         versions.push(VersionEval {
             version: model.version.clone(),
             run: model.run_id.to_hex(),
-            overall: EvalMetrics::of(&all_rows, &all_predictions),
+            overall: EvalMetrics::of(&all_rows, &all_predictions, model.run.threshold),
             groups: groups
                 .into_iter()
                 .map(|(group, (r, p))| GroupMetrics {
                     group,
-                    metrics: EvalMetrics::of(&r, &p),
+                    metrics: EvalMetrics::of(&r, &p, model.run.threshold),
                 })
                 .collect(),
         });

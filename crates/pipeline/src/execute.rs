@@ -35,6 +35,10 @@ pub struct Executed {
     pub report_markdown: ObjectId,
     /// The ONNX export and its parity check (`[export] onnx`).
     pub onnx: Option<(ObjectId, cairn_spec::OnnxParity)>,
+    /// The operating point (`[evaluate]`).
+    pub threshold: Option<f64>,
+    /// Cached frozen-layer features the training used.
+    pub features: Vec<ObjectId>,
 }
 
 /// The model configuration a recipe asks for.
@@ -110,6 +114,9 @@ pub fn execute(
         cairn_onnx::runtime_name()?;
     }
     let taxonomy = crate::loaded::taxonomy_of(store, recipe)?;
+    if let Some(p) = &recipe.model.pretrained {
+        check_pretrained_config(recipe, &store.read(&p.config.object)?, &p.config.name)?;
+    }
     let data = data::merge(store, recipe, &taxonomy, events)?;
 
     // The parent: a corrupt or missing run is reported as such, never as "not registered".
@@ -145,9 +152,10 @@ pub fn execute(
 
     let model = model_config(recipe, tokenizer.vocab_size(), &taxonomy)?;
     let config = train::train_config(recipe)?;
-    let init = match &parent {
-        Some((_, run)) => Some(Weights(store.read(&run.outputs.weights)?)),
-        None => None,
+    let start = match (&parent, &recipe.model.pretrained) {
+        (Some((_, run)), _) => train::Start::Parent(Weights(store.read(&run.outputs.weights)?)),
+        (None, Some(p)) => train::Start::Pretrained(store.read(&p.weights.object)?),
+        (None, None) => train::Start::Scratch,
     };
     let trained = train::train(
         store,
@@ -155,7 +163,15 @@ pub fn execute(
         &config,
         &train_rows,
         &validation,
-        init,
+        start,
+        events,
+    )?;
+    let threshold = operating_point(
+        recipe,
+        &model,
+        &config,
+        &trained.weights,
+        &validation,
         events,
     )?;
     let evaluated = train::evaluate(
@@ -164,9 +180,20 @@ pub fn execute(
         &config,
         &trained.weights,
         &test_encoded,
+        threshold,
         &taxonomy,
         events,
     )?;
+    let mut metrics = headline(&evaluated.metrics);
+    let scored: Vec<(f64, bool)> = evaluated
+        .predictions
+        .iter()
+        .zip(&test_encoded)
+        .map(|(p, e)| (f64::from(p.attack_probability()), e.label == 1))
+        .collect();
+    if let Some(auc) = cairn_metrics::roc_auc(&scored) {
+        metrics.insert("roc_auc".into(), auc);
+    }
     let test_ids: Vec<Vec<u32>> = test_encoded.iter().map(|e| e.ids.clone()).collect();
 
     let name = format!("{}@{}", recipe.name, recipe.version);
@@ -180,6 +207,7 @@ pub fn execute(
             weights: &trained.weights,
             tokenizer: &tokenizer,
             tokenizer_id,
+            threshold,
         },
         (&data.test, &test_ids, &evaluated.predictions),
         &taxonomy,
@@ -196,6 +224,7 @@ pub fn execute(
             tokenizer: tokenizer_id.to_ref_string(),
             families: taxonomy.families.clone(),
             contexts: taxonomy.contexts.clone(),
+            threshold,
         };
         Some(export::export(
             store,
@@ -219,8 +248,10 @@ pub fn execute(
         tokenizer: tokenizer_id,
         weights: trained.weights_id,
         evaluation: evaluated.evaluation,
-        metrics: headline(&evaluated.metrics),
+        metrics,
         full_metrics: evaluated.metrics,
+        threshold,
+        features: trained.features,
         epochs: trained.epochs,
         mode: trained.mode,
         parent: parent.map(|(id, _)| id),
@@ -230,6 +261,111 @@ pub fn execute(
         test_predictions: evaluated.predictions,
         model_config: model,
     })
+}
+
+/// The operating point `[evaluate]` asks for: a given threshold, or the lowest one whose
+/// false-positive rate on the validation rows is at most `target_fpr` (just above the
+/// score of the first benign row past the budget).
+fn operating_point(
+    recipe: &Recipe,
+    model: &ModelConfig,
+    config: &cairn_model::TrainConfig,
+    weights: &Weights,
+    validation: &[cairn_model::Encoded],
+    events: &mut dyn FnMut(Event),
+) -> Result<Option<f64>, PipelineError> {
+    if let Some(t) = recipe.evaluate.threshold {
+        return Ok(Some(t));
+    }
+    let Some(target) = recipe.evaluate.target_fpr else {
+        return Ok(None);
+    };
+    let ids: Vec<Vec<u32>> = validation.iter().map(|e| e.ids.clone()).collect();
+    let predictions = cairn_model::predict(model, config.backend, weights, &ids, 256)?;
+    let mut benign: Vec<f32> = predictions
+        .iter()
+        .zip(validation)
+        .filter(|(_, e)| e.label == 0)
+        .map(|(p, _)| p.attack_probability())
+        .collect();
+    if benign.is_empty() {
+        return Err(PipelineError::Invalid {
+            field: "[evaluate] target_fpr".into(),
+            problem: "the validation split has no benign rows to choose a threshold on (raise validation_split)".into(),
+        });
+    }
+    benign.sort_by(|a, b| b.total_cmp(a));
+    let allowed = (target * benign.len() as f64).floor() as usize;
+    let threshold = match benign.get(allowed) {
+        // The next float above the first benign score past the budget.
+        Some(&s) if s < 1.0 => f32::from_bits(s.max(0.0).to_bits() + 1),
+        Some(_) => 1.0,
+        None => 0.0,
+    };
+    let threshold = f64::from(threshold);
+    events(Event::Stage(
+        crate::Stage::Evaluate,
+        format!(
+            "operating point {threshold:.6}: at most {allowed} of {} validation benign rows flagged (target FPR {target})",
+            benign.len()
+        ),
+    ));
+    Ok(Some(threshold))
+}
+
+/// A pretrained encoder's `config.json` must describe the model the experiment's sizes
+/// build: each difference is named with the key to write.
+fn check_pretrained_config(recipe: &Recipe, bytes: &[u8], name: &str) -> Result<(), PipelineError> {
+    let invalid = |problem: String| PipelineError::Invalid {
+        field: "[model] pretrained".into(),
+        problem,
+    };
+    if recipe.model.architecture != "bert" {
+        return Err(invalid(format!(
+            "the {} architecture takes no pretrained encoder (use architecture = \"bert\")",
+            recipe.model.architecture
+        )));
+    }
+    let config: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("{name} is not JSON: {e}")))?;
+    let get = |key: &str| config.get(key).and_then(serde_json::Value::as_f64);
+    if let Some(act) = config.get("hidden_act").and_then(|v| v.as_str())
+        && act != "gelu"
+    {
+        return Err(invalid(format!(
+            "{name}: hidden_act is `{act}`; cairn's bert uses the exact (erf) `gelu`"
+        )));
+    }
+    for (json_key, size) in [
+        ("hidden_size", "hidden"),
+        ("num_hidden_layers", "layers"),
+        ("num_attention_heads", "heads"),
+        ("intermediate_size", "intermediate"),
+        ("max_position_embeddings", "max_position"),
+        ("type_vocab_size", "type_vocab"),
+    ] {
+        let want = recipe.model.sizes.get(size).copied().unwrap_or(0);
+        match get(json_key) {
+            Some(v) if v as u64 == want => {}
+            Some(v) => {
+                return Err(invalid(format!(
+                    "{name} has {json_key} = {v}, the experiment has {size} = {want}: write `{size} = {v}` in [model]"
+                )));
+            }
+            None => return Err(invalid(format!("{name} has no `{json_key}`"))),
+        }
+    }
+    if let Some(eps) = get("layer_norm_eps") {
+        let exponent = recipe.model.sizes.get("eps_exponent").copied().unwrap_or(0);
+        let ours = 10f64.powi(-(exponent as i32));
+        if ((eps - ours) / eps).abs() > 1e-6 {
+            return Err(invalid(format!(
+                "{name} has layer_norm_eps = {eps}, the experiment has eps_exponent = {exponent}: write `eps_exponent = {}`",
+                (-eps.log10()).round()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Fine-tuning needs the parent's architecture, sizes, vocabularies and tokenizer settings.

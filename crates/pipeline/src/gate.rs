@@ -18,6 +18,8 @@ pub(crate) struct Candidate<'a> {
     pub weights: &'a Weights,
     pub tokenizer: &'a CairnTokenizer,
     pub tokenizer_id: ObjectId,
+    /// The candidate's operating point.
+    pub threshold: Option<f64>,
 }
 
 /// The gate stage: the candidate against the baseline (`[regression] baseline`, else the
@@ -60,7 +62,11 @@ pub(crate) fn gate(
             None,
             name,
             backend,
-            &outcomes(&rows, &after, &after),
+            &outcomes(
+                &rows,
+                (&after, candidate.threshold),
+                (&after, candidate.threshold),
+            ),
             thresholds(recipe),
         ));
     };
@@ -84,15 +90,19 @@ pub(crate) fn gate(
         Some(&baseline.name),
         name,
         backend,
-        &outcomes(&rows, &before, &after),
+        &outcomes(
+            &rows,
+            (&before, baseline_model.run.threshold),
+            (&after, candidate.threshold),
+        ),
         thresholds(recipe),
     ))
 }
 
-pub(crate) fn verdict(p: &Prediction) -> Verdict {
+pub(crate) fn verdict(p: &Prediction, threshold: Option<f64>) -> Verdict {
     // Scores are rounded so the stored report does not depend on the last bits of a float.
     Verdict {
-        attack: p.is_attack(),
+        attack: p.is_attack_at(threshold.map(|t| t as f32)),
         score: (f64::from(p.attack_probability()) * 1e6).round() / 1e6,
     }
 }
@@ -100,8 +110,8 @@ pub(crate) fn verdict(p: &Prediction) -> Verdict {
 /// Pairs rows with both models' predictions.
 pub(crate) fn outcomes(
     rows: &[DatasetRow],
-    baseline: &[Prediction],
-    candidate: &[Prediction],
+    (baseline, baseline_threshold): (&[Prediction], Option<f64>),
+    (candidate, candidate_threshold): (&[Prediction], Option<f64>),
 ) -> Vec<Outcome> {
     rows.iter()
         .zip(baseline.iter().zip(candidate))
@@ -110,8 +120,8 @@ pub(crate) fn outcomes(
             label: r.example.label,
             family: r.example.family.clone(),
             source: r.example.source.clone(),
-            baseline: verdict(b),
-            candidate: verdict(c),
+            baseline: verdict(b, baseline_threshold),
+            candidate: verdict(c, candidate_threshold),
         })
         .collect()
 }

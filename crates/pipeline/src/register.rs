@@ -276,6 +276,7 @@ pub fn run_recipe(
             onnx: done.onnx.as_ref().map(|(id, _)| *id),
             report: Some(done.report_json),
             report_markdown: Some(done.report_markdown),
+            features: done.features.clone(),
         },
         metrics: done.metrics.clone(),
         epochs: done.epochs.clone(),
@@ -305,6 +306,7 @@ pub fn run_recipe(
             0.0
         },
         onnx_parity: done.onnx.as_ref().map(|(_, p)| p.clone()),
+        threshold: done.threshold,
     };
     let run = store.put_manifest(&manifest)?;
     if !accepted && !options.force {
@@ -361,6 +363,13 @@ struct Metadata<'a> {
     description: &'a str,
     changes: &'a [String],
     performance: Performance,
+    /// The operating point: P(attack) at or above it is an attack (absent: above 0.5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    threshold: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_fpr: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roc_auc: Option<f64>,
     run: String,
     recipe: String,
     mode: &'a str,
@@ -387,6 +396,9 @@ pub(crate) fn metadata_json(
             fnr: metric("fnr"),
             f1: metric("f1"),
         },
+        threshold: manifest.threshold,
+        target_fpr: recipe.evaluate.target_fpr,
+        roc_auc: manifest.metrics.get("roc_auc").copied(),
         run: run.to_hex(),
         recipe: manifest.recipe.to_hex(),
         mode: manifest.mode.as_str(),
@@ -558,7 +570,11 @@ pub fn regress(
     };
     let before = base.predict(&rows)?;
     let after = cand.predict(&rows)?;
-    let outcomes = crate::gate::outcomes(&rows, &before, &after);
+    let outcomes = crate::gate::outcomes(
+        &rows,
+        (&before, base.run.threshold),
+        (&after, cand.run.threshold),
+    );
     Ok(cairn_report::compare(
         Some(baseline),
         &cand.version,

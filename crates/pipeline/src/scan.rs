@@ -50,6 +50,8 @@ pub struct Classifier {
     model: OnnxModel,
     families: Vec<String>,
     contexts: Vec<String>,
+    /// The version's operating point (from its run).
+    threshold: Option<f32>,
 }
 
 impl Classifier {
@@ -61,7 +63,7 @@ impl Classifier {
         Ok(predictions
             .iter()
             .map(|p| Verdict {
-                threat: p.is_attack(),
+                threat: p.is_attack_at(self.threshold),
                 probability: p.attack_probability(),
                 family: name(&self.families, p.family()),
                 severity: p.severity,
@@ -129,6 +131,7 @@ impl Scanner {
                 families: names(&props, "cairn.families")?,
                 contexts: names(&props, "cairn.contexts")?,
                 model: OnnxModel::load(&onnx, threads)?,
+                threshold: loaded.run.threshold.map(|t| t as f32),
             },
         })
     }

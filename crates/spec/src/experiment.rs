@@ -90,6 +90,9 @@ pub struct ModelSection {
     /// Fine-tune from this registered version (`name@version` or `name/latest`); retrain
     /// from scratch when absent.
     pub parent: Option<String>,
+    /// A pretrained encoder to start from (architectures that load checkpoints: `bert`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<PretrainedPaths>,
     /// Keys that are not `architecture`, `dropout` or `parent`, as written, in file order
     /// (checked and moved into `sizes` by [`crate::LoadedExperiment::parse`]).
     #[serde(skip)]
@@ -103,9 +106,21 @@ impl Default for ModelSection {
             sizes: BTreeMap::new(),
             dropout: default_dropout(),
             parent: None,
+            pretrained: None,
             other: Vec::new(),
         }
     }
+}
+
+/// `[model] pretrained = { weights = "…/model.safetensors", config = "…/config.json",
+/// tokenizer = "…/tokenizer.json" }`: a pretrained encoder as Hugging Face saves it. The
+/// three files become store objects, so a version names its exact encoder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainedPaths {
+    pub weights: String,
+    pub config: String,
+    pub tokenizer: String,
 }
 
 /// A value written for a size key: a `u64`, or why it is not one (serde's message).
@@ -181,6 +196,7 @@ impl<'de> Visitor<'de> for ModelVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ModelSection, A::Error> {
         let mut m = ModelSection::default();
         let (mut architecture, mut dropout, mut parent) = (None, None, None);
+        let mut pretrained = None;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "architecture" if architecture.is_none() => {
@@ -190,7 +206,10 @@ impl<'de> Visitor<'de> for ModelVisitor {
                 "parent" if parent.is_none() => {
                     parent = Some(map.next_value::<Option<String>>()?);
                 }
-                "architecture" | "dropout" | "parent" => {
+                "pretrained" if pretrained.is_none() => {
+                    pretrained = Some(map.next_value::<PretrainedPaths>()?);
+                }
+                "architecture" | "dropout" | "parent" | "pretrained" => {
                     return Err(serde::de::Error::custom(format!("duplicate field `{key}`")));
                 }
                 _ => {
@@ -202,6 +221,7 @@ impl<'de> Visitor<'de> for ModelVisitor {
         m.architecture = architecture.unwrap_or_else(default_architecture);
         m.dropout = dropout.unwrap_or_else(default_dropout);
         m.parent = parent.flatten();
+        m.pretrained = pretrained;
         Ok(m)
     }
 }
@@ -253,6 +273,40 @@ pub struct TrainSection {
     /// CPU threads for training; part of the environment (it can change numerics).
     #[serde(default = "default_threads")]
     pub threads: u64,
+    /// Train only the encoder's top K layers and the heads (0: the encoder is frozen);
+    /// everything trains when absent. Frozen layers' outputs are cached in the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trainable_layers: Option<u64>,
+    /// The encoder's learning rate (the heads use `learning_rate`); `learning_rate` when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder_learning_rate: Option<f64>,
+    /// Linear learning-rate warm-up over this many optimizer steps.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup_steps: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// `[evaluate]`: the operating point. `target_fpr` picks the decision threshold on the
+/// validation split (the lowest threshold whose false-positive rate there is at most the
+/// target); `threshold` sets it. Without either, a text is an attack when P(attack) > 0.5.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_fpr: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+}
+
+impl EvaluateSection {
+    /// Neither key set (recipes then carry no `evaluate`).
+    pub fn is_unset(&self) -> bool {
+        self.target_fpr.is_none() && self.threshold.is_none()
+    }
 }
 
 impl Default for TrainSection {
@@ -266,6 +320,9 @@ impl Default for TrainSection {
             loss_weights: LossWeights::default(),
             backend: default_backend(),
             threads: default_threads(),
+            trainable_layers: None,
+            encoder_learning_rate: None,
+            warmup_steps: 0,
         }
     }
 }
@@ -354,6 +411,8 @@ pub struct Experiment {
     #[serde(default)]
     pub regression: RegressionSection,
     #[serde(default)]
+    pub evaluate: EvaluateSection,
+    #[serde(default)]
     pub export: ExportSection,
 }
 
@@ -436,6 +495,7 @@ impl Experiment {
             model: ModelSection::default(),
             train: TrainSection::default(),
             regression: RegressionSection::default(),
+            evaluate: EvaluateSection::default(),
             export: ExportSection::default(),
         }
     }

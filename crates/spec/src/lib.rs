@@ -172,7 +172,7 @@ impl LoadedExperiment {
                 }
             }
         }
-        keys.extend(["dropout", "parent"]);
+        keys.extend(["dropout", "parent", "pretrained"]);
         for (key, value) in &self.experiment.model.other {
             if !keys.contains(&key.as_str()) {
                 let (line, col) = locate_key(&self.text, "model", key);
@@ -395,6 +395,55 @@ impl LoadedExperiment {
                 "train",
                 "weight_decay",
                 format!("weight_decay {} must be 0 or more", tr.weight_decay),
+            );
+        }
+        if tr.trainable_layers.is_some() && m.pretrained.is_none() && m.parent.is_none() {
+            return err(
+                "train",
+                "trainable_layers",
+                "trainable_layers freezes layers that were never trained: give `[model] pretrained` or `parent`, or remove it".into(),
+            );
+        }
+        if let Some(lr) = tr.encoder_learning_rate
+            && !(lr.is_finite() && lr >= 0.0)
+        {
+            return err(
+                "train",
+                "encoder_learning_rate",
+                format!("encoder_learning_rate {lr} must be 0 or more"),
+            );
+        }
+        let ev = &e.evaluate;
+        if ev.target_fpr.is_some() && ev.threshold.is_some() {
+            return err(
+                "evaluate",
+                "threshold",
+                "give `target_fpr` or `threshold`, not both".into(),
+            );
+        }
+        if let Some(t) = ev.target_fpr
+            && !(t.is_finite() && t > 0.0 && t < 1.0)
+        {
+            return err(
+                "evaluate",
+                "target_fpr",
+                format!("target_fpr {t} must be in (0, 1), e.g. 0.02"),
+            );
+        }
+        if let Some(t) = ev.threshold
+            && !(t.is_finite() && (0.0..=1.0).contains(&t))
+        {
+            return err(
+                "evaluate",
+                "threshold",
+                format!("threshold {t} must be a probability in [0, 1]"),
+            );
+        }
+        if ev.target_fpr.is_some() && e.data.validation_split == 0.0 {
+            return err(
+                "evaluate",
+                "target_fpr",
+                "target_fpr chooses the threshold on the validation split: set `[data] validation_split` above 0".into(),
             );
         }
         let lw = &tr.loss_weights;

@@ -57,6 +57,25 @@ pub struct ModelRecipe {
     pub dropout: f64,
     /// Fine-tune from this version; retrain from scratch when absent.
     pub parent: Option<VersionRef>,
+    /// The pretrained encoder a retrain starts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<PretrainedRecipe>,
+}
+
+/// A pretrained encoder's three files, as store objects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PretrainedRecipe {
+    pub weights: NamedObject,
+    pub config: NamedObject,
+    pub tokenizer: NamedObject,
+}
+
+/// Where a pretrained encoder's three files come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PretrainedSources {
+    pub weights: InputSource,
+    pub config: InputSource,
+    pub tokenizer: InputSource,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +141,9 @@ pub struct Recipe {
     pub model: ModelRecipe,
     pub train: crate::TrainSection,
     pub regression: RegressionRecipe,
+    /// The operating point (absent when neither `target_fpr` nor `threshold` is set).
+    #[serde(default, skip_serializing_if = "crate::EvaluateSection::is_unset")]
+    pub evaluate: crate::EvaluateSection,
     pub export: ExportRecipe,
     pub environment: Environment,
     /// Set when the recipe was built from another record (absent for experiment files, so
@@ -160,6 +182,11 @@ impl Recipe {
         out.push(("taxonomy", &d.taxonomy));
         if let Some(t) = &self.tokenizer.file {
             out.push(("tokenizer", t));
+        }
+        if let Some(p) = &self.model.pretrained {
+            out.push(("encoder weights", &p.weights));
+            out.push(("encoder config", &p.config));
+            out.push(("encoder tokenizer", &p.tokenizer));
         }
         out.extend(
             self.regression
@@ -316,6 +343,8 @@ pub struct RecipeBuilder {
     /// The built-in taxonomy when absent.
     pub taxonomy: Option<InputSource>,
     pub tokenizer_file: Option<InputSource>,
+    /// A pretrained encoder (`[model] pretrained`).
+    pub pretrained: Option<PretrainedSources>,
     pub extra_sets: Vec<InputSource>,
     /// Fine-tune from this version (overrides `[model] parent`).
     pub parent: Option<VersionRef>,
@@ -339,6 +368,7 @@ impl RecipeBuilder {
             test: None,
             taxonomy: None,
             tokenizer_file: None,
+            pretrained: None,
             extra_sets: Vec::new(),
             parent: None,
             baseline: None,
@@ -406,6 +436,20 @@ impl RecipeBuilder {
             ),
             None => None,
         };
+        let pretrained = match &self.pretrained {
+            Some(p) => {
+                let one = |i: &InputSource| {
+                    i.resolve(store, ingest)
+                        .map_err(fail("model", "pretrained"))
+                };
+                Some(PretrainedRecipe {
+                    weights: one(&p.weights)?,
+                    config: one(&p.config)?,
+                    tokenizer: one(&p.tokenizer)?,
+                })
+            }
+            None => None,
+        };
         let extra_sets = all("regression", "extra_sets", &self.extra_sets)?;
         Ok(Recipe {
             name: e.experiment.name.clone(),
@@ -434,6 +478,7 @@ impl RecipeBuilder {
                 sizes: model_sizes(&e.model).into_iter().collect(),
                 dropout: e.model.dropout,
                 parent: self.parent.clone(),
+                pretrained,
             },
             train: e.train.clone(),
             regression: RegressionRecipe {
@@ -442,6 +487,7 @@ impl RecipeBuilder {
                 reject_rate: e.regression.reject_rate,
                 caution_rate: e.regression.caution_rate,
             },
+            evaluate: e.evaluate.clone(),
             export: ExportRecipe {
                 onnx: e.export.onnx,
                 tolerance: e.export.tolerance,
@@ -528,6 +574,14 @@ impl LoadedExperiment {
         };
         builder.tokenizer_file = match &e.tokenizer.file {
             Some(p) => Some(self.file("tokenizer", "file", p)?),
+            None => None,
+        };
+        builder.pretrained = match &e.model.pretrained {
+            Some(p) => Some(PretrainedSources {
+                weights: self.file("model", "pretrained", &p.weights)?,
+                config: self.file("model", "pretrained", &p.config)?,
+                tokenizer: self.file("model", "pretrained", &p.tokenizer)?,
+            }),
             None => None,
         };
         builder.parent = version("model", "parent", e.model.parent.as_deref())?;

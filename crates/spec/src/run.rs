@@ -36,6 +36,10 @@ pub struct Outputs {
     pub report: Option<ObjectId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_markdown: Option<ObjectId>,
+    /// The frozen encoder layers' outputs on the training and validation rows
+    /// (`[train] trainable_layers`), kept so the next run on the same data reuses them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<ObjectId>,
 }
 
 impl Outputs {
@@ -81,6 +85,10 @@ pub struct RunManifest {
     pub duration_ms: u64,
     /// Examples seen per second of training.
     pub train_examples_per_second: f64,
+    /// The operating point chosen by `[evaluate]` (P(attack) at or above it is an attack);
+    /// absent: P(attack) > 0.5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
     /// ONNX Runtime's outputs on the test set against burn's (when the run exports ONNX).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onnx_parity: Option<OnnxParity>,

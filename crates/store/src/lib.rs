@@ -106,6 +106,36 @@ impl Store {
         self.layout.object_path(id).is_file()
     }
 
+    /// A cache hint: the object recorded under `index/<kind>/<key>` by
+    /// [`Store::index_put`], if any and if the object is still there. Hints are disposable:
+    /// a missing or stale one only means the work is done again.
+    pub fn index_get(&self, kind: &str, key: &str) -> Option<ObjectId> {
+        if !is_index_name(kind) || !is_index_name(key) {
+            return None;
+        }
+        let id: ObjectId = fs::read_to_string(self.layout.root.join("index").join(kind).join(key))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        self.has(&id).then_some(id)
+    }
+
+    /// Records a cache hint (atomically; see [`Store::index_get`]).
+    pub fn index_put(&self, kind: &str, key: &str, id: &ObjectId) -> Result<()> {
+        if !is_index_name(kind) || !is_index_name(key) {
+            return Err(StoreError::Io {
+                action: "invalid index name",
+                path: PathBuf::from(format!("index/{kind}/{key}")),
+                source: io::Error::from(io::ErrorKind::InvalidInput),
+            });
+        }
+        let dir = self.layout.root.join("index").join(kind);
+        fs::create_dir_all(&dir).ctx("failed to create", &dir)?;
+        let path = dir.join(key);
+        write_atomic(&path, |w| w.write_all(id.to_hex().as_bytes())).ctx("failed to write", &path)
+    }
+
     /// The object's size in bytes.
     pub fn size(&self, id: &ObjectId) -> Result<u64> {
         let path = self.layout.object_path(id);
@@ -279,4 +309,11 @@ impl Store {
     pub(crate) fn layout(&self) -> &Layout {
         &self.layout
     }
+}
+
+/// Index kinds and keys: lowercase letters, digits, `-` and `_`.
+fn is_index_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }

@@ -145,7 +145,7 @@ impl CairnTokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
         let encoding = self
             .inner
-            .encode(text, false)
+            .encode(text, true)
             .map_err(|e| TokenizeError::Encode(e.to_string()))?;
         let mut ids = encoding.get_ids().to_vec();
         if ids.is_empty() {
@@ -159,7 +159,7 @@ impl CairnTokenizer {
     pub fn encode_all(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, TokenizeError> {
         let encodings = self
             .inner
-            .encode_batch(texts.to_vec(), false)
+            .encode_batch(texts.to_vec(), true)
             .map_err(|e| TokenizeError::Encode(e.to_string()))?;
         Ok(encodings
             .into_iter()

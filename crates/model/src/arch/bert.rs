@@ -175,6 +175,10 @@ impl Arch for Bert {
         Some(Sizes::of(model).layers)
     }
 
+    fn length_sorted_batches(&self) -> bool {
+        true
+    }
+
     fn is_frozen(&self, name: &str, frozen: usize) -> bool {
         match name.strip_prefix("bert.layers.") {
             Some(rest) => rest

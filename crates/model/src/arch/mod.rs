@@ -123,6 +123,12 @@ pub trait Arch: Send + Sync + 'static {
         None
     }
 
+    /// Whether inference batches group examples of similar length (less padding; results
+    /// keep input order). Off for the architectures whose stored outputs predate it.
+    fn length_sorted_batches(&self) -> bool {
+        false
+    }
+
     /// Whether parameter `name` belongs to the part frozen when the bottom `frozen` layers
     /// are (the embeddings and those layers).
     fn is_frozen(&self, name: &str, frozen: usize) -> bool {

@@ -15,19 +15,32 @@ pub(crate) fn tokenizer(
     train: &[DatasetRow],
     events: &mut dyn FnMut(Event),
 ) -> Result<(CairnTokenizer, ObjectId), PipelineError> {
-    let json = match (parent, &recipe.tokenizer.file) {
-        (Some(run), _) => {
+    let json = match (parent, &recipe.tokenizer.file, &recipe.model.pretrained) {
+        (Some(run), _, _) => {
             events(Event::Stage(Stage::Tokenizer, "the parent's".into()));
             store.read(&run.outputs.tokenizer)?
         }
-        (None, Some(file)) => {
+        (None, _, Some(p)) => {
+            events(Event::Stage(
+                Stage::Tokenizer,
+                format!("the encoder's, from {}", p.tokenizer.name),
+            ));
+            // Stored as cairn uses it: truncation at max_length, no fixed padding (batches
+            // pad to their longest), so Python's tokenizers reads the deployed file the same.
+            CairnTokenizer::from_json(
+                &store.read(&p.tokenizer.object)?,
+                recipe.tokenizer.max_length as usize,
+            )?
+            .to_json()?
+        }
+        (None, Some(file), None) => {
             events(Event::Stage(
                 Stage::Tokenizer,
                 format!("from {}", file.name),
             ));
             store.read(&file.object)?
         }
-        (None, None) => {
+        (None, None, None) => {
             events(Event::Stage(
                 Stage::Tokenizer,
                 format!("training BPE, vocabulary {}", recipe.tokenizer.vocab_size),

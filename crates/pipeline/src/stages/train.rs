@@ -3,7 +3,10 @@
 use std::time::Instant;
 
 use cairn_data::{DatasetRow, Taxonomy};
-use cairn_model::{Encoded, HeadWeights, Metrics, ModelConfig, Prediction, TrainConfig, Weights};
+use cairn_model::{
+    Encoded, Features, Frozen, HeadWeights, Init, Metrics, ModelConfig, Prediction, TrainConfig,
+    Weights,
+};
 use cairn_spec::{EpochRecord, Mode, Recipe};
 use cairn_store::{ObjectId, Store, canonical};
 use cairn_tokenize::CairnTokenizer;
@@ -50,6 +53,9 @@ pub(crate) fn train_config(recipe: &Recipe) -> Result<TrainConfig, PipelineError
         },
         threads: t.threads as usize,
         backend: backend(&t.backend)?,
+        trainable_layers: t.trainable_layers.map(|k| k as usize),
+        encoder_learning_rate: t.encoder_learning_rate,
+        warmup_steps: t.warmup_steps as usize,
     })
 }
 
@@ -57,9 +63,80 @@ pub(crate) fn train_config(recipe: &Recipe) -> Result<TrainConfig, PipelineError
 pub(crate) struct TrainOut {
     pub weights: Weights,
     pub weights_id: ObjectId,
+    /// The cached frozen-layer features used (train, validation), when layers were frozen.
+    pub features: Vec<ObjectId>,
     pub epochs: Vec<EpochRecord>,
     pub mode: Mode,
     pub seconds: f64,
+}
+
+/// Where training starts: the parent's weights, a pretrained encoder's checkpoint, or the
+/// seed.
+pub(crate) enum Start {
+    Parent(Weights),
+    Pretrained(Vec<u8>),
+    Scratch,
+}
+
+impl Start {
+    fn init(&self) -> Init<'_> {
+        match self {
+            Start::Parent(w) => Init::Weights(w),
+            Start::Pretrained(bytes) => Init::Pretrained(bytes),
+            Start::Scratch => Init::Scratch,
+        }
+    }
+}
+
+/// The frozen bottom's features of `rows` (their dataset object names them), from the cache
+/// when an earlier run computed them: an object named in the store's index by (frozen
+/// layers' fingerprint, tokenizer, rows, max_length). Returns the features and their object.
+fn cached_features(
+    store: &Store,
+    model: &ModelConfig,
+    config: &TrainConfig,
+    start: &Start,
+    fingerprint: &blake3::Hash,
+    (rows_key, rows): (&str, &[Encoded]),
+    events: &mut dyn FnMut(Event),
+) -> Result<(Vec<Features>, ObjectId), PipelineError> {
+    let mut key = blake3::Hasher::new();
+    key.update(b"cairn frozen features v1\n");
+    key.update(fingerprint.as_bytes());
+    key.update(rows_key.as_bytes());
+    key.update(&(model.max_length as u64).to_le_bytes());
+    for e in rows {
+        key.update(&(e.ids.len() as u64).to_le_bytes());
+        for id in &e.ids {
+            key.update(&id.to_le_bytes());
+        }
+    }
+    let key = key.finalize().to_hex().to_string();
+    if let Some(id) = store.index_get("features", &key)
+        && let Ok(bytes) = store.read(&id)
+        && let Ok(features) = cairn_model::decode_features(&bytes)
+        && features.len() == rows.len()
+    {
+        events(Event::Stage(
+            Stage::Train,
+            format!("frozen layers: {} cached features ({rows_key})", rows.len()),
+        ));
+        return Ok((features, id));
+    }
+    events(Event::Stage(
+        Stage::Train,
+        format!(
+            "frozen layers: computing features of {} rows ({rows_key})",
+            rows.len()
+        ),
+    ));
+    let features =
+        cairn_model::frozen_features(model, config, start.init(), rows)?.unwrap_or_default();
+    let id = store
+        .put_bytes(&cairn_model::encode_features(&features))?
+        .id;
+    store.index_put("features", &key, &id)?;
+    Ok((features, id))
 }
 
 pub(crate) fn train(
@@ -68,10 +145,10 @@ pub(crate) fn train(
     config: &TrainConfig,
     train: &[Encoded],
     validation: &[Encoded],
-    init: Option<Weights>,
+    start: Start,
     events: &mut dyn FnMut(Event),
 ) -> Result<TrainOut, PipelineError> {
-    let mode = if init.is_some() {
+    let mode = if matches!(start, Start::Parent(_)) {
         Mode::FineTune
     } else {
         Mode::Retrain
@@ -86,6 +163,33 @@ pub(crate) fn train(
         ),
     ));
     let started = Instant::now();
+    let mut features = Vec::new();
+    let frozen = match cairn_model::frozen_fingerprint(model, config, start.init())? {
+        Some(fp) => {
+            let fp = blake3::hash(&fp);
+            let (t, tid) = cached_features(
+                store,
+                model,
+                config,
+                &start,
+                &fp,
+                ("train", train),
+                &mut *events,
+            )?;
+            let (v, vid) = cached_features(
+                store,
+                model,
+                config,
+                &start,
+                &fp,
+                ("validation", validation),
+                &mut *events,
+            )?;
+            features = vec![tid, vid];
+            Some((t, v))
+        }
+        None => None,
+    };
     let mut on_batch = |p: cairn_model::Progress| {
         events(Event::Batch {
             epoch: p.epoch,
@@ -95,12 +199,16 @@ pub(crate) fn train(
             running_loss: p.running_loss,
         });
     };
-    let trained = cairn_model::train(
+    let trained = cairn_model::train_with(
         model,
         config,
         train,
         validation,
-        init.as_ref(),
+        start.init(),
+        frozen.as_ref().map(|(t, v)| Frozen {
+            train: t,
+            validation: v,
+        }),
         &mut on_batch,
     )?;
     let seconds = started.elapsed().as_secs_f64();
@@ -121,6 +229,7 @@ pub(crate) fn train(
     Ok(TrainOut {
         weights: trained.weights,
         weights_id,
+        features,
         epochs,
         mode,
         seconds,
@@ -148,6 +257,7 @@ pub(crate) fn evaluate(
     config: &TrainConfig,
     weights: &Weights,
     test: &[Encoded],
+    threshold: Option<f64>,
     taxonomy: &Taxonomy,
     events: &mut dyn FnMut(Event),
 ) -> Result<EvaluateOut, PipelineError> {
@@ -163,7 +273,7 @@ pub(crate) fn evaluate(
         &ids,
         config.batch_size.max(64),
     )?;
-    let metrics = cairn_model::evaluate(&predictions, test);
+    let metrics = cairn_model::evaluate_at(&predictions, test, threshold.map(|t| t as f32));
     let doc = EvaluationDoc {
         metrics: &metrics,
         families: &taxonomy.families,
