@@ -119,6 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 sizes: BTreeMap::new(),
                 dropout: 0.1,
                 parent: parent.clone(),
+                pretrained: None,
             },
             train: TrainSection {
                 learning_rate: 0.001 + g as f64 * 1e-5,
@@ -130,6 +131,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 reject_rate: 0.05,
                 caution_rate: 0.02,
             },
+            evaluate: Default::default(),
             export: ExportRecipe::default(),
             environment: Environment {
                 cairn_version: "synthetic".into(),
@@ -173,6 +175,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             status: cairn_spec::RunState::Registered,
             decision: cairn_spec::Decision::Accept,
             forced: false,
+            threshold: None,
             started: format!("2026-01-01T00:{:02}:{:02}Z", g / 60, g % 60),
             duration_ms: 1,
             train_examples_per_second: 0.0,

@@ -120,6 +120,30 @@ pub struct LogEntry {
     pub decision: cairn_spec::Decision,
     pub forced: bool,
     pub backend: String,
+    /// The pretrained encoder the version's weights descend from (`[model] pretrained` of
+    /// it or of an ancestor): the weights file's name and object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<(String, ObjectId)>,
+}
+
+/// The pretrained encoder behind a run: its recipe's, or the nearest ancestor's.
+pub fn encoder_of(
+    store: &Store,
+    run: &RunManifest,
+) -> Result<Option<(String, ObjectId)>, LineageError> {
+    let mut run = run.clone();
+    // A parent chain is finite (each run names an older one); the bound guards a damaged store.
+    for _ in 0..10_000 {
+        let recipe: Recipe = store.get_manifest(&run.recipe)?;
+        if let Some(p) = &recipe.model.pretrained {
+            return Ok(Some((p.weights.name.clone(), p.weights.object)));
+        }
+        match run.parent {
+            Some(parent) => run = store.get_manifest(&parent)?,
+            None => return Ok(None),
+        }
+    }
+    Ok(None)
 }
 
 /// A model's versions, newest first (by start time, then version name).
@@ -158,6 +182,7 @@ pub fn log(store: &Store, model: Option<&str>) -> Result<Vec<LogEntry>, LineageE
             decision: run.decision,
             forced: run.forced,
             backend: run.environment.backend.clone(),
+            encoder: encoder_of(store, &run)?,
         });
     }
     if entries.is_empty()
@@ -424,6 +449,9 @@ pub fn render_log(entries: &[LogEntry]) -> String {
             opt(e.fnr),
             e.decision
         ));
+        if let Some((name, id)) = &e.encoder {
+            out.push_str(&format!("    encoder {name} {}\n", id.short()));
+        }
         for (name, rows) in &e.additions {
             out.push_str(&format!("    + {name} ({rows} rows)\n"));
         }
@@ -734,7 +762,7 @@ pub fn render_provenance(p: &Provenance) -> String {
     out.push_str("  inputs\n");
     for i in &p.inputs {
         out.push_str(&format!(
-            "    {:<14} {}  {:>9} bytes  {}\n",
+            "    {:<17} {}  {:>9} bytes  {}\n",
             i.role, i.object, i.size, i.name
         ));
     }

@@ -115,7 +115,16 @@ pub fn execute(
     }
     let taxonomy = crate::loaded::taxonomy_of(store, recipe)?;
     if let Some(p) = &recipe.model.pretrained {
-        check_pretrained_config(recipe, &store.read(&p.config.object)?, &p.config.name)?;
+        check_pretrained_config(
+            &recipe.model.architecture,
+            &recipe.model.sizes,
+            &store.read(&p.config.object)?,
+            &p.config.name,
+        )
+        .map_err(|problem| PipelineError::Invalid {
+            field: "[model] pretrained".into(),
+            problem,
+        })?;
     }
     let data = data::merge(store, recipe, &taxonomy, events)?;
 
@@ -315,15 +324,16 @@ fn operating_point(
 
 /// A pretrained encoder's `config.json` must describe the model the experiment's sizes
 /// build: each difference is named with the key to write.
-fn check_pretrained_config(recipe: &Recipe, bytes: &[u8], name: &str) -> Result<(), PipelineError> {
-    let invalid = |problem: String| PipelineError::Invalid {
-        field: "[model] pretrained".into(),
-        problem,
-    };
-    if recipe.model.architecture != "bert" {
+pub(crate) fn check_pretrained_config(
+    architecture: &str,
+    sizes: &BTreeMap<String, u64>,
+    bytes: &[u8],
+    name: &str,
+) -> Result<(), String> {
+    let invalid = |problem: String| problem;
+    if architecture != "bert" {
         return Err(invalid(format!(
-            "the {} architecture takes no pretrained encoder (use architecture = \"bert\")",
-            recipe.model.architecture
+            "the {architecture} architecture takes no pretrained encoder (use architecture = \"bert\")"
         )));
     }
     let config: serde_json::Value =
@@ -344,7 +354,7 @@ fn check_pretrained_config(recipe: &Recipe, bytes: &[u8], name: &str) -> Result<
         ("max_position_embeddings", "max_position"),
         ("type_vocab_size", "type_vocab"),
     ] {
-        let want = recipe.model.sizes.get(size).copied().unwrap_or(0);
+        let want = sizes.get(size).copied().unwrap_or(0);
         match get(json_key) {
             Some(v) if v as u64 == want => {}
             Some(v) => {
@@ -356,7 +366,7 @@ fn check_pretrained_config(recipe: &Recipe, bytes: &[u8], name: &str) -> Result<
         }
     }
     if let Some(eps) = get("layer_norm_eps") {
-        let exponent = recipe.model.sizes.get("eps_exponent").copied().unwrap_or(0);
+        let exponent = sizes.get("eps_exponent").copied().unwrap_or(0);
         let ours = 10f64.powi(-(exponent as i32));
         if ((eps - ours) / eps).abs() > 1e-6 {
             return Err(invalid(format!(

@@ -93,6 +93,25 @@ pub fn resolve_experiment(
     ingest: Ingest,
     cairn_version: &str,
 ) -> Result<Recipe, PipelineError> {
+    // A pretrained encoder's config.json is checked before any input is stored.
+    let model = &experiment.experiment.model;
+    if let Some(p) = &model.pretrained {
+        let path = experiment.base_dir().join(&p.config);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            experiment.error_at(
+                "model",
+                "pretrained",
+                format!("cannot read `{}`: {e}", path.display()),
+            )
+        })?;
+        crate::execute::check_pretrained_config(
+            &model.architecture,
+            &model.sizes,
+            &bytes,
+            &p.config,
+        )
+        .map_err(|m| experiment.error_at("model", "pretrained", m))?;
+    }
     let mut recipe = experiment.resolve(store, ingest, cairn_version)?;
     recipe.environment.device = crate::execute::backend(&recipe.train.backend)?
         .device_name()

