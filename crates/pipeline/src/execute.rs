@@ -188,8 +188,7 @@ pub fn execute(
         &model,
         &config,
         &trained.weights,
-        &test_encoded,
-        threshold,
+        (&test_encoded, threshold),
         &taxonomy,
         events,
     )?;

@@ -256,8 +256,7 @@ pub(crate) fn evaluate(
     model: &ModelConfig,
     config: &TrainConfig,
     weights: &Weights,
-    test: &[Encoded],
-    threshold: Option<f64>,
+    (test, threshold): (&[Encoded], Option<f64>),
     taxonomy: &Taxonomy,
     events: &mut dyn FnMut(Event),
 ) -> Result<EvaluateOut, PipelineError> {
