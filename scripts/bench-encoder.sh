@@ -31,7 +31,7 @@ open(out + "/rows.jsonl", "w", encoding="utf-8").writelines(rows[::20])
 open(out + "/test.jsonl", "w", encoding="utf-8").writelines(open(src + "/test.jsonl", encoding="utf-8").readlines()[::25])
 PY
 n=$(wc -l < "$dir/rows.jsonl")
-experiment() { # version, [train] extra lines, onnx
+experiment() { # version, epochs, learning rate, [train] extra lines, onnx
   cat > "$dir/$1.toml" <<TOML
 [experiment]
 name = "bench"
@@ -47,32 +47,28 @@ architecture = "bert"
 pretrained = { weights = "$enc/model.safetensors", config = "$enc/config.json", tokenizer = "$enc/tokenizer.json" }
 [train]
 seed = 1
-epochs = 1
+epochs = $2
 batch_size = 16
-learning_rate = 0.00002
+learning_rate = $3
 threads = $threads
-$2
+$4
 [export]
-onnx = $3
+onnx = $5
 TOML
 }
 store="$dir/store"
-wall() { local t0; t0=$(date +%s%N); "$@" >/dev/null 2>&1; echo $(( ($(date +%s%N) - t0) / 1000000 )); }
+wall() { local t0; t0=$(date +%s%N); "$@" >/dev/null 2>"$dir/wall.err" || { cat "$dir/wall.err" >&2; exit 1; }; echo $(( ($(date +%s%N) - t0) / 1000000 )); }
 rate() { "$cairn" --store "$store" --json show "$1" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["train_examples_per_second"], 2))'; }
 
 echo "1. fine-tuning all of bert (MiniLM-L6), $n rows, batch 16, max 64 tokens, $threads threads" >&2
-experiment 1.0.0 "" false
+experiment 1.0.0 1 0.00002 "" false
 "$cairn" --store "$store" -q run "$dir/1.0.0.toml" >/dev/null
 ours=$(rate bench@1.0.0)
-theirs=$("$venv/bin/python" "$root/scripts/bench_torch_bert.py" --encoder "$enc" --data "$dir/rows.jsonl" --max-length 64 --batch 16 --threads "$threads")
+theirs=$(TRANSFORMERS_VERBOSITY=error "$venv/bin/python" "$root/scripts/bench_torch_bert.py" --encoder "$enc" --data "$dir/rows.jsonl" --max-length 64 --batch 16 --threads "$threads")
 
 echo "2. frozen encoder, first run and a second experiment on the same rows" >&2
-experiment 2.0.0 "trainable_layers = 0
-epochs = 10
-learning_rate = 0.01" true
-experiment 2.0.1 "trainable_layers = 0
-epochs = 10
-learning_rate = 0.005" true
+experiment 2.0.0 10 0.01 "trainable_layers = 0" true
+experiment 2.0.1 10 0.005 "trainable_layers = 0" true
 first=$(wall "$cairn" --store "$store" run "$dir/2.0.0.toml")
 second=$(wall "$cairn" --store "$store" run "$dir/2.0.1.toml")
 
