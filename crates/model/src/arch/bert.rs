@@ -14,7 +14,7 @@ use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Arch, Attr, Features, GraphSink, Init, dtype, linear};
+use super::{Arch, AttentionGraph, Attr, Features, GraphSink, Init, dtype, linear};
 use crate::net::{apply_dropout, placeholder};
 use crate::weights::NamedTensor;
 use crate::{Encoded, ModelConfig};
@@ -560,7 +560,6 @@ pub fn load_pretrained(model: &ModelConfig, bytes: &[u8]) -> Result<Vec<NamedTen
 /// The ONNX graph of the encoder: the same computation as [`Bert::forward`].
 fn onnx(g: &mut dyn GraphSink, s: Sizes, ids: &str, mask: &str) -> Result<String, String> {
     let (h, heads) = (s.hidden, s.heads);
-    let d = h / heads;
     let eps = s.epsilon() as f32;
     let float = || Attr::Int("to", dtype::FLOAT);
     let axis0 = g.i64s(&[0], false);
@@ -614,69 +613,15 @@ fn onnx(g: &mut dyn GraphSink, s: Sizes, ids: &str, mask: &str) -> Result<String
     let x = g.node("Add", &[&x, &types], "bert.embedded_typed", vec![]);
     let mut x = norm(g, &x, "bert.embeddings_norm")?;
 
-    let split = g.i64s(&[0, 0, heads as i64, d as i64], false);
-    let merge = g.i64s(&[0, 0, h as i64], false);
-    let scale = g.f32s(&[], &[(d as f32).sqrt()]);
-    let fill = g.f32s(&[], &[MASKED_SCORE]);
-    let sqrt2 = g.f32s(&[], &[std::f32::consts::SQRT_2]);
-    let half = g.f32s(&[], &[0.5]);
-    let one_f = g.f32s(&[], &[1.0]);
+    let attention = AttentionGraph::new(g, heads, h, MASKED_SCORE);
     for i in 0..s.layers {
         let l = format!("bert.layers.{i}");
-        let project = |g: &mut dyn GraphSink, which: &str, perm: Vec<i64>| {
-            let y = linear(g, &x, &format!("{l}.{which}"))?;
-            let y = g.node(
-                "Reshape",
-                &[&y, &split],
-                &format!("{l}.{which}.heads"),
-                vec![],
-            );
-            Ok::<_, String>(g.node(
-                "Transpose",
-                &[&y],
-                &format!("{l}.{which}.t"),
-                vec![Attr::Ints("perm", perm)],
-            ))
-        };
-        let q = project(g, "query", vec![0, 2, 1, 3])?;
-        let k = project(g, "key", vec![0, 2, 3, 1])?;
-        let v = project(g, "value", vec![0, 2, 1, 3])?;
-        let sc = g.node("MatMul", &[&q, &k], &format!("{l}.scores"), vec![]);
-        let sc = g.node("Div", &[&sc, &scale], &format!("{l}.scaled"), vec![]);
-        let sc = g.node(
-            "Where",
-            &[&pad4, &fill, &sc],
-            &format!("{l}.masked"),
-            vec![],
-        );
-        let w = g.node(
-            "Softmax",
-            &[&sc],
-            &format!("{l}.weights"),
-            vec![Attr::Int("axis", -1)],
-        );
-        let c = g.node("MatMul", &[&w, &v], &format!("{l}.context"), vec![]);
-        let c = g.node(
-            "Transpose",
-            &[&c],
-            &format!("{l}.context.t"),
-            vec![Attr::Ints("perm", vec![0, 2, 1, 3])],
-        );
-        let c = g.node("Reshape", &[&c, &merge], &format!("{l}.merged"), vec![]);
+        let c = attention.attend(g, &x, &pad4, &l)?;
         let o = linear(g, &c, &format!("{l}.attention_output"))?;
         let r = g.node("Add", &[&x, &o], &format!("{l}.attention_residual"), vec![]);
         let r = norm(g, &r, &format!("{l}.attention_norm"))?;
         let inner = linear(g, &r, &format!("{l}.intermediate"))?;
-        let e = g.node(
-            "Div",
-            &[&inner, &sqrt2],
-            &format!("{l}.gelu.scaled"),
-            vec![],
-        );
-        let e = g.node("Erf", &[&e], &format!("{l}.gelu.erf"), vec![]);
-        let e = g.node("Add", &[&e, &one_f], &format!("{l}.gelu.plus1"), vec![]);
-        let e = g.node("Mul", &[&inner, &e], &format!("{l}.gelu.mul"), vec![]);
-        let act = g.node("Mul", &[&e, &half], &format!("{l}.gelu"), vec![]);
+        let act = attention.gelu(g, &inner, &l);
         let o = linear(g, &act, &format!("{l}.output"))?;
         let r2 = g.node("Add", &[&r, &o], &format!("{l}.output_residual"), vec![]);
         x = norm(g, &r2, &format!("{l}.output_norm"))?;

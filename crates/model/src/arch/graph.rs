@@ -61,3 +61,108 @@ pub fn layer_norm(g: &mut dyn GraphSink, x: &str, prefix: &str) -> Result<String
         ],
     ))
 }
+
+/// The constants of multi-head self-attention and the exact GELU, added once per graph (in
+/// this order: their names and order are part of the export's bytes).
+pub struct AttentionGraph {
+    split: String,
+    merge: String,
+    scale: String,
+    fill: String,
+    sqrt2: String,
+    half: String,
+    one: String,
+}
+
+impl AttentionGraph {
+    /// For `heads` heads over a model width `d_model`; masked scores are set to `fill`.
+    pub fn new(g: &mut dyn GraphSink, heads: usize, d_model: usize, fill: f32) -> Self {
+        let d_k = d_model / heads;
+        Self {
+            split: g.i64s(&[0, 0, heads as i64, d_k as i64], false),
+            merge: g.i64s(&[0, 0, d_model as i64], false),
+            scale: g.f32s(&[], &[(d_k as f32).sqrt()]),
+            fill: g.f32s(&[], &[fill]),
+            sqrt2: g.f32s(&[], &[std::f32::consts::SQRT_2]),
+            half: g.f32s(&[], &[0.5]),
+            one: g.f32s(&[], &[1.0]),
+        }
+    }
+
+    /// Self-attention of `x` `[batch, seq, d_model]` with the Linears `<base>.query`,
+    /// `<base>.key`, `<base>.value`; `masked` (bool `[batch, 1, 1, seq]`) marks the
+    /// positions no query attends to. Returns the heads' merged context (before the output
+    /// projection); nodes are named `<base>.scores`, `<base>.context`, ….
+    pub fn attend(
+        &self,
+        g: &mut dyn GraphSink,
+        x: &str,
+        masked: &str,
+        base: &str,
+    ) -> Result<String, String> {
+        let project = |g: &mut dyn GraphSink, which: &str, perm: Vec<i64>| {
+            let y = linear(g, x, &format!("{base}.{which}"))?;
+            let y = g.node(
+                "Reshape",
+                &[&y, &self.split],
+                &format!("{base}.{which}.heads"),
+                vec![],
+            );
+            Ok::<_, String>(g.node(
+                "Transpose",
+                &[&y],
+                &format!("{base}.{which}.t"),
+                vec![Attr::Ints("perm", perm)],
+            ))
+        };
+        let q = project(g, "query", vec![0, 2, 1, 3])?;
+        let k = project(g, "key", vec![0, 2, 3, 1])?;
+        let v = project(g, "value", vec![0, 2, 1, 3])?;
+        let s = g.node("MatMul", &[&q, &k], &format!("{base}.scores"), vec![]);
+        let s = g.node("Div", &[&s, &self.scale], &format!("{base}.scaled"), vec![]);
+        let s = g.node(
+            "Where",
+            &[masked, &self.fill, &s],
+            &format!("{base}.masked"),
+            vec![],
+        );
+        let w = g.node(
+            "Softmax",
+            &[&s],
+            &format!("{base}.weights"),
+            vec![Attr::Int("axis", -1)],
+        );
+        let c = g.node("MatMul", &[&w, &v], &format!("{base}.context"), vec![]);
+        let c = g.node(
+            "Transpose",
+            &[&c],
+            &format!("{base}.context.t"),
+            vec![Attr::Ints("perm", vec![0, 2, 1, 3])],
+        );
+        Ok(g.node(
+            "Reshape",
+            &[&c, &self.merge],
+            &format!("{base}.merged"),
+            vec![],
+        ))
+    }
+
+    /// Exact (erf) GELU of `h`: `0.5 · h · (1 + erf(h / √2))`, nodes named `<prefix>.gelu…`.
+    pub fn gelu(&self, g: &mut dyn GraphSink, h: &str, prefix: &str) -> String {
+        let e = g.node(
+            "Div",
+            &[h, &self.sqrt2],
+            &format!("{prefix}.gelu.scaled"),
+            vec![],
+        );
+        let e = g.node("Erf", &[&e], &format!("{prefix}.gelu.erf"), vec![]);
+        let e = g.node(
+            "Add",
+            &[&e, &self.one],
+            &format!("{prefix}.gelu.plus1"),
+            vec![],
+        );
+        let e = g.node("Mul", &[h, &e], &format!("{prefix}.gelu.mul"), vec![]);
+        g.node("Mul", &[&e, &self.half], &format!("{prefix}.gelu"), vec![])
+    }
+}

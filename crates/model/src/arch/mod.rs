@@ -24,7 +24,7 @@ use burn::module::{Module, ModuleDisplay};
 use burn::tensor::{Device, Tensor};
 use rand_chacha::ChaCha8Rng;
 
-pub use graph::{Attr, GraphSink, dtype, layer_norm, linear};
+pub use graph::{AttentionGraph, Attr, GraphSink, dtype, layer_norm, linear};
 
 use crate::weights::NamedTensor;
 use crate::{

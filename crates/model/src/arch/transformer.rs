@@ -9,7 +9,7 @@ use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Arch, Attr, GraphSink, Init, dtype, layer_norm, linear};
+use super::{Arch, AttentionGraph, Attr, GraphSink, Init, dtype, layer_norm, linear};
 use crate::net::{apply_dropout, placeholder};
 use crate::{Encoded, ModelConfig};
 
@@ -217,7 +217,6 @@ fn onnx(
     ids: &str,
     mask: &str,
 ) -> Result<String, String> {
-    let d_k = d_model / heads;
     let zero_i = g.i64s(&[0], true);
     let float = || Attr::Int("to", dtype::FLOAT);
     let axis0 = g.i64s(&[0], false);
@@ -274,67 +273,18 @@ fn onnx(
     );
     let mut x = g.node("Add", &[&tok, &pos], "tf.embedded", vec![]);
 
-    let split = g.i64s(&[0, 0, heads as i64, d_k as i64], false);
-    let merge = g.i64s(&[0, 0, d_model as i64], false);
-    let scale = g.f32s(&[], &[(d_k as f32).sqrt()]);
-    let fill = g.f32s(&[], &[MASKED_SCORE]);
-    let sqrt2 = g.f32s(&[], &[std::f32::consts::SQRT_2]);
-    let half = g.f32s(&[], &[0.5]);
-    let one_f = g.f32s(&[], &[1.0]);
+    let attention = AttentionGraph::new(g, heads, d_model, MASKED_SCORE);
     for i in 0..layers {
         let l = format!("transformer.encoder.layers.{i}");
         // Attention block.
         let r = layer_norm(g, &x, &format!("{l}.norm_2"))?;
-        let project = |g: &mut dyn GraphSink, which: &str, perm: Vec<i64>| {
-            let y = linear(g, &r, &format!("{l}.mha.{which}"))?;
-            let y = g.node(
-                "Reshape",
-                &[&y, &split],
-                &format!("{l}.mha.{which}.heads"),
-                vec![],
-            );
-            Ok::<_, String>(g.node(
-                "Transpose",
-                &[&y],
-                &format!("{l}.mha.{which}.t"),
-                vec![Attr::Ints("perm", perm)],
-            ))
-        };
-        let q = project(g, "query", vec![0, 2, 1, 3])?;
-        let k = project(g, "key", vec![0, 2, 3, 1])?;
-        let v = project(g, "value", vec![0, 2, 1, 3])?;
-        let s = g.node("MatMul", &[&q, &k], &format!("{l}.mha.scores"), vec![]);
-        let s = g.node("Div", &[&s, &scale], &format!("{l}.mha.scaled"), vec![]);
-        let s = g.node(
-            "Where",
-            &[&masked, &fill, &s],
-            &format!("{l}.mha.masked"),
-            vec![],
-        );
-        let w = g.node(
-            "Softmax",
-            &[&s],
-            &format!("{l}.mha.weights"),
-            vec![Attr::Int("axis", -1)],
-        );
-        let c = g.node("MatMul", &[&w, &v], &format!("{l}.mha.context"), vec![]);
-        let c = g.node(
-            "Transpose",
-            &[&c],
-            &format!("{l}.mha.context.t"),
-            vec![Attr::Ints("perm", vec![0, 2, 1, 3])],
-        );
-        let c = g.node("Reshape", &[&c, &merge], &format!("{l}.mha.merged"), vec![]);
+        let c = attention.attend(g, &r, &masked, &format!("{l}.mha"))?;
         let o = linear(g, &c, &format!("{l}.mha.output"))?;
         x = g.node("Add", &[&x, &o], &format!("{l}.attention_residual"), vec![]);
         // Feed-forward block, exact (erf) GELU.
         let r = layer_norm(g, &x, &format!("{l}.norm_1"))?;
         let h = linear(g, &r, &format!("{l}.pwff.linear_inner"))?;
-        let e = g.node("Div", &[&h, &sqrt2], &format!("{l}.gelu.scaled"), vec![]);
-        let e = g.node("Erf", &[&e], &format!("{l}.gelu.erf"), vec![]);
-        let e = g.node("Add", &[&e, &one_f], &format!("{l}.gelu.plus1"), vec![]);
-        let e = g.node("Mul", &[&h, &e], &format!("{l}.gelu.mul"), vec![]);
-        let gelu = g.node("Mul", &[&e, &half], &format!("{l}.gelu"), vec![]);
+        let gelu = attention.gelu(g, &h, &l);
         let f = linear(g, &gelu, &format!("{l}.pwff.linear_outer"))?;
         x = g.node("Add", &[&x, &f], &format!("{l}.ff_residual"), vec![]);
     }
