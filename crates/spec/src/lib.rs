@@ -678,8 +678,8 @@ mod tests {
         assert_eq!(
             err("embed_dim = 8\nbucket = 3"),
             "e.toml:11:1: unknown field `bucket`, expected one of `architecture`, `embed_dim`, \
-             `hidden`, `buckets`, `d_model`, `heads`, `layers`, `d_ff`, `dropout`, `parent` \
-             (remove it or fix its spelling)"
+             `hidden`, `buckets`, `d_model`, `heads`, `layers`, `d_ff`, `dropout`, `parent`, \
+             `pretrained` (remove it or fix its spelling)"
         );
         assert_eq!(
             err("embed_dim = \"wide\""),
