@@ -652,4 +652,45 @@ fn eval_scores_versions_side_by_side() {
     let out = env.run(&["eval", "tiny@9.0.0", "--data", "test.jsonl"]);
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("tiny@9.0.0"), "{}", stderr(&out));
+
+    // A team's own field names, mapped as `cairn data import` maps them: the same scores.
+    let theirs: String = std::fs::read_to_string(env.path("test.jsonl"))
+        .expect("read")
+        .lines()
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).expect("json");
+            let mut own = serde_json::json!({
+                "prompt": row["text"],
+                "is_attack": row["label"] == 1,
+                "category": row["family"],
+            });
+            own["origin"] = row["source"].clone();
+            format!("{own}\n")
+        })
+        .collect();
+    std::fs::write(env.path("theirs.jsonl"), theirs).expect("write");
+    let mapped = |extra: &[&str]| {
+        let mut args = vec!["--json", "eval", "tiny@1.0.0", "--data", "theirs.jsonl"];
+        args.extend(extra);
+        env.run(&args)
+    };
+    let out = mapped(&[
+        "--map",
+        "text=prompt",
+        "--map",
+        "label=is_attack",
+        "--map",
+        "family=category",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mapped_report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    for k in ["accuracy", "precision", "recall", "fpr", "fnr", "roc_auc"] {
+        assert_eq!(
+            mapped_report["versions"][0]["overall"][k], report["versions"][0]["overall"][k],
+            "{k}"
+        );
+    }
+    let out = mapped(&["--map", "text=prompt", "--map", "label=nope"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
 }

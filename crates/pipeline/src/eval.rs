@@ -97,6 +97,34 @@ pub fn eval(
     taxonomy: Option<&Taxonomy>,
     by: Option<GroupBy>,
 ) -> Result<EvalReport, PipelineError> {
+    eval_from(store, references, Data::Path(data), taxonomy, by)
+}
+
+/// [`eval`] on rows already in memory: `bytes` is JSONL in the example schema (e.g. what an
+/// importer converted from a team's own columns), named `name` in errors and the report.
+pub fn eval_jsonl(
+    store: &Store,
+    references: &[String],
+    name: &str,
+    bytes: Vec<u8>,
+    taxonomy: Option<&Taxonomy>,
+    by: Option<GroupBy>,
+) -> Result<EvalReport, PipelineError> {
+    eval_from(store, references, Data::Bytes(name, bytes), taxonomy, by)
+}
+
+enum Data<'a> {
+    Path(&'a Path),
+    Bytes(&'a str, Vec<u8>),
+}
+
+fn eval_from(
+    store: &Store,
+    references: &[String],
+    data: Data<'_>,
+    taxonomy: Option<&Taxonomy>,
+    by: Option<GroupBy>,
+) -> Result<EvalReport, PipelineError> {
     let models: Vec<LoadedModel<'_>> = references
         .iter()
         .map(|r| LoadedModel::load(store, r))
@@ -108,9 +136,26 @@ pub fn eval(
         });
     };
     let taxonomy = taxonomy.unwrap_or(&first.taxonomy);
-    let rows = DatasetSource::Path(data.to_path_buf())
-        .load(None, taxonomy)?
-        .rows;
+    let (data_name, rows) = match data {
+        Data::Path(path) => (
+            path.display().to_string(),
+            DatasetSource::Path(path.to_path_buf())
+                .load(None, taxonomy)?
+                .rows,
+        ),
+        Data::Bytes(name, bytes) => {
+            let input = cairn_data::Input {
+                name: name.to_string(),
+                bytes,
+            };
+            let rows = cairn_data::validated_rows(
+                &[input],
+                taxonomy,
+                &cairn_data::ValidateOptions::default(),
+            )?;
+            (name.to_string(), rows)
+        }
+    };
     let key = |r: &DatasetRow| match by {
         Some(GroupBy::Family) => r.example.family.clone(),
         Some(GroupBy::Source) => r.example.source.clone(),
@@ -143,7 +188,7 @@ pub fn eval(
         });
     }
     Ok(EvalReport {
-        data: data.display().to_string(),
+        data: data_name,
         rows: rows.len(),
         by,
         versions,

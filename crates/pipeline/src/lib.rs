@@ -25,7 +25,9 @@ use std::path::Path;
 
 pub use architectures::{Schema as ArchitectureSchemaOf, schemas as architecture_schemas};
 pub use deploy::{DEPLOYED_FILES, DeployResult, deploy, export_onnx, rollback};
-pub use eval::{EvalMetrics, EvalReport, GroupBy, GroupMetrics, VersionEval, eval, render_eval};
+pub use eval::{
+    EvalMetrics, EvalReport, GroupBy, GroupMetrics, VersionEval, eval, eval_jsonl, render_eval,
+};
 pub use execute::{Executed, execute};
 pub use loaded::LoadedModel;
 pub use register::{

@@ -83,9 +83,20 @@ pub struct EvalArgs {
     /// Registered versions, scored side by side.
     #[arg(required = true, value_name = "REF")]
     references: Vec<String>,
-    /// Labelled JSONL in the example schema (a file, or a folder of `*.jsonl`).
+    /// Labelled JSONL in the example schema (a file, or a folder of `*.jsonl`); with
+    /// `--map`/`--set`/`--format`, a file of your own (JSONL, CSV, Parquet, rule pack)
+    /// converted as `cairn data import` converts it.
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
+    /// The file's format when its extension does not tell (jsonl, csv, parquet, rules).
+    #[arg(long)]
+    format: Option<cairn_import::Format>,
+    /// A schema field from a column of yours: `--map text=prompt --map label=is_attack`.
+    #[arg(long = "map", value_name = "FIELD=COLUMN")]
+    maps: Vec<String>,
+    /// A schema field set to a constant: `--set source=public-benchmark`.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    sets: Vec<String>,
     /// Also per family or per source.
     #[arg(long, value_enum)]
     by: Option<By>,
@@ -448,7 +459,61 @@ pub fn eval(store: &Path, out: &Output, args: EvalArgs) -> Result<ExitCode> {
         By::Family => cairn_pipeline::GroupBy::Family,
         By::Source => cairn_pipeline::GroupBy::Source,
     });
-    let report = cairn_pipeline::eval(&store, &args.references, &args.data, taxonomy.as_ref(), by)?;
+    let mapped = !args.maps.is_empty() || !args.sets.is_empty() || args.format.is_some();
+    let report = if mapped {
+        // The team's own columns, converted like `cairn data import`; rows that cannot be
+        // converted are listed and nothing is scored.
+        let taxonomy = match taxonomy {
+            Some(t) => t,
+            None => {
+                let first = args
+                    .references
+                    .first()
+                    .context("name at least one version")?;
+                cairn_pipeline::LoadedModel::load(&store, first)?.taxonomy
+            }
+        };
+        let format = match args.format {
+            Some(f) => f,
+            None => cairn_import::Format::from_path(&args.data).with_context(|| {
+                format!(
+                    "cannot tell the format of `{}` from its extension (pass --format jsonl|csv|parquet|rules)",
+                    args.data.display()
+                )
+            })?,
+        };
+        let options = cairn_import::ImportOptions {
+            format,
+            mapping: cairn_import::Mapping::from_args(&args.maps, &args.sets)?,
+            taxonomy: &taxonomy,
+        };
+        let outcome = cairn_import::import_file(&args.data, &options)?;
+        for problem in &outcome.problems {
+            out.line(format!("{}: {problem}", args.data.display()));
+        }
+        if !outcome.problems.is_empty() {
+            anyhow::bail!(
+                "{} row(s) of `{}` could not be converted (fix them or the mapping)",
+                outcome.problems.len(),
+                args.data.display()
+            );
+        }
+        let mut bytes = Vec::new();
+        for example in &outcome.examples {
+            bytes.extend(serde_json::to_vec(example)?);
+            bytes.push(b'\n');
+        }
+        cairn_pipeline::eval_jsonl(
+            &store,
+            &args.references,
+            &args.data.display().to_string(),
+            bytes,
+            Some(&taxonomy),
+            by,
+        )?
+    } else {
+        cairn_pipeline::eval(&store, &args.references, &args.data, taxonomy.as_ref(), by)?
+    };
     if out.json {
         out.json(&report)?;
     } else {
