@@ -167,6 +167,19 @@ pub fn import_file(path: &Path, options: &ImportOptions) -> Result<ImportOutcome
     }
 }
 
+/// `examples` as JSONL bytes: one compact JSON object per line, fields in schema order
+/// (what [`write_jsonl`] writes).
+pub fn to_jsonl(examples: &[Example]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for example in examples {
+        // An `Example` is plain data: serializing it into memory cannot fail.
+        if serde_json::to_writer(&mut bytes, example).is_ok() {
+            bytes.push(b'\n');
+        }
+    }
+    bytes
+}
+
 /// Writes `examples` as JSONL: one compact JSON object per line, fields in schema order.
 /// The file is written next to `path` under a temporary name and renamed into place, so a
 /// reader never sees half a file.

@@ -277,11 +277,7 @@ fn import(out: &Output, args: ImportArgs) -> Result<ExitCode> {
         );
     }
     // The converted rows must pass the same validation as any training file.
-    let mut bytes = Vec::new();
-    for example in &outcome.examples {
-        bytes.extend(serde_json::to_vec(example)?);
-        bytes.push(b'\n');
-    }
+    let bytes = cairn_import::to_jsonl(&outcome.examples);
     let input = Input {
         name: args.out.display().to_string(),
         bytes,

@@ -498,11 +498,7 @@ pub fn eval(store: &Path, out: &Output, args: EvalArgs) -> Result<ExitCode> {
                 args.data.display()
             );
         }
-        let mut bytes = Vec::new();
-        for example in &outcome.examples {
-            bytes.extend(serde_json::to_vec(example)?);
-            bytes.push(b'\n');
-        }
+        let bytes = cairn_import::to_jsonl(&outcome.examples);
         cairn_pipeline::eval_jsonl(
             &store,
             &args.references,

@@ -66,6 +66,19 @@ pub struct Features {
     pub values: Vec<f32>,
 }
 
+/// The check of architectures whose token ids index an embedding table: every id the
+/// model reads (the first `max_length`) must be below `vocab_size`.
+pub fn check_vocab(model: &ModelConfig, ids: &[u32]) -> Result<(), String> {
+    let n = ids.len().min(model.max_length);
+    if let Some(id) = ids[..n].iter().find(|&&id| id as usize >= model.vocab_size) {
+        return Err(format!(
+            "token id {id} out of range (vocab_size = {})",
+            model.vocab_size
+        ));
+    }
+    Ok(())
+}
+
 /// The default rule: biases and LayerNorm `beta` 0, `gamma` 1, any other parameter is a
 /// Linear weight `[d_in, d_out]` drawn from `U(-1/sqrt(d_in), 1/sqrt(d_in))`.
 pub fn default_init(name: &str, shape: &[usize]) -> Init {

@@ -93,14 +93,7 @@ impl Arch for Transformer {
 
     /// Token ids index the embedding table: they must be < vocab_size.
     fn check_ids(&self, model: &ModelConfig, ids: &[u32]) -> Result<(), String> {
-        let n = ids.len().min(model.max_length);
-        if let Some(id) = ids[..n].iter().find(|&&id| id as usize >= model.vocab_size) {
-            return Err(format!(
-                "token id {id} out of range (vocab_size = {})",
-                model.vocab_size
-            ));
-        }
-        Ok(())
+        super::check_vocab(model, ids)
     }
 
     fn rep_dim(&self, model: &ModelConfig) -> usize {
