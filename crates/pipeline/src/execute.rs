@@ -329,21 +329,20 @@ pub(crate) fn check_pretrained_config(
     bytes: &[u8],
     name: &str,
 ) -> Result<(), String> {
-    let invalid = |problem: String| problem;
     if architecture != "bert" {
-        return Err(invalid(format!(
+        return Err(format!(
             "the {architecture} architecture takes no pretrained encoder (use architecture = \"bert\")"
-        )));
+        ));
     }
     let config: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| invalid(format!("{name} is not JSON: {e}")))?;
+        serde_json::from_slice(bytes).map_err(|e| format!("{name} is not JSON: {e}"))?;
     let get = |key: &str| config.get(key).and_then(serde_json::Value::as_f64);
     if let Some(act) = config.get("hidden_act").and_then(|v| v.as_str())
         && act != "gelu"
     {
-        return Err(invalid(format!(
+        return Err(format!(
             "{name}: hidden_act is `{act}`; cairn's bert uses the exact (erf) `gelu`"
-        )));
+        ));
     }
     for (json_key, size) in [
         ("hidden_size", "hidden"),
@@ -357,21 +356,21 @@ pub(crate) fn check_pretrained_config(
         match get(json_key) {
             Some(v) if v as u64 == want => {}
             Some(v) => {
-                return Err(invalid(format!(
+                return Err(format!(
                     "{name} has {json_key} = {v}, the experiment has {size} = {want}: write `{size} = {v}` in [model]"
-                )));
+                ));
             }
-            None => return Err(invalid(format!("{name} has no `{json_key}`"))),
+            None => return Err(format!("{name} has no `{json_key}`")),
         }
     }
     if let Some(eps) = get("layer_norm_eps") {
         let exponent = sizes.get("eps_exponent").copied().unwrap_or(0);
         let ours = 10f64.powi(-(exponent as i32));
         if ((eps - ours) / eps).abs() > 1e-6 {
-            return Err(invalid(format!(
+            return Err(format!(
                 "{name} has layer_norm_eps = {eps}, the experiment has eps_exponent = {exponent}: write `eps_exponent = {}`",
                 (-eps.log10()).round()
-            )));
+            ));
         }
     }
     Ok(())

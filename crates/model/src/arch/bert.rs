@@ -14,7 +14,9 @@ use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Arch, AttentionGraph, Attr, Features, GraphSink, Init, dtype, linear};
+use super::{
+    Arch, AttentionGraph, Attr, Features, GraphSink, Init, dtype, layer_norm_eps, linear, mean_pool,
+};
 use crate::net::{apply_dropout, placeholder};
 use crate::weights::NamedTensor;
 use crate::{Encoded, ModelConfig};
@@ -563,16 +565,7 @@ fn onnx(g: &mut dyn GraphSink, s: Sizes, ids: &str, mask: &str) -> Result<String
     let one_i = g.i64s(&[1], false);
     let two_i = g.i64s(&[2], false);
 
-    let norm = |g: &mut dyn GraphSink, x: &str, prefix: &str| -> Result<String, String> {
-        let gamma = g.weight(&format!("{prefix}.gamma"))?;
-        let beta = g.weight(&format!("{prefix}.beta"))?;
-        Ok(g.node(
-            "LayerNormalization",
-            &[x, &gamma, &beta],
-            prefix,
-            vec![Attr::Int("axis", -1), Attr::Float("epsilon", eps)],
-        ))
-    };
+    let norm = |g: &mut dyn GraphSink, x: &str, prefix: &str| layer_norm_eps(g, x, prefix, eps);
 
     let pad = g.node("Equal", &[mask, &zero_i], "bert.pad", vec![]);
     let real = g.node("Not", &[&pad], "bert.real", vec![]);
@@ -621,19 +614,5 @@ fn onnx(g: &mut dyn GraphSink, s: Sizes, ids: &str, mask: &str) -> Result<String
     }
 
     // Masked mean pooling over the real positions.
-    let count = g.node(
-        "ReduceSum",
-        &[&realf, &axis1],
-        "bert.count",
-        vec![Attr::Int("keepdims", 1)],
-    );
-    let w = g.node("Div", &[&realf, &count], "bert.pool_weights", vec![]);
-    let w = g.node("Unsqueeze", &[&w, &axis2], "bert.pool_weights_3d", vec![]);
-    let xw = g.node("Mul", &[&x, &w], "bert.weighted", vec![]);
-    Ok(g.node(
-        "ReduceSum",
-        &[&xw, &axis1],
-        "bert.pooled",
-        vec![Attr::Int("keepdims", 0)],
-    ))
+    Ok(mean_pool(g, &x, &realf, (&axis1, &axis2), "bert"))
 }

@@ -47,19 +47,63 @@ pub fn linear(g: &mut dyn GraphSink, x: &str, prefix: &str) -> Result<String, St
     Ok(g.node("Add", &[&y, &bias], prefix, vec![]))
 }
 
-/// burn's `LayerNorm` at `prefix` over the last axis.
+/// burn's `LayerNorm` at `prefix` over the last axis (burn's default epsilon).
 pub fn layer_norm(g: &mut dyn GraphSink, x: &str, prefix: &str) -> Result<String, String> {
+    layer_norm_eps(g, x, prefix, LAYER_NORM_EPSILON)
+}
+
+/// [`layer_norm`] with the given epsilon.
+pub fn layer_norm_eps(
+    g: &mut dyn GraphSink,
+    x: &str,
+    prefix: &str,
+    epsilon: f32,
+) -> Result<String, String> {
     let gamma = g.weight(&format!("{prefix}.gamma"))?;
     let beta = g.weight(&format!("{prefix}.beta"))?;
     Ok(g.node(
         "LayerNormalization",
         &[x, &gamma, &beta],
         prefix,
-        vec![
-            Attr::Int("axis", -1),
-            Attr::Float("epsilon", LAYER_NORM_EPSILON),
-        ],
+        vec![Attr::Int("axis", -1), Attr::Float("epsilon", epsilon)],
     ))
+}
+
+/// Masked mean pooling of `x` `[batch, seq, d]` with the float weights `keep` `[batch, seq]`
+/// (1 on the positions pooled): `[batch, d]`. `axis1`/`axis2` are the `[1]`/`[2]` axis
+/// constants; nodes are named `<prefix>.kept`, `<prefix>.pool_weights`, … `<prefix>.pooled`.
+pub fn mean_pool(
+    g: &mut dyn GraphSink,
+    x: &str,
+    keep: &str,
+    (axis1, axis2): (&str, &str),
+    prefix: &str,
+) -> String {
+    let kept = g.node(
+        "ReduceSum",
+        &[keep, axis1],
+        &format!("{prefix}.kept"),
+        vec![Attr::Int("keepdims", 1)],
+    );
+    let w = g.node(
+        "Div",
+        &[keep, &kept],
+        &format!("{prefix}.pool_weights"),
+        vec![],
+    );
+    let w = g.node(
+        "Unsqueeze",
+        &[&w, axis2],
+        &format!("{prefix}.pool_weights_3d"),
+        vec![],
+    );
+    let xw = g.node("Mul", &[x, &w], &format!("{prefix}.weighted"), vec![]);
+    g.node(
+        "ReduceSum",
+        &[&xw, axis1],
+        &format!("{prefix}.pooled"),
+        vec![Attr::Int("keepdims", 0)],
+    )
 }
 
 /// The constants of multi-head self-attention and the exact GELU, added once per graph (in

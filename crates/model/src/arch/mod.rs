@@ -24,7 +24,9 @@ use burn::module::{Module, ModuleDisplay};
 use burn::tensor::{Device, Tensor};
 use rand_chacha::ChaCha8Rng;
 
-pub use graph::{AttentionGraph, Attr, GraphSink, dtype, layer_norm, linear};
+pub use graph::{
+    AttentionGraph, Attr, GraphSink, dtype, layer_norm, layer_norm_eps, linear, mean_pool,
+};
 
 use crate::weights::NamedTensor;
 use crate::{

@@ -9,7 +9,7 @@ use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Arch, AttentionGraph, Attr, GraphSink, Init, dtype, layer_norm, linear};
+use super::{Arch, AttentionGraph, Attr, GraphSink, Init, dtype, layer_norm, linear, mean_pool};
 use crate::net::{apply_dropout, placeholder};
 use crate::{Encoded, ModelConfig};
 
@@ -284,19 +284,5 @@ fn onnx(
     let x = layer_norm(g, &x, "transformer.norm")?;
 
     // Masked mean pooling.
-    let kept = g.node(
-        "ReduceSum",
-        &[&keep, &axis1],
-        "tf.kept",
-        vec![Attr::Int("keepdims", 1)],
-    );
-    let w = g.node("Div", &[&keep, &kept], "tf.pool_weights", vec![]);
-    let w = g.node("Unsqueeze", &[&w, &axis2], "tf.pool_weights_3d", vec![]);
-    let xw = g.node("Mul", &[&x, &w], "tf.weighted", vec![]);
-    Ok(g.node(
-        "ReduceSum",
-        &[&xw, &axis1],
-        "tf.pooled",
-        vec![Attr::Int("keepdims", 0)],
-    ))
+    Ok(mean_pool(g, &x, &keep, (&axis1, &axis2), "tf"))
 }
