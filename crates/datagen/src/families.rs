@@ -125,6 +125,11 @@ pub fn benign_base_file(sub_category: &str) -> &'static str {
         "coding_question" | "writing_help" | "business_email" | "document_summary" => {
             "base/benign_work.jsonl"
         }
+        "role_framed_task"
+        | "passage_with_questions"
+        | "quiz_and_puzzle"
+        | "fact_check"
+        | "text_task_instruction" => "base/benign_tasks.jsonl",
         _ => "base/benign.jsonl",
     }
 }

@@ -33,6 +33,7 @@ pub use cairn_data::Example;
 use crate::families::Spec;
 use crate::rng::Gen;
 use crate::template::{Split, Vocab};
+use crate::wrappers::Containers;
 
 /// The default seed of the committed data.
 pub const DEFAULT_SEED: u64 = 20261123;
@@ -115,6 +116,10 @@ struct FileParams {
     weight: f64,
     confidence: (f64, f64),
     wrap_p: f64,
+    /// Which containers wrap a row (drawn with probability `wrap_p`).
+    containers: Containers,
+    /// Whether the shared openers and closers ("Hi!", "Thanks.") may frame a row.
+    openers: bool,
     rule_prefix: Option<&'static str>,
     notes: Option<&'static str>,
 }
@@ -139,14 +144,14 @@ fn gen_rows(
         if sub.noise {
             text = noise::apply(&text, g);
         }
-        if g.chance(0.2) {
+        if p.openers && g.chance(0.2) {
             text = format!("{} {}", vocab.fill("{opener}", p.split, g), text);
         }
-        if g.chance(0.15) {
+        if p.openers && g.chance(0.15) {
             text = format!("{} {}", text, vocab.fill("{closer}", p.split, g));
         }
         if sub.wrap && g.chance(p.wrap_p) {
-            text = wrappers::wrap(&text, p.split, g);
+            text = wrappers::wrap(&text, p.containers, g);
         }
         let text = text.trim().to_string();
         if text.is_empty() || text.chars().count() > MAX_CHARS {
@@ -197,7 +202,7 @@ pub const PROD_FP_ROWS: usize = 400;
 pub const RESEARCH_ROWS: usize = 400;
 pub const CONFIRMED_ROWS: usize = 300;
 /// Rows of `transfer.jsonl` (styles held out of training entirely).
-pub const TRANSFER_ROWS: usize = 600;
+pub const TRANSFER_ROWS: usize = 980;
 /// Rows of `confirmed_detections.jsonl` copied from `base/` on purpose.
 pub const CONFIRMED_DUPLICATES: usize = 10;
 
@@ -230,6 +235,8 @@ pub fn generate(seed: u64) -> Datasets {
         weight: 1.0,
         confidence: (0.9, 1.0),
         wrap_p: 0.12,
+        containers: Containers::Train,
+        openers: true,
         rule_prefix: None,
         notes: None,
     };
@@ -246,7 +253,7 @@ pub fn generate(seed: u64) -> Datasets {
             base_attacks.extend(rows.iter().cloned());
         }
         if spec.is_benign() {
-            // Benign is half the data: it is split in three files by kind so
+            // Benign is half the data: it is split in four files by kind so
             // that no file grows far past ~1.5 MB.
             for row in rows {
                 let rel = families::benign_base_file(row.sub_category.as_deref().unwrap_or(""));
@@ -263,6 +270,7 @@ pub fn generate(seed: u64) -> Datasets {
     let test = FileParams {
         split: Split::Test,
         source: "generator:test",
+        containers: Containers::Test,
         ..base
     };
     let mut test_rows = Vec::new();
@@ -283,6 +291,8 @@ pub fn generate(seed: u64) -> Datasets {
         weight: 2.0,
         confidence: (0.95, 1.0),
         wrap_p: 0.2,
+        containers: Containers::Train,
+        openers: true,
         rule_prefix: Some("prod-filter"),
         notes: Some("flagged by the production filter; reviewed as benign"),
     };
@@ -305,6 +315,8 @@ pub fn generate(seed: u64) -> Datasets {
         weight: 3.0,
         confidence: (0.9, 1.0),
         wrap_p: 0.1,
+        containers: Containers::Train,
+        openers: true,
         rule_prefix: None,
         notes: None,
     };
@@ -326,6 +338,8 @@ pub fn generate(seed: u64) -> Datasets {
         weight: 1.5,
         confidence: (0.95, 1.0),
         wrap_p: 0.15,
+        containers: Containers::Train,
+        openers: true,
         rule_prefix: Some("prod-detector"),
         notes: None,
     };
@@ -356,14 +370,16 @@ pub fn generate(seed: u64) -> Datasets {
         confirmed_rows,
     );
 
-    // Last, so no other file changes: styles that no other file uses, with no container
-    // wrappers (those are training's too).
+    // Last, so no other file changes: styles, fills and containers that no other file
+    // uses, and none of the shared openers and closers.
     let transfer = FileParams {
         split: Split::Test,
         source: "generator:transfer",
         weight: 1.0,
         confidence: (0.9, 1.0),
-        wrap_p: 0.0,
+        wrap_p: 0.25,
+        containers: Containers::Transfer,
+        openers: false,
         rule_prefix: None,
         notes: None,
     };

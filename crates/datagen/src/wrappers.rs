@@ -2,10 +2,22 @@
 //! document, a code comment, a JSON tool result, an HTML snippet, a CSV row or
 //! a support ticket. The test split uses a partly different set (YAML, XML,
 //! SMS transcript, meeting notes) so held-out rows are not shaped exactly
-//! like the training rows.
+//! like the training rows, and the transfer split a set of its own (a chat
+//! export, a PDF page, a docs diff, a voicemail transcript, a web form) that
+//! no other file uses.
 
 use crate::rng::Gen;
-use crate::template::Split;
+
+/// Which set of containers a file's rows may arrive in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Containers {
+    /// `base/` and the additions.
+    Train,
+    /// `test.jsonl`.
+    Test,
+    /// `transfer.jsonl`: containers no other file uses.
+    Transfer,
+}
 
 const SENDERS: &[&str] = &[
     "dana.k",
@@ -32,13 +44,13 @@ fn esc_json(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{}\"", s.replace('"', "'")))
 }
 
-/// Puts `text` in a randomly chosen container for `split`.
-pub fn wrap(text: &str, split: Split, g: &mut Gen) -> String {
+/// Puts `text` in a randomly chosen container of `set`.
+pub fn wrap(text: &str, set: Containers, g: &mut Gen) -> String {
     let who = *g.pick(SENDERS);
     let subj = *g.pick(SUBJECTS);
     let n = g.int(100, 99_999);
-    match split {
-        Split::Train => match g.below(8) {
+    match set {
+        Containers::Train => match g.below(8) {
             0 => format!("From: {who}@mail.example.com\nSubject: {subj}\n\n{text}\n\n-- \n{who}"),
             1 => format!(
                 "[{:02}:{:02}] {who}: {text}\n[{:02}:{:02}] {who}: ^ can you handle that?",
@@ -66,7 +78,7 @@ pub fn wrap(text: &str, split: Split, g: &mut Gen) -> String {
                 g.pick(&["low", "normal", "high", "urgent"])
             ),
         },
-        Split::Test => match g.below(5) {
+        Containers::Test => match g.below(5) {
             0 => format!(
                 "message:\n  from: {who}\n  body: |\n    {}",
                 text.replace('\n', "\n    ")
@@ -80,6 +92,22 @@ pub fn wrap(text: &str, split: Split, g: &mut Gen) -> String {
                 "> {}\n\nquoting {who} from the forum",
                 text.replace('\n', "\n> ")
             ),
+        },
+        Containers::Transfer => match g.below(5) {
+            0 => format!(
+                "{{\"channel\": \"#general\", \"user\": \"U0{n}\", \"text\": {}}}",
+                esc_json(text)
+            ),
+            1 => format!(
+                "Page {} of 12\n\n{text}\n\nInternal - {subj} - printed by {who}",
+                g.int(2, 11)
+            ),
+            2 => format!(
+                "diff --git a/docs/notes.md b/docs/notes.md\n@@ -{n},2 +{n},3 @@\n {subj}\n+{}",
+                text.replace('\n', "\n+")
+            ),
+            3 => format!("Voicemail ({}s) from {who}: {text}", g.int(8, 95)),
+            _ => format!("Form submission #{n}\nName: {who}\nMessage: {text}\nConsent: yes"),
         },
     }
 }
