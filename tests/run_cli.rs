@@ -606,6 +606,10 @@ fn eval_scores_versions_side_by_side() {
         }
         let auc = v["overall"]["roc_auc"].as_f64().expect("auc");
         assert!((0.0..=1.0).contains(&auc), "{auc}");
+        // Recall at a false-positive budget grows with the budget.
+        let at1 = v["overall"]["recall_at_fpr_1pct"].as_f64().expect("r@1%");
+        let at5 = v["overall"]["recall_at_fpr_5pct"].as_f64().expect("r@5%");
+        assert!(0.0 <= at1 && at1 <= at5 && at5 <= 1.0, "{at1} {at5}");
         let groups = v["groups"].as_array().expect("groups");
         let names: Vec<&str> = groups.iter().filter_map(|g| g["group"].as_str()).collect();
         let mut sorted = names.clone();
@@ -624,6 +628,7 @@ fn eval_scores_versions_side_by_side() {
             .expect("benign");
         assert_eq!(benign["attacks"], 0);
         assert!(benign["roc_auc"].is_null(), "one class: no AUC");
+        assert!(benign["recall_at_fpr_5pct"].is_null(), "one class: no ROC");
     }
     let out = env
         .cairn()

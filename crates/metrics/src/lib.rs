@@ -123,9 +123,58 @@ pub fn roc_auc(scored: &[(f64, bool)]) -> Option<f64> {
     Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
 }
 
+/// The ROC curve's recall where it still keeps false positives at or below `max_fpr`: the
+/// share of attacks flagged by the lowest score cut (flag when the score is at least the
+/// cut, ties all in or all out) that flags at most `max_fpr` of the benign rows. It is the
+/// ranking's own figure, read off this data, so two models with different calibrations
+/// compare at the same false-positive budget. `None` when either class is missing.
+pub fn recall_at_fpr(scored: &[(f64, bool)], max_fpr: f64) -> Option<f64> {
+    let positives = scored.iter().filter(|(_, attack)| *attack).count();
+    let negatives = scored.len() - positives;
+    if positives == 0 || negatives == 0 {
+        return None;
+    }
+    let mut sorted: Vec<(f64, bool)> = scored.to_vec();
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut tp, mut fp, mut best) = (0usize, 0usize, 0usize);
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j < sorted.len() && sorted[j].0 == sorted[i].0 {
+            j += 1;
+        }
+        let attacks = sorted[i..j].iter().filter(|(_, a)| *a).count();
+        tp += attacks;
+        fp += (j - i) - attacks;
+        if fp as f64 > max_fpr * negatives as f64 {
+            break;
+        }
+        best = tp;
+        i = j;
+    }
+    Some(best as f64 / positives as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recall_at_a_false_positive_budget() {
+        let s = [
+            (0.9, true),
+            (0.8, false),
+            (0.7, true),
+            (0.6, true),
+            (0.1, false),
+        ];
+        assert_eq!(recall_at_fpr(&s, 0.0), Some(1.0 / 3.0));
+        assert_eq!(recall_at_fpr(&s, 0.5), Some(1.0));
+        // A tie of a benign row with an attack is taken whole or not at all.
+        let tie = [(0.9, true), (0.5, true), (0.5, false), (0.1, false)];
+        assert_eq!(recall_at_fpr(&tie, 0.0), Some(0.5));
+        assert_eq!(recall_at_fpr(&[(0.5, true)], 0.05), None);
+    }
 
     #[test]
     fn roc_auc_from_ranks() {

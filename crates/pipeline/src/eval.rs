@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use cairn_data::{DatasetRow, DatasetSource, Taxonomy};
-use cairn_metrics::{Binary, Confusion, roc_auc};
+use cairn_metrics::{Binary, Confusion, recall_at_fpr, roc_auc};
 use cairn_model::Prediction;
 use cairn_store::Store;
 use serde::Serialize;
@@ -32,6 +32,10 @@ pub struct EvalMetrics {
     pub binary: Binary,
     /// Area under the ROC curve of P(attack); absent when the rows hold one class only.
     pub roc_auc: Option<f64>,
+    /// The ranking's recall at 1 % and 5 % false positives on these rows (whatever the
+    /// threshold): versions with different calibrations compared at the same budget.
+    pub recall_at_fpr_1pct: Option<f64>,
+    pub recall_at_fpr_5pct: Option<f64>,
     pub threshold: f64,
 }
 
@@ -54,6 +58,8 @@ impl EvalMetrics {
             benign: confusion.true_negatives + confusion.false_positives,
             binary: confusion.binary(),
             roc_auc: roc_auc(&scored),
+            recall_at_fpr_1pct: recall_at_fpr(&scored, 0.01),
+            recall_at_fpr_5pct: recall_at_fpr(&scored, 0.05),
             threshold: threshold.unwrap_or(0.5),
         }
     }
@@ -195,8 +201,9 @@ fn eval_from(
     })
 }
 
-fn auc(m: &EvalMetrics) -> String {
-    m.roc_auc
+/// A figure that exists only when the rows hold both classes.
+fn both_classes(value: Option<f64>) -> String {
+    value
         .map(|a| format!("{a:.4}"))
         .unwrap_or_else(|| "-".into())
 }
@@ -243,14 +250,16 @@ pub fn render_eval(report: &EvalReport) -> String {
         out.push_str(&format!("  {:>width$}", v.version));
     }
     out.push('\n');
-    let rows: [(&str, Cell); 7] = [
+    let rows: [(&str, Cell); 9] = [
         ("accuracy", |m| format!("{:.4}", m.binary.accuracy)),
         ("precision", |m| format!("{:.4}", m.binary.precision)),
         ("recall", |m| format!("{:.4}", m.binary.recall)),
         ("f1", |m| format!("{:.4}", m.binary.f1)),
         ("fpr", |m| format!("{:.4}", m.binary.fpr)),
         ("fnr", |m| format!("{:.4}", m.binary.fnr)),
-        ("roc_auc", auc),
+        ("roc_auc", |m| both_classes(m.roc_auc)),
+        ("recall@fpr 1%", |m| both_classes(m.recall_at_fpr_1pct)),
+        ("recall@fpr 5%", |m| both_classes(m.recall_at_fpr_5pct)),
     ];
     for (name, value) in rows {
         out.push_str(&format!("{name:<col$}"));
