@@ -79,6 +79,9 @@ enum Command {
     /// List, read and move refs (`name@version` is immutable, `name/latest` moves).
     #[command(subcommand)]
     Ref(cmd::store::RefCommand),
+    /// Red-team suites against several models: `run` scores them, `show` prints a result.
+    #[command(subcommand)]
+    Redteam(cmd::redteam::RedteamCommand),
 }
 
 fn main() -> ExitCode {
@@ -109,6 +112,7 @@ fn main() -> ExitCode {
         Command::Ref(command) => cmd::store::refs(&cli.store, &out, command),
         Command::Validate(args) => cmd::data::validate(&out, args),
         Command::Data(command) => cmd::data::data(&cli.store, &out, command),
+        Command::Redteam(command) => cmd::redteam::redteam(&cli.store, &out, command),
     };
     match result {
         Ok(code) => code,

@@ -184,6 +184,16 @@ pub fn graph(store: &Store, reference: &str) -> Result<Graph, LineageError> {
             );
             g.edge(&run_node, &report_node, "gate");
         }
+        if let Some(cause) = &recipe.cause
+            && let Some(object) = cause.object
+        {
+            let cause_node = g.node(
+                &object,
+                &cause.kind,
+                format!("{} {}\\n{}", cause.kind, object.short(), cause.note),
+            );
+            g.edge(&cause_node, &run_node, "caused");
+        }
         if let Some(parent) = run.parent {
             let parent_label = names
                 .get(&parent)

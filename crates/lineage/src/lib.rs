@@ -124,6 +124,9 @@ pub struct LogEntry {
     /// it or of an ancestor): the weights file's name and object.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoder: Option<(String, ObjectId)>,
+    /// What asked for the run when no person's experiment did (a red-team result).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<cairn_spec::Cause>,
 }
 
 /// The pretrained encoder behind a run: its recipe's, or the nearest ancestor's.
@@ -183,6 +186,7 @@ pub fn log(store: &Store, model: Option<&str>) -> Result<Vec<LogEntry>, LineageE
             forced: run.forced,
             backend: run.environment.backend.clone(),
             encoder: encoder_of(store, &run)?,
+            cause: store.get_manifest::<Recipe>(&run.recipe)?.cause,
         });
     }
     if entries.is_empty()
@@ -451,6 +455,13 @@ pub fn render_log(entries: &[LogEntry]) -> String {
         ));
         if let Some((name, id)) = &e.encoder {
             out.push_str(&format!("    encoder {name} {}\n", id.short()));
+        }
+        if let Some(c) = &e.cause {
+            let object = c
+                .object
+                .map(|o| format!(" {}", o.short()))
+                .unwrap_or_default();
+            out.push_str(&format!("    cause {}{object}: {}\n", c.kind, c.note));
         }
         for (name, rows) in &e.additions {
             out.push_str(&format!("    + {name} ({rows} rows)\n"));

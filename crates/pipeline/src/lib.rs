@@ -17,6 +17,7 @@ mod eval;
 mod execute;
 mod gate;
 mod loaded;
+mod redteam;
 mod register;
 mod scan;
 mod stages;
@@ -30,6 +31,11 @@ pub use eval::{
 };
 pub use execute::{Executed, execute};
 pub use loaded::LoadedModel;
+pub use redteam::{
+    ModelScope, REDTEAM_REF_PREFIX, RedteamOptions, RedteamReport, RetrainOptions, RetrainReport,
+    Retrained, Skipped, load_result, load_suite, redteam_retrain, redteam_run, render_result,
+    result_ref,
+};
 pub use register::{
     EnvironmentChange, OutputCheck, PlanResult, ReproduceReport, RunOptions, RunResult, RunStatus,
     RunSummary, build_recipe, export_safetensors, html_report, load_run, markdown_report, plan,
@@ -144,6 +150,12 @@ pub enum PipelineError {
     Model(#[from] cairn_model::ModelError),
     #[error(transparent)]
     Onnx(#[from] cairn_onnx::OnnxError),
+    /// A red-team suite file that cannot be used (`file:line:col: message`).
+    #[error(transparent)]
+    Suite(#[from] cairn_redteam::SuiteError),
+    /// A suite whose templates cannot make the rows it asks for.
+    #[error(transparent)]
+    Generate(#[from] cairn_redteam::GenerateError),
     /// ONNX Runtime's outputs differ from burn's by more than `[export] tolerance`.
     #[error(
         "ONNX parity failed: ONNX Runtime's outputs differ from burn's by up to {deviation:e} (tolerance {tolerance:e}, worst output `{output}`), and {disagreements} of {examples} test predictions differ; the run was not registered (raise `[export] tolerance`, or set `[export] onnx = false` to skip the export)"
@@ -220,9 +232,10 @@ impl PipelineError {
             PipelineError::Spec(_) | PipelineError::IncompatibleParent { .. } => {
                 ErrorKind::InvalidInput
             }
-            PipelineError::Invalid { .. } | PipelineError::InvalidLine { .. } => {
-                ErrorKind::InvalidInput
-            }
+            PipelineError::Invalid { .. }
+            | PipelineError::InvalidLine { .. }
+            | PipelineError::Suite(_)
+            | PipelineError::Generate(_) => ErrorKind::InvalidInput,
             PipelineError::Store(e) => match e {
                 S::NotFound(_) | S::NotAStore(_) => ErrorKind::NotFound,
                 S::Corrupt { .. } | S::NotAManifest { .. } | S::BadRef { .. } => ErrorKind::Corrupt,

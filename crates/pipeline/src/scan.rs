@@ -121,7 +121,11 @@ impl Scanner {
             Some(r) => r.to_string(),
             None => default_model(store)?,
         };
-        let loaded = LoadedModel::load(store, &reference)?;
+        Self::of_model(LoadedModel::load(store, &reference)?, threads)
+    }
+
+    /// A loaded version's scanner, with `threads` ONNX Runtime threads.
+    pub fn of_model(loaded: LoadedModel<'_>, threads: usize) -> Result<Self, PipelineError> {
         let onnx = loaded.onnx()?;
         let props = cairn_onnx::metadata(&onnx)?;
         Ok(Self {

@@ -1,4 +1,5 @@
 pub mod data;
+pub mod redteam;
 pub mod run;
 pub mod serve;
 pub mod store;

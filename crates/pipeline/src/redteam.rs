@@ -1,0 +1,575 @@
+//! `cairn redteam run` and `show`: a suite's attacks and probes scored by each model's ONNX
+//! export (the production path), every miss attributed to the model with its category and
+//! severity bucket, and the whole result stored as a `redteam` manifest under
+//! `redteam/results/<hash>`.
+
+use std::path::Path;
+
+use cairn_redteam::{Category, RedteamResult, Suite};
+use cairn_store::{Expect, ObjectId, RefName, Store};
+use serde::Serialize;
+
+use crate::{LoadedModel, PipelineError, Scanner};
+
+/// Where red-team results are named.
+pub const REDTEAM_REF_PREFIX: &str = "redteam/results/";
+
+/// Which models a test covers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelScope {
+    /// These versions (`name@version` or `name/latest`).
+    These(Vec<String>),
+    /// The latest version of every model in the store.
+    All,
+}
+
+/// How `redteam run` runs.
+#[derive(Debug, Clone)]
+pub struct RedteamOptions {
+    pub models: ModelScope,
+    /// Texts per ONNX Runtime call.
+    pub batch_size: usize,
+    /// Only these categories (default: all the suite has).
+    pub categories: Option<Vec<Category>>,
+    /// Overrides the suite's seed.
+    pub seed: Option<u64>,
+    /// ONNX Runtime threads per model.
+    pub threads: usize,
+}
+
+/// A stored red-team result and its hash.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedteamReport {
+    /// The result object (`blake3:<hex>`).
+    pub result: ObjectId,
+    #[serde(flatten)]
+    pub body: RedteamResult,
+}
+
+/// The ref a result is kept under (so gc keeps it and what it names).
+pub fn result_ref(id: &ObjectId) -> Result<RefName, PipelineError> {
+    format!("{REDTEAM_REF_PREFIX}{}", &id.to_hex()[..16])
+        .parse()
+        .map_err(|e: cairn_store::RefNameError| PipelineError::Invalid {
+            field: "result ref".into(),
+            problem: e.to_string(),
+        })
+}
+
+/// Reads and checks a suite file.
+pub fn load_suite(path: &Path) -> Result<(Suite, Vec<u8>), PipelineError> {
+    let bytes = std::fs::read(path).map_err(|e| PipelineError::io(path, e))?;
+    let text = String::from_utf8(bytes.clone()).map_err(|_| PipelineError::InvalidLine {
+        file: path.to_path_buf(),
+        line: None,
+        message: "the suite is not UTF-8 text: save it as UTF-8".into(),
+    })?;
+    let suite = cairn_redteam::parse(&text, &path.display().to_string())?;
+    Ok((suite, bytes))
+}
+
+/// The versions `scope` names, resolved to `name@version`, in the order given (`All`: model
+/// names in order).
+fn resolve_models(store: &Store, scope: &ModelScope) -> Result<Vec<String>, PipelineError> {
+    let given: Vec<String> = match scope {
+        ModelScope::These(refs) => refs.clone(),
+        ModelScope::All => store
+            .list_refs()?
+            .into_iter()
+            .map(|(name, _)| name.to_string())
+            .filter(|n| n.ends_with("/latest") && !n.starts_with(cairn_spec::DEPLOYMENT_REF_PREFIX))
+            .collect(),
+    };
+    if given.is_empty() {
+        return Err(PipelineError::NotFound {
+            what: "model",
+            name: "<name>/latest".into(),
+            fix: "no model is registered in this store: run an experiment first".into(),
+        });
+    }
+    let mut out: Vec<String> = Vec::new();
+    for reference in given {
+        let (_, _, run) = crate::register::load_run(store, &reference)?;
+        let version = format!("{}@{}", run.name, run.version);
+        if !out.contains(&version) {
+            out.push(version);
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `suite_path` against the models of `options` and stores the result.
+pub fn redteam_run(
+    store: &Store,
+    suite_path: &Path,
+    options: &RedteamOptions,
+) -> Result<RedteamReport, PipelineError> {
+    let (suite, suite_bytes) = load_suite(suite_path)?;
+    let categories = match &options.categories {
+        Some(wanted) => {
+            for c in wanted {
+                if !suite.categories().contains(c) {
+                    return Err(PipelineError::Invalid {
+                        field: "--categories".into(),
+                        problem: format!(
+                            "the suite has no `{c}` attacks: use some of {}",
+                            names(&suite.categories())
+                        ),
+                    });
+                }
+            }
+            wanted.clone()
+        }
+        None => suite.categories(),
+    };
+    let versions = resolve_models(store, &options.models)?;
+    // Every model is loaded and checked before anything is generated, scored or stored.
+    for version in &versions {
+        let loaded = LoadedModel::load(store, version)?;
+        if loaded.run.outputs.onnx.is_none() {
+            return Err(PipelineError::NoOnnx(version.clone()));
+        }
+        for c in &categories {
+            if !loaded.taxonomy.families.iter().any(|f| f == c.family()) {
+                return Err(PipelineError::Invalid {
+                    field: "suite".into(),
+                    problem: format!(
+                        "category `{c}` is scored as family `{}`, which {version}'s taxonomy does not have: leave it out with --categories",
+                        c.family()
+                    ),
+                });
+            }
+        }
+    }
+    let seed = options.seed.unwrap_or(suite.seed);
+    let rows = cairn_redteam::generate(&suite, seed, Some(&categories))?;
+    let results = score(
+        store,
+        &suite,
+        &rows,
+        &versions,
+        options.batch_size,
+        options.threads,
+    )?;
+
+    let suite_id = store.put_bytes(&suite_bytes)?.id;
+    let attack_set = store
+        .put_bytes(cairn_datagen::to_jsonl(&rows).as_bytes())?
+        .id;
+    let body = RedteamResult {
+        suite_name: suite.name.clone(),
+        suite: suite_id,
+        seed,
+        attack_set,
+        categories: categories.iter().map(|c| c.name().to_string()).collect(),
+        models: results,
+    };
+    let result = store.put_manifest(&body)?;
+    store.set_ref(&result_ref(&result)?, result, Expect::Any)?;
+    Ok(RedteamReport { result, body })
+}
+
+fn names(categories: &[Category]) -> String {
+    categories
+        .iter()
+        .map(|c| c.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A stored result named by its hash (`blake3:<hex>` or hex), a unique hex prefix of at
+/// least 8 digits, or its ref.
+pub fn load_result(store: &Store, name: &str) -> Result<RedteamReport, PipelineError> {
+    let id = find_result(store, name)?;
+    let body: RedteamResult = store.get_manifest(&id)?;
+    Ok(RedteamReport { result: id, body })
+}
+
+fn find_result(store: &Store, name: &str) -> Result<ObjectId, PipelineError> {
+    if let Some(id) = ObjectId::from_ref_str(name).or_else(|| name.parse::<ObjectId>().ok()) {
+        return Ok(id);
+    }
+    if let Ok(reference) = name.parse::<RefName>()
+        && let Some(id) = store.get_ref(&reference)?
+    {
+        return Ok(id);
+    }
+    let hex = name.strip_prefix("blake3:").unwrap_or(name);
+    let matches: Vec<ObjectId> = if hex.len() >= 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        store
+            .list_refs()?
+            .into_iter()
+            .filter(|(r, id)| {
+                r.as_str().starts_with(REDTEAM_REF_PREFIX) && id.to_hex().starts_with(hex)
+            })
+            .map(|(_, id)| id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    match matches.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(PipelineError::NotFound {
+            what: "red-team result",
+            name: name.to_string(),
+            fix: "give the `result` hash `cairn redteam run` printed, or see `cairn ref list redteam/`".into(),
+        }),
+        _ => Err(PipelineError::Invalid {
+            field: "result".into(),
+            problem: format!("`{name}` matches several results: give more digits"),
+        }),
+    }
+}
+
+/// The result as people read it.
+pub fn render_result(report: &RedteamReport) -> String {
+    let r = &report.body;
+    let mut out = format!(
+        "red-team {} — suite `{}` (seed {}), categories: {}\n",
+        report.result.short(),
+        r.suite_name,
+        r.seed,
+        r.categories.join(", ")
+    );
+    for m in &r.models {
+        out.push_str(&format!(
+            "\n{}  detection {:.1}% ({} of {} attacks), {} failure(s): critical {}, high {}, medium {}, low {}; false alarms {} of {} probes\n",
+            m.reference,
+            m.detection_rate * 100.0,
+            m.detected,
+            m.attacks,
+            m.failures,
+            m.buckets.critical,
+            m.buckets.high,
+            m.buckets.medium,
+            m.buckets.low,
+            m.false_alarms,
+            m.probes,
+        ));
+        for (category, count) in &m.categories {
+            out.push_str(&format!(
+                "  {category:<20} {:>4} of {:>4} missed\n",
+                count.failures, count.attacks
+            ));
+        }
+    }
+    out
+}
+
+/// How `redteam retrain` retrains.
+#[derive(Debug, Clone)]
+pub struct RetrainOptions {
+    /// Rows of the model's own base data kept beside its failures (seeded sample).
+    pub base_sample: u64,
+    /// Multiplies the failures' weight (`[data] new_data_boost`).
+    pub boost: f64,
+    /// Build and print the recipes; run nothing, register nothing.
+    pub dry_run: bool,
+    /// Epochs of each fine-tune (default: a quarter of the model's own, at least 1).
+    pub epochs: Option<u64>,
+    /// Learning rate of each fine-tune (default: a quarter of the model's own): adjust the
+    /// model, don't overwrite it.
+    pub learning_rate: Option<f64>,
+    /// For the re-test: texts per ONNX Runtime call, and threads.
+    pub batch_size: usize,
+    pub threads: usize,
+}
+
+/// One model that failed and was retrained (or would be, with `dry_run`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Retrained {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub new_ref: String,
+    pub recipe: String,
+    pub failures: u64,
+    pub detection_before: f64,
+    /// On the same attack set, after (absent with `dry_run` or when the run failed).
+    pub detection_after: Option<f64>,
+    pub failures_after: Option<u64>,
+    /// `registered`, `up-to-date`, `rejected`, `planned` or `failed`.
+    pub status: String,
+    /// The gate's decision (`accept` / `reject`), when it ran.
+    pub gate: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A model left alone, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub reason: String,
+    pub detection_before: f64,
+}
+
+/// What `redteam retrain` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RetrainReport {
+    /// The red-team result the retraining answers.
+    pub result: ObjectId,
+    /// The re-test of the new versions on the same attack set (a `redteam` result).
+    pub retest: Option<ObjectId>,
+    pub retrained: Vec<Retrained>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// The lowest `major.minor.patch` above `version` (same major and minor) that `name` has not
+/// published.
+fn next_patch(store: &Store, name: &str, version: &str) -> Result<String, PipelineError> {
+    let parts: Vec<&str> = version
+        .split(['-', '+'])
+        .next()
+        .unwrap_or("")
+        .split('.')
+        .collect();
+    let parsed: Option<Vec<u64>> = parts.iter().map(|p| p.parse().ok()).collect();
+    let Some([major, minor, patch]) = parsed.as_deref().and_then(|p| <[u64; 3]>::try_from(p).ok())
+    else {
+        return Err(PipelineError::Invalid {
+            field: "version".into(),
+            problem: format!(
+                "{name}@{version} is not `major.minor.patch`, so there is no next patch version"
+            ),
+        });
+    };
+    let mut next = patch + 1;
+    loop {
+        let candidate = format!("{major}.{minor}.{next}");
+        let reference =
+            RefName::versioned(name, &candidate).map_err(|e| PipelineError::Invalid {
+                field: "version".into(),
+                problem: e.to_string(),
+            })?;
+        if store.get_ref(&reference)?.is_none() {
+            return Ok(candidate);
+        }
+        next += 1;
+    }
+}
+
+/// The rows of a stored attack set.
+fn attack_rows(store: &Store, id: &ObjectId) -> Result<Vec<cairn_data::Example>, PipelineError> {
+    let bytes = store.read(id)?;
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).map_err(|e| PipelineError::Invalid {
+                field: "attack set".into(),
+                problem: format!("object {id} is not an attack set: {e}"),
+            })
+        })
+        .collect()
+}
+
+/// Scores `rows` with each version's ONNX export.
+fn score(
+    store: &Store,
+    suite: &Suite,
+    rows: &[cairn_data::Example],
+    versions: &[String],
+    batch_size: usize,
+    threads: usize,
+) -> Result<Vec<cairn_redteam::ModelResult>, PipelineError> {
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let mut results = Vec::new();
+    for version in versions {
+        let loaded = LoadedModel::load(store, version)?;
+        let reference = loaded.version.clone();
+        let run_id = loaded.run_id;
+        let threshold = loaded.run.threshold.unwrap_or(0.5);
+        let mut scanner = Scanner::of_model(loaded, threads)?;
+        let mut verdicts = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(batch_size.max(1)) {
+            verdicts.extend(
+                scanner
+                    .scan(batch)?
+                    .into_iter()
+                    .map(|v| (f64::from(v.probability), v.threat)),
+            );
+        }
+        results.push(cairn_redteam::attribute(
+            suite, rows, &verdicts, threshold, &reference, run_id,
+        ));
+    }
+    Ok(results)
+}
+
+/// The fine-tune recipe of one failing model: its own failures (weighted as red-team
+/// examples, times `boost`) plus a seeded sample of its own base data, from the model,
+/// `cause` = the result.
+fn retrain_recipe(
+    store: &Store,
+    report: &RedteamReport,
+    model: &cairn_redteam::ModelResult,
+    rows: &[cairn_data::Example],
+    options: &RetrainOptions,
+    cairn_version: &str,
+) -> Result<cairn_spec::Recipe, PipelineError> {
+    let loaded = LoadedModel::load(store, &model.reference)?;
+    let mut recipe = loaded.recipe.clone();
+    let failures: Vec<cairn_data::Example> = model
+        .missed
+        .iter()
+        .filter_map(|f| rows.get(f.row as usize).cloned())
+        .collect();
+    let short = &report.result.to_hex()[..12];
+    let failures_object = store
+        .put_bytes(cairn_datagen::to_jsonl(&failures).as_bytes())?
+        .id;
+    let name = format!("redteam/{short}/{}-failures.jsonl", loaded.run.name);
+    recipe.data.additions = vec![cairn_spec::NamedObject {
+        size: store.size(&failures_object)?,
+        name,
+        object: failures_object,
+    }];
+    recipe.data.base_sample = Some(options.base_sample);
+    recipe.data.new_data_boost = options.boost;
+    recipe.version = next_patch(store, &loaded.run.name, &loaded.run.version)?;
+    recipe.description = format!(
+        "Red-team retrain of {} on its own {} failure(s) from suite `{}`.",
+        model.reference, model.failures, report.body.suite_name
+    );
+    recipe.changes = vec![
+        format!(
+            "{} red-team failure(s) from result {short} (weight x{} x boost {})",
+            model.failures,
+            cairn_redteam::FAILURE_WEIGHT,
+            options.boost
+        ),
+        format!(
+            "a seeded sample of {} rows of its own base data",
+            options.base_sample
+        ),
+    ];
+    recipe.model.parent = Some(cairn_spec::VersionRef {
+        name: model.reference.clone(),
+        run: loaded.run_id,
+    });
+    recipe.regression.baseline = None;
+    recipe.train.epochs = options
+        .epochs
+        .unwrap_or_else(|| recipe.train.epochs.div_ceil(4).max(1));
+    recipe.train.learning_rate = options
+        .learning_rate
+        .unwrap_or(recipe.train.learning_rate / 4.0);
+    // The parent's operating point is kept: a few hundred rows cannot choose a better one.
+    recipe.evaluate = cairn_spec::EvaluateSection {
+        target_fpr: None,
+        threshold: loaded.run.threshold,
+    };
+    recipe.environment.cairn_version = cairn_version.to_string();
+    recipe.cause = Some(cairn_spec::Cause {
+        kind: "redteam".into(),
+        object: Some(report.result),
+        note: format!(
+            "{} failure(s) of {} on suite `{}`",
+            model.failures, model.reference, report.body.suite_name
+        ),
+    });
+    Ok(recipe)
+}
+
+/// Retrains every model of a result that has at least one failure — and only those — each
+/// on its own failures, then re-tests the new versions on the same attack set.
+pub fn redteam_retrain(
+    store: &Store,
+    result: &str,
+    options: &RetrainOptions,
+    cairn_version: &str,
+    events: &mut dyn FnMut(&str, crate::Event),
+) -> Result<RetrainReport, PipelineError> {
+    let report = load_result(store, result)?;
+    let suite_bytes = store.read(&report.body.suite)?;
+    let suite = cairn_redteam::parse(
+        &String::from_utf8_lossy(&suite_bytes),
+        &format!("<suite {}>", report.body.suite.short()),
+    )?;
+    let rows = attack_rows(store, &report.body.attack_set)?;
+    let mut retrained = Vec::new();
+    let mut skipped = Vec::new();
+    for model in &report.body.models {
+        if model.failures == 0 {
+            skipped.push(Skipped {
+                reference: model.reference.clone(),
+                reason: format!("no failures: detected all {} attacks", model.attacks),
+                detection_before: model.detection_rate,
+            });
+            continue;
+        }
+        let recipe = retrain_recipe(store, &report, model, &rows, options, cairn_version)?;
+        let mut entry = Retrained {
+            reference: model.reference.clone(),
+            new_ref: format!("{}@{}", recipe.name, recipe.version),
+            recipe: recipe.id()?.to_hex(),
+            failures: model.failures,
+            detection_before: model.detection_rate,
+            detection_after: None,
+            failures_after: None,
+            status: "planned".into(),
+            gate: None,
+            error: None,
+        };
+        if !options.dry_run {
+            let mut forward = |e: crate::Event| events(&model.reference, e);
+            match crate::register::run_recipe(
+                store,
+                &recipe,
+                crate::register::RunOptions { force: false },
+                cairn_version,
+                &mut forward,
+            ) {
+                Ok(run) => {
+                    entry.status = match run.status {
+                        crate::RunStatus::Registered => "registered",
+                        crate::RunStatus::UpToDate => "up-to-date",
+                        crate::RunStatus::Rejected => "rejected",
+                    }
+                    .into();
+                    entry.gate = Some(run.manifest.decision.to_string());
+                }
+                Err(e) => {
+                    entry.status = "failed".into();
+                    entry.error = Some(e.to_string());
+                }
+            }
+        }
+        retrained.push(entry);
+    }
+    let new_versions: Vec<String> = retrained
+        .iter()
+        .filter(|r| r.status == "registered" || r.status == "up-to-date")
+        .map(|r| r.new_ref.clone())
+        .collect();
+    let mut retest = None;
+    if !new_versions.is_empty() {
+        let after = score(
+            store,
+            &suite,
+            &rows,
+            &new_versions,
+            options.batch_size,
+            options.threads,
+        )?;
+        for r in &mut retrained {
+            if let Some(m) = after.iter().find(|m| m.reference == r.new_ref) {
+                r.detection_after = Some(m.detection_rate);
+                r.failures_after = Some(m.failures);
+            }
+        }
+        let body = RedteamResult {
+            models: after,
+            ..report.body.clone()
+        };
+        let id = store.put_manifest(&body)?;
+        store.set_ref(&result_ref(&id)?, id, Expect::Any)?;
+        retest = Some(id);
+    }
+    Ok(RetrainReport {
+        result: report.result,
+        retest,
+        retrained,
+        skipped,
+    })
+}
