@@ -227,7 +227,7 @@ fn red_team_finds_failures_and_retrains_only_the_models_that_failed() {
 fn bad_red_team_input_is_refused_with_nothing_stored() {
     let (env, suite) = setup();
     let suite_arg = suite.to_str().expect("utf-8").to_string();
-    let before = refs(&env);
+    let mut before = refs(&env);
     let fails = |args: &[&str], want: &str| {
         let out = env.run(args);
         assert_ne!(code(&out), 0, "{args:?}");
@@ -235,76 +235,69 @@ fn bad_red_team_input_is_refused_with_nothing_stored() {
         assert!(err.contains(want), "{args:?}: {err}\nwant: {want}");
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     };
-    fails(
-        &[
-            "redteam",
-            "run",
-            "--suite",
-            &suite_arg,
-            "--models",
-            "nope@1.0.0",
-        ],
-        "`nope@1.0.0` is not a registered version",
-    );
-    fails(
-        &[
-            "redteam",
-            "run",
-            "--suite",
-            &suite_arg,
-            "--models",
-            "tiny@1.0.0",
-            "--categories",
-            "jailbreak",
-        ],
-        "the suite has no `jailbreak` attacks",
-    );
-    fails(
-        &[
-            "redteam",
-            "run",
-            "--suite",
-            &suite_arg,
-            "--models",
-            "tiny@1.0.0",
-            "--categories",
-            "jail",
-        ],
-        "unknown category `jail`",
-    );
+    let on_suite = |rest: &[&str]| -> Vec<String> {
+        ["redteam", "run", "--suite", suite_arg.as_str()]
+            .iter()
+            .chain(rest)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--models", "nope@1.0.0"],
+            "`nope@1.0.0` is not a registered version",
+        ),
+        (
+            &["--models", "tiny@1.0.0", "--categories", "jailbreak"],
+            "the suite has no `jailbreak` attacks",
+        ),
+        (
+            &["--models", "tiny@1.0.0", "--categories", "jail"],
+            "unknown category `jail`",
+        ),
+    ];
+    for (rest, want) in cases {
+        let args = on_suite(rest);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails(&args, want);
+    }
+    // Bad suite files, each against every model.
     let bad = env.path("bad.toml");
-    std::fs::write(&bad, SUITE.replace("\"command_injection\"", "\"shell\"")).expect("write");
+    let bad_arg = bad.to_str().expect("utf-8");
+    let bad_suites = [
+        (
+            SUITE.replace("\"command_injection\"", "\"shell\""),
+            "bad.toml:14:12: unknown category `shell`",
+        ),
+        ("name = \"empty\"\n".to_string(), "the suite has no attacks"),
+        (
+            SUITE.replace("count = 6", "count = 60"),
+            "entry `pi-quiet` makes only 16 distinct texts of the 60",
+        ),
+    ];
+    for (text, want) in bad_suites {
+        std::fs::write(&bad, text).expect("write");
+        fails(&["redteam", "run", "--suite", bad_arg, "--all"], want);
+    }
+    assert_eq!(refs(&env), before, "nothing was stored under a ref");
+    // A version registered without an ONNX export cannot be scored the production way.
+    let no_onnx = common::tiny_experiment("1.0.0", None, None, 1, "0.01")
+        .replace("name = \"tiny\"", "name = \"plain\"")
+        + "\n[export]\nonnx = false\n";
+    std::fs::write(env.path("plain.toml"), no_onnx).expect("write");
+    let out = env.run(&["run", env.path("plain.toml").to_str().expect("utf-8")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    before = refs(&env);
     fails(
         &[
             "redteam",
             "run",
             "--suite",
-            bad.to_str().expect("utf-8"),
-            "--all",
+            &suite_arg,
+            "--models",
+            "tiny@1.0.0,plain@1.0.0",
         ],
-        "bad.toml:14:12: unknown category `shell`",
-    );
-    std::fs::write(&bad, "name = \"empty\"\n").expect("write");
-    fails(
-        &[
-            "redteam",
-            "run",
-            "--suite",
-            bad.to_str().expect("utf-8"),
-            "--all",
-        ],
-        "the suite has no attacks",
-    );
-    std::fs::write(&bad, SUITE.replace("count = 6", "count = 60")).expect("write");
-    fails(
-        &[
-            "redteam",
-            "run",
-            "--suite",
-            bad.to_str().expect("utf-8"),
-            "--all",
-        ],
-        "entry `pi-quiet` makes only 16 distinct texts of the 60",
+        "plain@1.0.0 has no ONNX export",
     );
     // A run manifest is not a red-team result.
     let run = json(&env, &["show", "tiny@1.0.0"]);

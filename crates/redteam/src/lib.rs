@@ -66,39 +66,39 @@ pub fn generate(
         rule_id: None,
         notes: None,
     };
-    for (i, attack) in suite.attacks.iter().enumerate() {
-        if categories.is_some_and(|c| !c.contains(&attack.category)) {
-            continue;
-        }
-        let mut g = Gen::new(seed, 1_000 + i as u64);
-        for text in distinct(
-            &vocab,
-            &attack.template,
-            attack.count,
-            &attack.id,
-            &mut seen,
-            &mut g,
-        )? {
-            rows.push(row(
-                text,
-                &attack.id,
-                attack.category.family(),
-                attack.severity,
+    // (entry id, template, count, family, severity, context, generation stream)
+    let attacks = suite
+        .attacks
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| categories.is_none_or(|c| c.contains(&a.category)))
+        .map(|(i, a)| {
+            let family = a.category.family();
+            (
+                &a.id,
+                &a.template,
+                a.count,
+                family,
+                a.severity,
                 "attack",
-            ));
-        }
-    }
-    for (i, probe) in suite.probes.iter().enumerate() {
-        let mut g = Gen::new(seed, 100_000 + i as u64);
-        for text in distinct(
-            &vocab,
-            &probe.template,
-            probe.count,
-            &probe.id,
-            &mut seen,
-            &mut g,
-        )? {
-            rows.push(row(text, &probe.id, BENIGN, 0.0, "conversational"));
+                1_000 + i as u64,
+            )
+        });
+    let probes = suite.probes.iter().enumerate().map(|(i, p)| {
+        (
+            &p.id,
+            &p.template,
+            p.count,
+            BENIGN,
+            0.0,
+            "conversational",
+            100_000 + i as u64,
+        )
+    });
+    for (id, template, count, family, severity, context, stream) in attacks.chain(probes) {
+        let mut g = Gen::new(seed, stream);
+        for text in distinct(&vocab, template, count, id, &mut seen, &mut g)? {
+            rows.push(row(text, id, family, severity, context));
         }
     }
     Ok(rows)
