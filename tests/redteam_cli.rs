@@ -299,6 +299,44 @@ fn bad_red_team_input_is_refused_with_nothing_stored() {
         ],
         "plain@1.0.0 has no ONNX export",
     );
+    // A model whose taxonomy has no CMD family cannot be scored on command_injection.
+    let taxonomy = "families = [\"PI\", \"benign\"]\ncontexts = [\"business\", \"conversational\", \"creative\", \"attack\", \"educational\", \"technical\"]\n";
+    std::fs::write(env.path("small-taxonomy.toml"), taxonomy).expect("write");
+    for file in ["train.jsonl", "test.jsonl"] {
+        let text = std::fs::read_to_string(env.path(file)).expect("read");
+        let kept: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                let mut row: Value = serde_json::from_str(l).ok()?;
+                let idx = ["PI", "benign"].iter().position(|f| row["family"] == *f)?;
+                row["family_idx"] = idx.into();
+                Some(row.to_string())
+            })
+            .collect();
+        std::fs::write(env.path(&format!("small-{file}")), kept.join("\n") + "\n").expect("write");
+    }
+    let small = common::tiny_experiment("1.0.0", None, None, 1, "0.01")
+        .replace("name = \"tiny\"", "name = \"small\"")
+        .replace("\"train.jsonl\"", "\"small-train.jsonl\"")
+        .replace(
+            "\"test.jsonl\"",
+            "\"small-test.jsonl\"\ntaxonomy = \"small-taxonomy.toml\"",
+        );
+    std::fs::write(env.path("small.toml"), small).expect("write");
+    let out = env.run(&["run", env.path("small.toml").to_str().expect("utf-8")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    before = refs(&env);
+    fails(
+        &[
+            "redteam",
+            "run",
+            "--suite",
+            &suite_arg,
+            "--models",
+            "small@1.0.0",
+        ],
+        "category `command_injection` is scored as family `CMD`, which small@1.0.0's taxonomy does not have",
+    );
     // A run manifest is not a red-team result.
     let run = json(&env, &["show", "tiny@1.0.0"]);
     let run_id = run["run"].as_str().expect("run id").to_string();
