@@ -3,6 +3,7 @@
 
 mod cmd;
 mod output;
+mod track;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,6 +83,11 @@ enum Command {
     /// Red-team suites against several models: `run` scores them, `show` prints a result.
     #[command(subcommand)]
     Redteam(cmd::redteam::RedteamCommand),
+    /// Rebuild the tracking database (`<store>/track.db`) from the store alone.
+    Reindex,
+    /// Analytics from the tracking database: failures, retraining, tests, models.
+    #[command(subcommand)]
+    Stats(cmd::stats::StatsCommand),
 }
 
 fn main() -> ExitCode {
@@ -113,6 +119,8 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::data::validate(&out, args),
         Command::Data(command) => cmd::data::data(&cli.store, &out, command),
         Command::Redteam(command) => cmd::redteam::redteam(&cli.store, &out, command),
+        Command::Reindex => cmd::stats::reindex(&cli.store, &out),
+        Command::Stats(command) => cmd::stats::stats(&cli.store, &out, command),
     };
     match result {
         Ok(code) => code,

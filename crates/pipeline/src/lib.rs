@@ -32,9 +32,9 @@ pub use eval::{
 pub use execute::{Executed, execute};
 pub use loaded::LoadedModel;
 pub use redteam::{
-    ModelScope, REDTEAM_REF_PREFIX, RedteamOptions, RedteamReport, RetrainOptions, RetrainReport,
-    Retrained, Skipped, load_result, load_suite, redteam_retrain, redteam_run, render_result,
-    result_ref,
+    ModelScope, REDTEAM_REF_PREFIX, RedteamOptions, RedteamReport, RetrainOptions, RetrainProgress,
+    RetrainReport, Retrained, Skipped, load_result, load_suite, redteam_retrain, redteam_run,
+    render_result, result_ref,
 };
 pub use register::{
     EnvironmentChange, OutputCheck, PlanResult, ReproduceReport, RunOptions, RunResult, RunStatus,

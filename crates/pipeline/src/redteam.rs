@@ -157,6 +157,7 @@ pub fn redteam_run(
         .put_bytes(cairn_datagen::to_jsonl(&rows).as_bytes())?
         .id;
     let body = RedteamResult {
+        started: crate::register::now_rfc3339(),
         suite_name: suite.name.clone(),
         suite: suite_id,
         seed,
@@ -471,6 +472,29 @@ fn retrain_recipe(
     Ok(recipe)
 }
 
+/// What `redteam retrain` reports while it works.
+#[derive(Debug)]
+pub enum RetrainProgress<'a> {
+    /// A stage of one model's fine-tune.
+    Stage { model: &'a str, event: crate::Event },
+    /// A fine-tune is about to run.
+    Started {
+        model: &'a str,
+        recipe: &'a cairn_spec::Recipe,
+        recipe_id: ObjectId,
+        failures: u64,
+        result: ObjectId,
+    },
+    /// It ended: with a run (registered, rejected or up to date), or with an error.
+    Finished {
+        recipe_id: ObjectId,
+        run: Option<ObjectId>,
+        seconds: f64,
+    },
+    /// The re-test of the new versions was stored.
+    Retested(ObjectId),
+}
+
 /// Retrains every model of a result that has at least one failure — and only those — each
 /// on its own failures, then re-tests the new versions on the same attack set.
 pub fn redteam_retrain(
@@ -478,7 +502,7 @@ pub fn redteam_retrain(
     result: &str,
     options: &RetrainOptions,
     cairn_version: &str,
-    events: &mut dyn FnMut(&str, crate::Event),
+    events: &mut dyn FnMut(RetrainProgress<'_>),
 ) -> Result<RetrainReport, PipelineError> {
     let report = load_result(store, result)?;
     let suite_bytes = store.read(&report.body.suite)?;
@@ -512,14 +536,34 @@ pub fn redteam_retrain(
             error: None,
         };
         if !options.dry_run {
-            let mut forward = |e: crate::Event| events(&model.reference, e);
-            match crate::register::run_recipe(
+            let recipe_id = recipe.id()?;
+            events(RetrainProgress::Started {
+                model: &model.reference,
+                recipe: &recipe,
+                recipe_id,
+                failures: model.failures,
+                result: report.result,
+            });
+            let clock = std::time::Instant::now();
+            let mut forward = |event: crate::Event| {
+                events(RetrainProgress::Stage {
+                    model: &model.reference,
+                    event,
+                })
+            };
+            let outcome = crate::register::run_recipe(
                 store,
                 &recipe,
                 crate::register::RunOptions { force: false },
                 cairn_version,
                 &mut forward,
-            ) {
+            );
+            events(RetrainProgress::Finished {
+                recipe_id,
+                run: outcome.as_ref().ok().map(|r| r.run),
+                seconds: clock.elapsed().as_secs_f64(),
+            });
+            match outcome {
                 Ok(run) => {
                     entry.status = match run.status {
                         crate::RunStatus::Registered => "registered",
@@ -559,11 +603,13 @@ pub fn redteam_retrain(
             }
         }
         let body = RedteamResult {
+            started: crate::register::now_rfc3339(),
             models: after,
             ..report.body.clone()
         };
         let id = store.put_manifest(&body)?;
         store.set_ref(&result_ref(&id)?, id, Expect::Any)?;
+        events(RetrainProgress::Retested(id));
         retest = Some(id);
     }
     Ok(RetrainReport {

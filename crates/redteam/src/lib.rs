@@ -233,6 +233,9 @@ pub struct ModelResult {
 /// outcome.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RedteamResult {
+    /// When the test ran (RFC 3339, UTC; empty in results written before it was kept).
+    #[serde(default)]
+    pub started: String,
     pub suite_name: String,
     /// The suite file's bytes.
     pub suite: ObjectId,

@@ -2,4 +2,5 @@ pub mod data;
 pub mod redteam;
 pub mod run;
 pub mod serve;
+pub mod stats;
 pub mod store;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use cairn_pipeline::{ModelScope, RedteamOptions};
+use cairn_pipeline::{Event, ModelScope, RedteamOptions, RetrainProgress};
 use cairn_redteam::Category;
 use cairn_store::Store;
 use clap::{Args, Subcommand};
@@ -119,6 +119,9 @@ fn run(store: &Path, out: &Output, args: RunArgs) -> Result<ExitCode> {
         ),
     };
     let report = cairn_pipeline::redteam_run(&store, &args.suite, &options)?;
+    if let Some(mut tracker) = crate::track::open(&store, out) {
+        crate::track::record_redteam(&mut tracker, &store, out, &report.result);
+    }
     if out.json {
         out.json(&report)?;
     } else {
@@ -173,14 +176,65 @@ fn retrain(store: &Path, out: &Output, args: RetrainArgs) -> Result<ExitCode> {
         batch_size: args.batch_size as usize,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let mut events = |model: &str, event: cairn_pipeline::Event| match event {
-        cairn_pipeline::Event::Stage(stage, detail) => {
-            out.status(format!("{model}: {stage:>9}  {detail}"));
+    let mut tracker = if args.dry_run {
+        None
+    } else {
+        crate::track::open(&store, out)
+    };
+    let mut events = |progress: RetrainProgress<'_>| match progress {
+        RetrainProgress::Stage { model, event } => match event {
+            Event::Stage(stage, detail) => out.status(format!("{model}: {stage:>9}  {detail}")),
+            Event::Rejected { rule, reason, .. } => {
+                out.status(format!("{model}: rejected by the gate ({rule}): {reason}"));
+            }
+            _ => {}
+        },
+        RetrainProgress::Started {
+            model,
+            recipe,
+            recipe_id,
+            failures,
+            result,
+        } => {
+            let Some(t) = tracker.as_mut() else { return };
+            let job = cairn_track::RetrainJob {
+                recipe: recipe_id,
+                model: model.to_string(),
+                new_ref: format!("{}@{}", recipe.name, recipe.version),
+                failure_count: failures,
+                training_data: recipe
+                    .data
+                    .additions
+                    .first()
+                    .map_or(recipe_id, |a| a.object),
+                test_id: result,
+                started: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                    .to_string(),
+            };
+            if let Err(e) = t.retraining_started(&job) {
+                crate::track::stale(out, e);
+            }
         }
-        cairn_pipeline::Event::Rejected { rule, reason, .. } => {
-            out.status(format!("{model}: rejected by the gate ({rule}): {reason}"));
+        RetrainProgress::Finished {
+            recipe_id,
+            run,
+            seconds,
+        } => {
+            let Some(t) = tracker.as_mut() else { return };
+            match run {
+                Some(run) => crate::track::record_run(t, &store, out, &run),
+                None => {
+                    if let Err(e) = t.retraining_failed(&recipe_id, seconds) {
+                        crate::track::stale(out, e);
+                    }
+                }
+            }
         }
-        _ => {}
+        RetrainProgress::Retested(id) => {
+            if let Some(t) = tracker.as_mut() {
+                crate::track::record_redteam(t, &store, out, &id);
+            }
+        }
     };
     let report = cairn_pipeline::redteam_retrain(
         &store,

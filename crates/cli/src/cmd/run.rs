@@ -229,6 +229,9 @@ pub fn run(store: &Path, out: &Output, args: RunArgs) -> Result<ExitCode> {
         }
         (None, None) => anyhow::bail!("name an experiment file, or --recipe <hash>"),
     };
+    if let Some(mut tracker) = crate::track::open(&store, out) {
+        crate::track::record_run(&mut tracker, &store, out, &result.run);
+    }
     if out.json {
         out.json(&result.summary())?;
     } else {
