@@ -122,7 +122,7 @@ impl Tracker {
             source: e,
         })?;
         if let Some(job) = retraining_of(run_id, run, recipe) {
-            upsert_retraining(&tx, &job).map_err(|e| TrackError::Sqlite {
+            upsert_finished(&tx, &job).map_err(|e| TrackError::Sqlite {
                 path: self.path.clone(),
                 source: e,
             })?;
@@ -147,23 +147,7 @@ impl Tracker {
     /// A retraining job started (`status = started`); [`Tracker::record_run`] of its run
     /// finishes it, [`Tracker::retraining_failed`] marks it failed.
     pub fn retraining_started(&mut self, job: &RetrainJob) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO model_retraining_log (job_id, model, new_ref, failure_count, training_data, test_id, started, status, duration_seconds, run_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'started', NULL, NULL)
-                 ON CONFLICT (job_id) DO UPDATE SET status = 'started', started = excluded.started, duration_seconds = NULL, run_id = NULL",
-                params![
-                    job.recipe.to_hex(),
-                    job.model,
-                    job.new_ref,
-                    job.failure_count as i64,
-                    job.training_data.to_hex(),
-                    job.test_id.to_hex(),
-                    job.started,
-                ],
-            )
-            .map_err(|e| self.sql(e))?;
-        Ok(())
+        upsert_retraining(&self.conn, job, "started", None, None).map_err(|e| self.sql(e))
     }
 
     /// A retraining job ended without a run (an error before registration).
@@ -212,7 +196,7 @@ impl Tracker {
             insert_run(&tx, id, run, recipe).map_err(sql)?;
             summary.runs += 1;
             if let Some(job) = retraining_of(id, run, recipe) {
-                upsert_retraining(&tx, &job).map_err(sql)?;
+                upsert_finished(&tx, &job).map_err(sql)?;
                 summary.retraining += 1;
             }
         }
@@ -262,12 +246,11 @@ impl Tracker {
     }
 }
 
+/// A finished retraining job: the job, its status, its duration in seconds, its run.
+type Finished = (RetrainJob, &'static str, f64, ObjectId);
+
 /// The retraining-log row a run stands for, when a red-team result caused it.
-fn retraining_of(
-    run_id: &ObjectId,
-    run: &RunManifest,
-    recipe: &Recipe,
-) -> Option<(RetrainJob, String, f64, ObjectId)> {
+fn retraining_of(run_id: &ObjectId, run: &RunManifest, recipe: &Recipe) -> Option<Finished> {
     let cause = recipe.cause.as_ref().filter(|c| c.kind == "redteam")?;
     let test_id = cause.object?;
     let addition = recipe.data.additions.first()?;
@@ -291,19 +274,18 @@ fn retraining_of(
         test_id,
         started: run.started.clone(),
     };
-    Some((
-        job,
-        status.to_string(),
-        run.duration_ms as f64 / 1e3,
-        *run_id,
-    ))
+    Some((job, status, run.duration_ms as f64 / 1e3, *run_id))
 }
 
+/// Inserts or updates a retraining job's row (`status`, and once it ran, its duration and run).
 fn upsert_retraining(
-    tx: &rusqlite::Transaction<'_>,
-    (job, status, duration, run_id): &(RetrainJob, String, f64, ObjectId),
+    conn: &Connection,
+    job: &RetrainJob,
+    status: &str,
+    duration: Option<f64>,
+    run_id: Option<&ObjectId>,
 ) -> rusqlite::Result<()> {
-    tx.execute(
+    conn.execute(
         "INSERT INTO model_retraining_log (job_id, model, new_ref, failure_count, training_data, test_id, started, status, duration_seconds, run_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (job_id) DO UPDATE SET model = excluded.model, new_ref = excluded.new_ref,
@@ -320,10 +302,17 @@ fn upsert_retraining(
             job.started,
             status,
             duration,
-            run_id.to_hex(),
+            run_id.map(ObjectId::to_hex),
         ],
     )?;
     Ok(())
+}
+
+fn upsert_finished(
+    conn: &Connection,
+    (job, status, duration, run_id): &Finished,
+) -> rusqlite::Result<()> {
+    upsert_retraining(conn, job, status, Some(*duration), Some(run_id))
 }
 
 fn finished(started: &str, duration_ms: u64) -> String {
