@@ -83,6 +83,8 @@ enum Command {
     /// Red-team suites against several models: `run` scores them, `show` prints a result.
     #[command(subcommand)]
     Redteam(cmd::redteam::RedteamCommand),
+    /// The HTTP API: red-team tests, failures, retraining logs, runs, lineage (JSON).
+    Serve(cmd::api::ServeArgs),
     /// Rebuild the tracking database (`<store>/track.db`) from the store alone.
     Reindex,
     /// Analytics from the tracking database: failures, retraining, tests, models.
@@ -120,6 +122,7 @@ fn main() -> ExitCode {
         Command::Data(command) => cmd::data::data(&cli.store, &out, command),
         Command::Redteam(command) => cmd::redteam::redteam(&cli.store, &out, command),
         Command::Reindex => cmd::stats::reindex(&cli.store, &out),
+        Command::Serve(args) => cmd::api::serve(&cli.store, &out, args),
         Command::Stats(command) => cmd::stats::stats(&cli.store, &out, command),
     };
     match result {

@@ -1,3 +1,4 @@
+pub mod api;
 pub mod data;
 pub mod redteam;
 pub mod run;
