@@ -73,12 +73,7 @@ pub fn load_suite(path: &Path) -> Result<(Suite, Vec<u8>), PipelineError> {
 fn resolve_models(store: &Store, scope: &ModelScope) -> Result<Vec<String>, PipelineError> {
     let given: Vec<String> = match scope {
         ModelScope::These(refs) => refs.clone(),
-        ModelScope::All => store
-            .list_refs()?
-            .into_iter()
-            .map(|(name, _)| name.to_string())
-            .filter(|n| n.ends_with("/latest") && !n.starts_with(cairn_spec::DEPLOYMENT_REF_PREFIX))
-            .collect(),
+        ModelScope::All => crate::scan::latest_refs(store)?,
     };
     if given.is_empty() {
         return Err(PipelineError::NotFound {

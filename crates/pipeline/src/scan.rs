@@ -75,12 +75,7 @@ impl Classifier {
 
 /// The model to scan with when none is named: the only `<name>/latest` ref in the store.
 pub fn default_model(store: &Store) -> Result<String, PipelineError> {
-    let latest: Vec<String> = store
-        .list_refs()?
-        .into_iter()
-        .map(|(name, _)| name.to_string())
-        .filter(|n| n.ends_with("/latest") && !n.starts_with(cairn_spec::DEPLOYMENT_REF_PREFIX))
-        .collect();
+    let latest = latest_refs(store)?;
     match latest.as_slice() {
         [one] => Ok(one.clone()),
         [] => Err(PipelineError::NotFound {
@@ -108,6 +103,16 @@ fn names(props: &[(String, String)], key: &str) -> Result<Vec<String>, PipelineE
                 "the ONNX export has no `{key}` metadata"
             )))
         })
+}
+
+/// Every model's `<name>/latest` ref, in name order.
+pub(crate) fn latest_refs(store: &Store) -> Result<Vec<String>, PipelineError> {
+    Ok(store
+        .list_refs()?
+        .into_iter()
+        .map(|(name, _)| name.to_string())
+        .filter(|n| n.ends_with("/latest") && !n.starts_with(cairn_spec::DEPLOYMENT_REF_PREFIX))
+        .collect())
 }
 
 impl Scanner {
