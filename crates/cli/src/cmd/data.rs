@@ -95,15 +95,8 @@ pub struct ImportArgs {
     /// Where to write the examples (JSONL in cairn's schema).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// jsonl, csv, parquet or rules (default: from the file's extension).
-    #[arg(long)]
-    format: Option<cairn_import::Format>,
-    /// A schema field from a column of yours: `--map text=prompt`.
-    #[arg(long = "map", value_name = "FIELD=COLUMN")]
-    maps: Vec<String>,
-    /// A schema field set to a constant: `--set source=prod-logs`.
-    #[arg(long = "set", value_name = "FIELD=VALUE")]
-    sets: Vec<String>,
+    #[command(flatten)]
+    mapping: MappingArgs,
     /// Write the rows that convert, leaving out the ones that do not (they are listed).
     #[arg(long)]
     skip_invalid: bool,
@@ -251,20 +244,52 @@ pub fn data(store: &Path, out: &Output, command: DataCommand) -> Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
+/// How a team's own file maps onto cairn's schema (`data import`, `eval --data`).
+#[derive(Debug, Args)]
+pub struct MappingArgs {
+    /// jsonl, csv, parquet or rules (default: from the file's extension).
+    #[arg(long)]
+    pub format: Option<cairn_import::Format>,
+    /// A schema field from a column of yours: `--map text=prompt --map label=is_attack`.
+    #[arg(long = "map", value_name = "FIELD=COLUMN")]
+    pub maps: Vec<String>,
+    /// A schema field set to a constant: `--set source=public-benchmark`.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub sets: Vec<String>,
+}
+
+impl MappingArgs {
+    /// Whether any mapping option was given.
+    pub fn given(&self) -> bool {
+        !self.maps.is_empty() || !self.sets.is_empty() || self.format.is_some()
+    }
+
+    /// The import options for `file` (its format from `--format` or its extension).
+    pub fn options<'t>(
+        &self,
+        file: &Path,
+        taxonomy: &'t Taxonomy,
+    ) -> Result<cairn_import::ImportOptions<'t>> {
+        let format = match self.format {
+            Some(f) => f,
+            None => cairn_import::Format::from_path(file).with_context(|| {
+                format!(
+                    "cannot tell the format of `{}` from its extension (pass --format jsonl|csv|parquet|rules)",
+                    file.display()
+                )
+            })?,
+        };
+        Ok(cairn_import::ImportOptions {
+            format,
+            mapping: cairn_import::Mapping::from_args(&self.maps, &self.sets)?,
+            taxonomy,
+        })
+    }
+}
+
 fn import(out: &Output, args: ImportArgs) -> Result<ExitCode> {
     let taxonomy = args.taxonomy.load()?;
-    let format = match args.format {
-        Some(f) => f,
-        None => cairn_import::Format::from_path(&args.file).with_context(|| {
-            format!("cannot tell the format of `{}` from its extension (pass --format jsonl|csv|parquet|rules)", args.file.display())
-        })?,
-    };
-    let mapping = cairn_import::Mapping::from_args(&args.maps, &args.sets)?;
-    let options = cairn_import::ImportOptions {
-        format,
-        mapping,
-        taxonomy: &taxonomy,
-    };
+    let options = args.mapping.options(&args.file, &taxonomy)?;
     let outcome = cairn_import::import_file(&args.file, &options)?;
     for problem in &outcome.problems {
         out.line(format!("{}: {problem}", args.file.display()));

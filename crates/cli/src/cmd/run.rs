@@ -88,15 +88,8 @@ pub struct EvalArgs {
     /// converted as `cairn data import` converts it.
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
-    /// The file's format when its extension does not tell (jsonl, csv, parquet, rules).
-    #[arg(long)]
-    format: Option<cairn_import::Format>,
-    /// A schema field from a column of yours: `--map text=prompt --map label=is_attack`.
-    #[arg(long = "map", value_name = "FIELD=COLUMN")]
-    maps: Vec<String>,
-    /// A schema field set to a constant: `--set source=public-benchmark`.
-    #[arg(long = "set", value_name = "FIELD=VALUE")]
-    sets: Vec<String>,
+    #[command(flatten)]
+    mapping: crate::cmd::data::MappingArgs,
     /// Also per family or per source.
     #[arg(long, value_enum)]
     by: Option<By>,
@@ -462,7 +455,7 @@ pub fn eval(store: &Path, out: &Output, args: EvalArgs) -> Result<ExitCode> {
         By::Family => cairn_pipeline::GroupBy::Family,
         By::Source => cairn_pipeline::GroupBy::Source,
     });
-    let mapped = !args.maps.is_empty() || !args.sets.is_empty() || args.format.is_some();
+    let mapped = args.mapping.given();
     let report = if mapped {
         // The team's own columns, converted like `cairn data import`; rows that cannot be
         // converted are listed and nothing is scored.
@@ -476,20 +469,7 @@ pub fn eval(store: &Path, out: &Output, args: EvalArgs) -> Result<ExitCode> {
                 cairn_pipeline::LoadedModel::load(&store, first)?.taxonomy
             }
         };
-        let format = match args.format {
-            Some(f) => f,
-            None => cairn_import::Format::from_path(&args.data).with_context(|| {
-                format!(
-                    "cannot tell the format of `{}` from its extension (pass --format jsonl|csv|parquet|rules)",
-                    args.data.display()
-                )
-            })?,
-        };
-        let options = cairn_import::ImportOptions {
-            format,
-            mapping: cairn_import::Mapping::from_args(&args.maps, &args.sets)?,
-            taxonomy: &taxonomy,
-        };
+        let options = args.mapping.options(&args.data, &taxonomy)?;
         let outcome = cairn_import::import_file(&args.data, &options)?;
         for problem in &outcome.problems {
             out.line(format!("{}: {problem}", args.data.display()));
