@@ -34,9 +34,10 @@ demo: build
 build:
     cargo build --release --locked -p cairn
 
-# Every test of the workspace (unit, property and end-to-end).
+# Every test of the workspace (unit, property and end-to-end), the tracking tests against both
+# SQLite and a throw-away PostgreSQL cluster on loopback.
 test:
-    cargo test --workspace --locked
+    scripts/with-postgres.sh cargo test --workspace --locked
 
 # Formatting and lints, as CI wants them.
 lint:

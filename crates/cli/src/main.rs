@@ -22,6 +22,16 @@ struct Cli {
     /// The store folder.
     #[arg(long, global = true, env = "CAIRN_STORE", default_value = "artifacts")]
     store: PathBuf,
+    /// The tracking database: a postgres://user[:password]@host[:port]/database URL for one a
+    /// team shares; unset, the store's own SQLite file (`<store>/track.db`).
+    #[arg(
+        long,
+        global = true,
+        env = "CAIRN_DB",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    db: Option<String>,
     /// Machine-readable JSON on stdout (human text stays on stderr).
     #[arg(long, global = true)]
     json: bool,
@@ -85,7 +95,7 @@ enum Command {
     Redteam(cmd::redteam::RedteamCommand),
     /// The HTTP API: red-team tests, failures, retraining logs, runs, lineage (JSON).
     Serve(cmd::api::ServeArgs),
-    /// Rebuild the tracking database (`<store>/track.db`) from the store alone.
+    /// Rebuild the tracking database (`<store>/track.db`, or `--db`) from the store alone.
     Reindex,
     /// Analytics from the tracking database: failures, retraining, tests, models.
     #[command(subcommand)]
@@ -99,6 +109,7 @@ fn main() -> ExitCode {
         quiet: cli.quiet,
         verbose: cli.verbose,
     };
+    track::choose(cli.db.clone());
     let result = match cli.command {
         Command::Run(args) => cmd::run::run(&cli.store, &out, args),
         Command::Regress(args) => cmd::run::regress(&cli.store, &out, args),

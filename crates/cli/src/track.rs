@@ -1,12 +1,32 @@
-//! Keeping the tracking database (`<store>/track.db`) in step with the store. A failure to
-//! write it never fails the command: the store is the source of truth, so the command says
-//! the index is stale and `cairn reindex` rebuilds it.
+//! Keeping the tracking database (`<store>/track.db`, or the `--db` / `CAIRN_DB` one) in step
+//! with the store. A failure to write it never fails the command: the store is the source of
+//! truth, so the command says the index is stale and `cairn reindex` rebuilds it.
+
+use std::sync::OnceLock;
 
 use cairn_spec::{Recipe, RunManifest};
 use cairn_store::{ObjectId, Store};
-use cairn_track::Tracker;
+use cairn_track::{TrackError, Tracker};
 
 use crate::output::Output;
+
+/// The database the command line chose (`--db` or `CAIRN_DB`); unset, the store's own file.
+static DATABASE: OnceLock<Option<String>> = OnceLock::new();
+
+/// Sets the database every command uses; called once, by `main`.
+pub fn choose(db: Option<String>) {
+    let _ = DATABASE.set(db);
+}
+
+/// The chosen database URL, if any.
+pub fn url() -> Option<String> {
+    DATABASE.get().cloned().flatten()
+}
+
+/// Opens the chosen tracking database for `store`.
+pub fn tracker(store: &Store) -> Result<Tracker, TrackError> {
+    Tracker::open_for(store, url().as_deref())
+}
 
 /// Says the index is stale, and why.
 pub fn stale(out: &Output, err: impl std::fmt::Display) {
@@ -17,9 +37,7 @@ pub fn stale(out: &Output, err: impl std::fmt::Display) {
 
 /// The store's tracking database, or `None` (after saying why) when it cannot be opened.
 pub fn open(store: &Store, out: &Output) -> Option<Tracker> {
-    Tracker::open_in_store(store)
-        .map_err(|e| stale(out, e))
-        .ok()
+    tracker(store).map_err(|e| stale(out, e)).ok()
 }
 
 /// Records a stored run.

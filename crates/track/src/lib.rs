@@ -3,19 +3,24 @@
 //! The store is the source of truth; this crate keeps an SQL index of what it holds — runs,
 //! red-team tests, per-model failure analyses, the retraining log — written as things happen
 //! and rebuilt from the store alone by [`Tracker::reindex`]. It is the only crate that
-//! speaks SQL. The database is a SQLite file inside the store (`<store>/track.db`), opened
-//! with versioned migrations; a database of a newer schema than this binary knows is refused.
+//! speaks SQL. The database is a SQLite file inside the store (`<store>/track.db`) by
+//! default, or a PostgreSQL database a team shares (`postgres://…`); the same SQL and the
+//! same code paths serve both ([`db`]). Versioned migrations run on open; a database of a
+//! newer schema than this binary knows is refused.
 
+mod db;
 mod schema;
 mod stats;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cairn_redteam::RedteamResult;
 use cairn_spec::{Recipe, RunManifest};
 use cairn_store::{ObjectId, Store};
-use rusqlite::{Connection, params};
 
+use db::{Db, Value, values};
+
+pub use db::DbError;
 pub use schema::SCHEMA_VERSION;
 pub use stats::{FailureStats, ModelStats, RetrainingRow, TestRow};
 
@@ -25,32 +30,46 @@ pub const DB_FILE: &str = "track.db";
 /// Why the tracking database could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TrackError {
-    #[error("tracking database {path}: {source}")]
-    Sqlite {
-        path: PathBuf,
+    #[error("tracking database {location}: {source}")]
+    Db {
+        location: String,
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
     #[error(
-        "tracking database {path} has schema version {found}, newer than this cairn knows ({known}): use a newer cairn, or move the file aside and run `cairn reindex`"
+        "tracking database {location} has schema version {found}, newer than this cairn knows ({known}): use a newer cairn, or move it aside and run `cairn reindex`"
     )]
     NewerSchema {
-        path: PathBuf,
+        location: String,
         found: i64,
         known: i64,
     },
+    #[error(
+        "`{given}` is not a database this cairn opens: give postgres://user[:password]@host[:port]/database (--db or CAIRN_DB), or leave both unset for the store's SQLite file {DB_FILE}"
+    )]
+    BadUrl { given: String },
     #[error(transparent)]
     Store(#[from] cairn_store::StoreError),
     #[error("manifest {id}: {message}")]
     Manifest { id: ObjectId, message: String },
 }
 
+impl From<(&str, DbError)> for TrackError {
+    fn from((location, source): (&str, DbError)) -> Self {
+        TrackError::Db {
+            location: location.to_string(),
+            source,
+        }
+    }
+}
+
 type Result<T> = std::result::Result<T, TrackError>;
 
 /// An open tracking database.
 pub struct Tracker {
-    conn: Connection,
-    path: PathBuf,
+    db: Db,
+    /// Where it is, for messages: the SQLite file, or the URL without its password.
+    location: String,
 }
 
 /// What [`Tracker::reindex`] wrote.
@@ -76,22 +95,52 @@ pub struct RetrainJob {
     pub started: String,
 }
 
+/// Whether `db` names a PostgreSQL database.
+pub fn is_postgres_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
 impl Tracker {
-    /// Opens (creating and migrating) the database at `path`.
+    /// Opens (creating and migrating) the SQLite database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        let err = |source| TrackError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(err)?;
-        let mut tracker = Tracker {
-            conn,
-            path: path.to_path_buf(),
-        };
-        schema::migrate(&mut tracker.conn, path)?;
-        Ok(tracker)
+        let location = path.display().to_string();
+        let conn = rusqlite::Connection::open(path)
+            .and_then(|conn| {
+                conn.busy_timeout(std::time::Duration::from_secs(10))?;
+                Ok(conn)
+            })
+            .map_err(|e| TrackError::from((location.as_str(), DbError::Sqlite(e))))?;
+        Self::migrated(Db::Sqlite(conn), location)
+    }
+
+    /// Connects to (and migrates) the PostgreSQL database at `url`
+    /// (`postgres://user[:password]@host[:port]/database`, without TLS).
+    pub fn connect(url: &str) -> Result<Self> {
+        if !is_postgres_url(url) {
+            return Err(TrackError::BadUrl {
+                given: db::redact(url),
+            });
+        }
+        let location = db::redact(url);
+        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+            TrackError::from((location.as_str(), DbError::Postgres(e)))
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        config.application_name("cairn");
+        let client = config
+            .connect(postgres::NoTls)
+            .map_err(|e| TrackError::from((location.as_str(), DbError::Postgres(e))))?;
+        Self::migrated(Db::Postgres(Box::new(client)), location)
+    }
+
+    /// The database `db` names (`--db`, `CAIRN_DB`), or the store's own SQLite file.
+    pub fn open_for(store: &Store, db: Option<&str>) -> Result<Self> {
+        match db {
+            Some(url) => Self::connect(url),
+            None => Self::open_in_store(store),
+        }
     }
 
     /// Opens `<store>/track.db`.
@@ -99,11 +148,23 @@ impl Tracker {
         Self::open(&store.root().join(DB_FILE))
     }
 
-    fn sql(&self, source: rusqlite::Error) -> TrackError {
-        TrackError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+    fn migrated(db: Db, location: String) -> Result<Self> {
+        let mut tracker = Tracker { db, location };
+        schema::migrate(&mut tracker.db, &tracker.location)?;
+        Ok(tracker)
+    }
+
+    /// Where the database is: the SQLite file, or the URL without its password.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Runs `f` in one transaction, naming the database in its error.
+    fn transaction<T>(&mut self, f: impl FnOnce(&mut Db) -> db::DbResult<T>) -> Result<T> {
+        let location = &self.location;
+        self.db
+            .transaction(false, f)
+            .map_err(|e| TrackError::from((location.as_str(), e)))
     }
 
     /// Records a run (registered or rejected), replacing an earlier row of the same run.
@@ -113,52 +174,36 @@ impl Tracker {
         run: &RunManifest,
         recipe: &Recipe,
     ) -> Result<()> {
-        let tx = self.conn.transaction().map_err(|e| TrackError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        insert_run(&tx, run_id, run, recipe).map_err(|e| TrackError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        if let Some(job) = retraining_of(run_id, run, recipe) {
-            upsert_finished(&tx, &job).map_err(|e| TrackError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
-        }
-        tx.commit().map_err(|e| self.sql(e))
+        self.transaction(|db| {
+            insert_run(db, run_id, run, recipe)?;
+            if let Some(job) = retraining_of(run_id, run, recipe) {
+                upsert_finished(db, &job)?;
+            }
+            Ok(())
+        })
     }
 
     /// Records a red-team test: one `red_team_tests` and one `model_failure_analysis` row
     /// per model.
     pub fn record_redteam(&mut self, id: &ObjectId, result: &RedteamResult) -> Result<()> {
-        let tx = self.conn.transaction().map_err(|e| TrackError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        insert_redteam(&tx, id, result).map_err(|e| TrackError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        tx.commit().map_err(|e| self.sql(e))
+        self.transaction(|db| insert_redteam(db, id, result))
     }
 
     /// A retraining job started (`status = started`); [`Tracker::record_run`] of its run
     /// finishes it, [`Tracker::retraining_failed`] marks it failed.
     pub fn retraining_started(&mut self, job: &RetrainJob) -> Result<()> {
-        upsert_retraining(&self.conn, job, "started", None, None).map_err(|e| self.sql(e))
+        self.transaction(|db| upsert_retraining(db, job, "started", None, None))
     }
 
     /// A retraining job ended without a run (an error before registration).
     pub fn retraining_failed(&mut self, recipe: &ObjectId, duration_seconds: f64) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE model_retraining_log SET status = 'failed', duration_seconds = ?2 WHERE job_id = ?1",
-                params![recipe.to_hex(), duration_seconds],
-            )
-            .map_err(|e| self.sql(e))?;
-        Ok(())
+        self.transaction(|db| {
+            db.execute(
+                "UPDATE model_retraining_log SET status = 'failed', duration_seconds = $1 WHERE job_id = $2",
+                &values![duration_seconds, recipe.to_hex()],
+            )?;
+            Ok(())
+        })
     }
 
     /// Empties every table and rebuilds them from the store alone: every run manifest
@@ -181,68 +226,48 @@ impl Tracker {
                 _ => {}
             }
         }
-        let path = self.path.clone();
-        let sql = |source| TrackError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(sql)?;
-        for table in schema::TABLES {
-            tx.execute(&format!("DELETE FROM {table}"), [])
-                .map_err(sql)?;
-        }
-        let mut summary = ReindexSummary::default();
-        for (id, run, recipe) in &runs {
-            insert_run(&tx, id, run, recipe).map_err(sql)?;
-            summary.runs += 1;
-            if let Some(job) = retraining_of(id, run, recipe) {
-                upsert_finished(&tx, &job).map_err(sql)?;
-                summary.retraining += 1;
+        self.transaction(|db| {
+            for table in schema::TABLES {
+                db.execute(&format!("DELETE FROM {table}"), &[])?;
             }
-        }
-        for (id, result) in &tests {
-            insert_redteam(&tx, id, result).map_err(sql)?;
-            summary.red_team_tests += 1;
-        }
-        tx.commit().map_err(sql)?;
-        Ok(summary)
+            let mut summary = ReindexSummary::default();
+            for (id, run, recipe) in &runs {
+                insert_run(db, id, run, recipe)?;
+                summary.runs += 1;
+                if let Some(job) = retraining_of(id, run, recipe) {
+                    upsert_finished(db, &job)?;
+                    summary.retraining += 1;
+                }
+            }
+            for (id, result) in &tests {
+                insert_redteam(db, id, result)?;
+                summary.red_team_tests += 1;
+            }
+            Ok(summary)
+        })
     }
 
     /// Every row of every table as text, in key order: two databases with the same dump
-    /// hold the same index.
-    pub fn dump(&self) -> Result<String> {
+    /// hold the same index, whichever kind each is.
+    pub fn dump(&mut self) -> Result<String> {
         let mut out = String::new();
         for (table, key) in schema::TABLES.iter().zip(schema::KEYS) {
             out.push_str(&format!("[{table}]\n"));
-            let mut stmt = self
-                .conn
-                .prepare(&format!("SELECT * FROM {table} ORDER BY {key}"))
-                .map_err(|e| self.sql(e))?;
-            let columns = stmt.column_count();
-            let rows = stmt
-                .query_map([], |row| {
-                    let mut cells = Vec::with_capacity(columns);
-                    for i in 0..columns {
-                        let v: rusqlite::types::Value = row.get(i)?;
-                        cells.push(format!("{v:?}"));
-                    }
-                    Ok(cells.join("\t"))
-                })
-                .map_err(|e| self.sql(e))?;
+            let rows = self.query(&format!("SELECT * FROM {table} ORDER BY {key}"), &[])?;
             for row in rows {
-                out.push_str(&row.map_err(|e| self.sql(e))?);
+                let cells: Vec<String> = row.iter().map(|v| format!("{v:?}")).collect();
+                out.push_str(&cells.join("\t"));
                 out.push('\n');
             }
         }
         Ok(out)
     }
 
-    pub(crate) fn conn(&self) -> &Connection {
-        &self.conn
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
+    pub(crate) fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>> {
+        let location = &self.location;
+        self.db
+            .query(sql, params)
+            .map_err(|e| TrackError::from((location.as_str(), e)))
     }
 }
 
@@ -277,42 +302,76 @@ fn retraining_of(run_id: &ObjectId, run: &RunManifest, recipe: &Recipe) -> Optio
     Some((job, status, run.duration_ms as f64 / 1e3, *run_id))
 }
 
-/// Inserts or updates a retraining job's row (`status`, and once it ran, its duration and run).
-fn upsert_retraining(
-    conn: &Connection,
-    job: &RetrainJob,
-    status: &str,
-    duration: Option<f64>,
-    run_id: Option<&ObjectId>,
-) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO model_retraining_log (job_id, model, new_ref, failure_count, training_data, test_id, started, status, duration_seconds, run_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (job_id) DO UPDATE SET model = excluded.model, new_ref = excluded.new_ref,
-           failure_count = excluded.failure_count, training_data = excluded.training_data,
-           test_id = excluded.test_id, started = excluded.started, status = excluded.status,
-           duration_seconds = excluded.duration_seconds, run_id = excluded.run_id",
-        params![
-            job.recipe.to_hex(),
-            job.model,
-            job.new_ref,
-            job.failure_count as i64,
-            job.training_data.to_hex(),
-            job.test_id.to_hex(),
-            job.started,
-            status,
-            duration,
-            run_id.map(ObjectId::to_hex),
-        ],
+/// Inserts a row, or replaces the row with the same key: `columns` and `values` pair up,
+/// `key` names the conflict target.
+fn upsert(
+    db: &mut Db,
+    table: &str,
+    key: &str,
+    columns: &[&str],
+    values: &[Value],
+) -> db::DbResult<()> {
+    debug_assert_eq!(columns.len(), values.len());
+    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    let keys: Vec<&str> = key.split(", ").collect();
+    let updates: Vec<String> = columns
+        .iter()
+        .filter(|c| !keys.contains(c))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    db.execute(
+        &format!(
+            "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({key}) DO UPDATE SET {}",
+            columns.join(", "),
+            placeholders.join(", "),
+            updates.join(", ")
+        ),
+        values,
     )?;
     Ok(())
 }
 
-fn upsert_finished(
-    conn: &Connection,
-    (job, status, duration, run_id): &Finished,
-) -> rusqlite::Result<()> {
-    upsert_retraining(conn, job, status, Some(*duration), Some(run_id))
+/// Inserts or updates a retraining job's row (`status`, and once it ran, its duration and run).
+fn upsert_retraining(
+    db: &mut Db,
+    job: &RetrainJob,
+    status: &str,
+    duration: Option<f64>,
+    run_id: Option<&ObjectId>,
+) -> db::DbResult<()> {
+    upsert(
+        db,
+        "model_retraining_log",
+        "job_id",
+        &[
+            "job_id",
+            "model",
+            "new_ref",
+            "failure_count",
+            "training_data",
+            "test_id",
+            "started",
+            "status",
+            "duration_seconds",
+            "run_id",
+        ],
+        &values![
+            job.recipe.to_hex(),
+            &job.model,
+            &job.new_ref,
+            job.failure_count,
+            job.training_data.to_hex(),
+            job.test_id.to_hex(),
+            &job.started,
+            status,
+            duration,
+            run_id.map(ObjectId::to_hex),
+        ],
+    )
+}
+
+fn upsert_finished(db: &mut Db, (job, status, duration, run_id): &Finished) -> db::DbResult<()> {
+    upsert_retraining(db, job, status, Some(*duration), Some(run_id))
 }
 
 fn finished(started: &str, duration_ms: u64) -> String {
@@ -325,24 +384,49 @@ fn finished(started: &str, duration_ms: u64) -> String {
 }
 
 fn insert_run(
-    tx: &rusqlite::Transaction<'_>,
+    db: &mut Db,
     run_id: &ObjectId,
     run: &RunManifest,
     recipe: &Recipe,
-) -> rusqlite::Result<()> {
+) -> db::DbResult<()> {
     let metric = |k: &str| run.metrics.get(k).copied();
-    tx.execute(
-        "INSERT OR REPLACE INTO runs (run_id, ref, name, version, recipe, parent, mode, backend, f1, fpr, fnr, roc_auc, threshold, metrics, decision, status, forced, cause_kind, cause_object, started, finished, duration_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
-        params![
+    upsert(
+        db,
+        "runs",
+        "run_id",
+        &[
+            "run_id",
+            "ref",
+            "name",
+            "version",
+            "recipe",
+            "parent",
+            "mode",
+            "backend",
+            "f1",
+            "fpr",
+            "fnr",
+            "roc_auc",
+            "threshold",
+            "metrics",
+            "decision",
+            "status",
+            "forced",
+            "cause_kind",
+            "cause_object",
+            "started",
+            "finished",
+            "duration_ms",
+        ],
+        &values![
             run_id.to_hex(),
             format!("{}@{}", run.name, run.version),
-            run.name,
-            run.version,
+            &run.name,
+            &run.version,
             run.recipe.to_hex(),
             recipe.model.parent.as_ref().map(|p| p.name.clone()),
             run.mode.to_string(),
-            run.environment.backend,
+            &run.environment.backend,
             metric("f1"),
             metric("fpr"),
             metric("fnr"),
@@ -353,20 +437,19 @@ fn insert_run(
             run.status.to_string(),
             run.forced,
             recipe.cause.as_ref().map(|c| c.kind.clone()),
-            recipe.cause.as_ref().and_then(|c| c.object).map(|o| o.to_hex()),
-            run.started,
+            recipe
+                .cause
+                .as_ref()
+                .and_then(|c| c.object)
+                .map(|o| o.to_hex()),
+            &run.started,
             finished(&run.started, run.duration_ms),
-            run.duration_ms as i64,
+            run.duration_ms,
         ],
-    )?;
-    Ok(())
+    )
 }
 
-fn insert_redteam(
-    tx: &rusqlite::Transaction<'_>,
-    id: &ObjectId,
-    r: &RedteamResult,
-) -> rusqlite::Result<()> {
+fn insert_redteam(db: &mut Db, id: &ObjectId, r: &RedteamResult) -> db::DbResult<()> {
     for m in &r.models {
         let counts: serde_json::Map<String, serde_json::Value> = m
             .categories
@@ -378,24 +461,41 @@ fn insert_redteam(
                 )
             })
             .collect();
-        tx.execute(
-            "INSERT OR REPLACE INTO red_team_tests (test_id, model, run_id, suite, suite_object, attack_set, seed, attacks, detection_rate, vulnerabilities_found, category_counts, probes, false_alarms, tested_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            params![
+        upsert(
+            db,
+            "red_team_tests",
+            "test_id, model",
+            &[
+                "test_id",
+                "model",
+                "run_id",
+                "suite",
+                "suite_object",
+                "attack_set",
+                "seed",
+                "attacks",
+                "detection_rate",
+                "vulnerabilities_found",
+                "category_counts",
+                "probes",
+                "false_alarms",
+                "tested_at",
+            ],
+            &values![
                 id.to_hex(),
-                m.reference,
+                &m.reference,
                 m.run.to_hex(),
-                r.suite_name,
+                &r.suite_name,
                 r.suite.to_hex(),
                 r.attack_set.to_hex(),
-                r.seed as i64,
-                m.attacks as i64,
+                r.seed,
+                m.attacks,
                 m.detection_rate,
-                m.failures as i64,
+                m.failures,
                 serde_json::Value::Object(counts).to_string(),
-                m.probes as i64,
-                m.false_alarms as i64,
-                r.started,
+                m.probes,
+                m.false_alarms,
+                &r.started,
             ],
         )?;
         let rate = if m.attacks == 0 {
@@ -403,18 +503,29 @@ fn insert_redteam(
         } else {
             m.failures as f64 / m.attacks as f64
         };
-        tx.execute(
-            "INSERT OR REPLACE INTO model_failure_analysis (test_id, model, failure_count, failure_rate, critical, high, medium, low)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
+        upsert(
+            db,
+            "model_failure_analysis",
+            "test_id, model",
+            &[
+                "test_id",
+                "model",
+                "failure_count",
+                "failure_rate",
+                "critical",
+                "high",
+                "medium",
+                "low",
+            ],
+            &values![
                 id.to_hex(),
-                m.reference,
-                m.failures as i64,
+                &m.reference,
+                m.failures,
                 rate,
-                m.buckets.critical as i64,
-                m.buckets.high as i64,
-                m.buckets.medium as i64,
-                m.buckets.low as i64,
+                m.buckets.critical,
+                m.buckets.high,
+                m.buckets.medium,
+                m.buckets.low,
             ],
         )?;
     }

@@ -1,11 +1,10 @@
-//! Versioned migrations: `schema_version` holds the newest applied; each migration runs in
-//! its own transaction, so a crash leaves the previous version.
-
-use std::path::Path;
-
-use rusqlite::{Connection, OptionalExtension};
+//! Versioned migrations: `schema_version` holds the newest applied. They run in one
+//! transaction that holds the database's write lock, so a crash leaves the previous version
+//! and two cairns opening a new database at once migrate it once. The SQL is the subset both
+//! databases share; `{text}` is each one's text type (see [`Db::text_type`]).
 
 use crate::TrackError;
+use crate::db::{Db, DbError, Value};
 
 /// The newest schema this binary knows.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -21,111 +20,117 @@ pub(crate) const KEYS: [&str; 4] = ["run_id", "test_id, model", "test_id, model"
 
 const MIGRATIONS: [&str; 1] = [r"
 CREATE TABLE runs (
-    run_id TEXT PRIMARY KEY,
-    ref TEXT NOT NULL,
-    name TEXT NOT NULL,
-    version TEXT NOT NULL,
-    recipe TEXT NOT NULL,
-    parent TEXT,
-    mode TEXT NOT NULL,
-    backend TEXT NOT NULL,
-    f1 REAL,
-    fpr REAL,
-    fnr REAL,
-    roc_auc REAL,
-    threshold REAL,
-    metrics TEXT NOT NULL,
-    decision TEXT NOT NULL,
-    status TEXT NOT NULL,
-    forced INTEGER NOT NULL,
-    cause_kind TEXT,
-    cause_object TEXT,
-    started TEXT NOT NULL,
-    finished TEXT NOT NULL,
-    duration_ms INTEGER NOT NULL
+    run_id {text} PRIMARY KEY,
+    ref {text} NOT NULL,
+    name {text} NOT NULL,
+    version {text} NOT NULL,
+    recipe {text} NOT NULL,
+    parent {text},
+    mode {text} NOT NULL,
+    backend {text} NOT NULL,
+    f1 DOUBLE PRECISION,
+    fpr DOUBLE PRECISION,
+    fnr DOUBLE PRECISION,
+    roc_auc DOUBLE PRECISION,
+    threshold DOUBLE PRECISION,
+    metrics {text} NOT NULL,
+    decision {text} NOT NULL,
+    status {text} NOT NULL,
+    forced BIGINT NOT NULL,
+    cause_kind {text},
+    cause_object {text},
+    started {text} NOT NULL,
+    finished {text} NOT NULL,
+    duration_ms BIGINT NOT NULL
 );
 CREATE INDEX runs_name ON runs (name, started);
 CREATE TABLE red_team_tests (
-    test_id TEXT NOT NULL,
-    model TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    suite TEXT NOT NULL,
-    suite_object TEXT NOT NULL,
-    attack_set TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    attacks INTEGER NOT NULL,
-    detection_rate REAL NOT NULL,
-    vulnerabilities_found INTEGER NOT NULL,
-    category_counts TEXT NOT NULL,
-    probes INTEGER NOT NULL,
-    false_alarms INTEGER NOT NULL,
-    tested_at TEXT NOT NULL,
+    test_id {text} NOT NULL,
+    model {text} NOT NULL,
+    run_id {text} NOT NULL,
+    suite {text} NOT NULL,
+    suite_object {text} NOT NULL,
+    attack_set {text} NOT NULL,
+    seed BIGINT NOT NULL,
+    attacks BIGINT NOT NULL,
+    detection_rate DOUBLE PRECISION NOT NULL,
+    vulnerabilities_found BIGINT NOT NULL,
+    category_counts {text} NOT NULL,
+    probes BIGINT NOT NULL,
+    false_alarms BIGINT NOT NULL,
+    tested_at {text} NOT NULL,
     PRIMARY KEY (test_id, model)
 );
 CREATE TABLE model_failure_analysis (
-    test_id TEXT NOT NULL,
-    model TEXT NOT NULL,
-    failure_count INTEGER NOT NULL,
-    failure_rate REAL NOT NULL,
-    critical INTEGER NOT NULL,
-    high INTEGER NOT NULL,
-    medium INTEGER NOT NULL,
-    low INTEGER NOT NULL,
+    test_id {text} NOT NULL,
+    model {text} NOT NULL,
+    failure_count BIGINT NOT NULL,
+    failure_rate DOUBLE PRECISION NOT NULL,
+    critical BIGINT NOT NULL,
+    high BIGINT NOT NULL,
+    medium BIGINT NOT NULL,
+    low BIGINT NOT NULL,
     PRIMARY KEY (test_id, model)
 );
 CREATE TABLE model_retraining_log (
-    job_id TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    new_ref TEXT NOT NULL,
-    failure_count INTEGER NOT NULL,
-    training_data TEXT NOT NULL,
-    test_id TEXT NOT NULL,
-    started TEXT NOT NULL,
-    status TEXT NOT NULL,
-    duration_seconds REAL,
-    run_id TEXT
+    job_id {text} PRIMARY KEY,
+    model {text} NOT NULL,
+    new_ref {text} NOT NULL,
+    failure_count BIGINT NOT NULL,
+    training_data {text} NOT NULL,
+    test_id {text} NOT NULL,
+    started {text} NOT NULL,
+    status {text} NOT NULL,
+    duration_seconds DOUBLE PRECISION,
+    run_id {text}
 );
 "];
 
 /// Applies every migration newer than the database's version; refuses a newer database.
-pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), TrackError> {
-    let sql = |source| TrackError::Sqlite {
-        path: path.to_path_buf(),
-        source,
-    };
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-        [],
-    )
-    .map_err(sql)?;
-    let found: i64 = conn
-        .query_row("SELECT MAX(version) FROM schema_version", [], |r| {
-            r.get::<_, Option<i64>>(0)
+pub(crate) fn migrate(db: &mut Db, location: &str) -> Result<(), TrackError> {
+    let sql = |source: DbError| TrackError::from((location, source));
+    // Most opens find the database current: one read, no write lock. (A new database has
+    // no `schema_version` yet, and the read fails.)
+    if version(db).is_ok_and(|v| v == SCHEMA_VERSION) {
+        return Ok(());
+    }
+    let found = db
+        .transaction(true, |db| {
+            db.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+            let found = version(db)?;
+            let text = db.text_type();
+            for (i, migration) in MIGRATIONS.iter().enumerate() {
+                let version = i as i64 + 1;
+                if version <= found {
+                    continue;
+                }
+                db.batch(&migration.replace("{text}", text))?;
+                db.execute(
+                    "INSERT INTO schema_version (version) VALUES ($1)",
+                    &[Value::Int(version)],
+                )?;
+            }
+            Ok(found)
         })
-        .optional()
-        .map_err(sql)?
-        .flatten()
-        .unwrap_or(0);
+        .map_err(sql)?;
     if found > SCHEMA_VERSION {
         return Err(TrackError::NewerSchema {
-            path: path.to_path_buf(),
+            location: location.to_string(),
             found,
             known: SCHEMA_VERSION,
         });
     }
-    for (i, migration) in MIGRATIONS.iter().enumerate() {
-        let version = i as i64 + 1;
-        if version <= found {
-            continue;
-        }
-        let tx = conn.transaction().map_err(sql)?;
-        tx.execute_batch(migration).map_err(sql)?;
-        tx.execute(
-            "INSERT INTO schema_version (version) VALUES (?1)",
-            [version],
-        )
-        .map_err(sql)?;
-        tx.commit().map_err(sql)?;
-    }
     Ok(())
+}
+
+/// The newest version applied, 0 for a new database.
+fn version(db: &mut Db) -> Result<i64, DbError> {
+    let rows = db.query(
+        "SELECT CAST(MAX(version) AS BIGINT) FROM schema_version",
+        &[],
+    )?;
+    Ok(match rows.first().and_then(|r| r.first()) {
+        Some(Value::Int(v)) => *v,
+        _ => 0,
+    })
 }

@@ -1,8 +1,8 @@
 //! `cairn stats`: the analytics the red-team workflow serves, as library types.
 
-use rusqlite::Row;
 use serde::Serialize;
 
+use crate::db::{DbError, Value};
 use crate::{TrackError, Tracker};
 
 /// One model's red-team failure record (`cairn stats failures`).
@@ -61,105 +61,150 @@ pub struct ModelStats {
     pub last_test: Option<String>,
 }
 
-fn u(row: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
-    Ok(row.get::<_, i64>(i)?.max(0) as u64)
+/// One result row, read by column with the type each column must have.
+struct Row<'a>(&'a [Value]);
+
+impl Row<'_> {
+    fn cell(&self, i: usize) -> &Value {
+        self.0.get(i).unwrap_or(&Value::Null)
+    }
+
+    fn wrong(&self, i: usize, want: &str) -> DbError {
+        DbError::Type(format!(
+            "column {i} holds {:?} where {want} was expected",
+            self.cell(i)
+        ))
+    }
+
+    fn text(&self, i: usize) -> Result<String, DbError> {
+        self.opt_text(i)?.ok_or_else(|| self.wrong(i, "text"))
+    }
+
+    fn opt_text(&self, i: usize) -> Result<Option<String>, DbError> {
+        match self.cell(i) {
+            Value::Null => Ok(None),
+            Value::Text(t) => Ok(Some(t.clone())),
+            _ => Err(self.wrong(i, "text")),
+        }
+    }
+
+    fn real(&self, i: usize) -> Result<f64, DbError> {
+        self.opt_real(i)?.ok_or_else(|| self.wrong(i, "a number"))
+    }
+
+    fn opt_real(&self, i: usize) -> Result<Option<f64>, DbError> {
+        match self.cell(i) {
+            Value::Null => Ok(None),
+            Value::Real(x) => Ok(Some(*x)),
+            Value::Int(n) => Ok(Some(*n as f64)),
+            Value::Text(_) => Err(self.wrong(i, "a number")),
+        }
+    }
+
+    /// A count: a non-negative integer (NULL, as SUM of no rows, is 0).
+    fn count(&self, i: usize) -> Result<u64, DbError> {
+        match self.cell(i) {
+            Value::Null => Ok(0),
+            Value::Int(n) => Ok((*n).max(0) as u64),
+            _ => Err(self.wrong(i, "an integer")),
+        }
+    }
 }
 
 impl Tracker {
     fn rows<T>(
-        &self,
+        &mut self,
         sql: &str,
-        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+        map: impl Fn(&Row<'_>) -> Result<T, DbError>,
     ) -> Result<Vec<T>, TrackError> {
-        let err = |source| TrackError::Sqlite {
-            path: self.path().to_path_buf(),
-            source,
-        };
-        let mut stmt = self.conn().prepare(sql).map_err(err)?;
-        let rows = stmt.query_map([], map).map_err(err)?;
-        rows.collect::<rusqlite::Result<Vec<T>>>().map_err(err)
+        let rows = self.query(sql, &[])?;
+        rows.iter()
+            .map(|r| map(&Row(r)))
+            .collect::<Result<Vec<T>, DbError>>()
+            .map_err(|e| TrackError::from((self.location(), e)))
     }
 
     /// Per model: tests, average failures and failure rate, bucket totals; worst first.
-    pub fn failure_stats(&self) -> Result<Vec<FailureStats>, TrackError> {
+    pub fn failure_stats(&mut self) -> Result<Vec<FailureStats>, TrackError> {
         self.rows(
-            "SELECT model, COUNT(*), AVG(failure_count), AVG(failure_rate), SUM(critical), SUM(high), SUM(medium), SUM(low)
+            "SELECT model, COUNT(*), CAST(AVG(failure_count) AS DOUBLE PRECISION), CAST(AVG(failure_rate) AS DOUBLE PRECISION),
+                    CAST(SUM(critical) AS BIGINT), CAST(SUM(high) AS BIGINT), CAST(SUM(medium) AS BIGINT), CAST(SUM(low) AS BIGINT)
              FROM model_failure_analysis GROUP BY model
              ORDER BY AVG(failure_rate) DESC, model",
-            |r| {
+            |r: &Row<'_>| {
                 Ok(FailureStats {
-                    model: r.get(0)?,
-                    tests: u(r, 1)?,
-                    average_failures: r.get(2)?,
-                    average_failure_rate: r.get(3)?,
-                    critical: u(r, 4)?,
-                    high: u(r, 5)?,
-                    medium: u(r, 6)?,
-                    low: u(r, 7)?,
+                    model: r.text(0)?,
+                    tests: r.count(1)?,
+                    average_failures: r.real(2)?,
+                    average_failure_rate: r.real(3)?,
+                    critical: r.count(4)?,
+                    high: r.count(5)?,
+                    medium: r.count(6)?,
+                    low: r.count(7)?,
                 })
             },
         )
     }
 
     /// Every retraining job, newest first.
-    pub fn retraining_log(&self) -> Result<Vec<RetrainingRow>, TrackError> {
+    pub fn retraining_log(&mut self) -> Result<Vec<RetrainingRow>, TrackError> {
         self.rows(
             "SELECT job_id, model, new_ref, failure_count, training_data, test_id, started, status, duration_seconds
              FROM model_retraining_log ORDER BY started DESC, job_id",
-            |r| {
+            |r: &Row<'_>| {
                 Ok(RetrainingRow {
-                    job_id: r.get(0)?,
-                    model: r.get(1)?,
-                    new_ref: r.get(2)?,
-                    failure_count: u(r, 3)?,
-                    training_data: r.get(4)?,
-                    test_id: r.get(5)?,
-                    started: r.get(6)?,
-                    status: r.get(7)?,
-                    duration_seconds: r.get(8)?,
+                    job_id: r.text(0)?,
+                    model: r.text(1)?,
+                    new_ref: r.text(2)?,
+                    failure_count: r.count(3)?,
+                    training_data: r.text(4)?,
+                    test_id: r.text(5)?,
+                    started: r.text(6)?,
+                    status: r.text(7)?,
+                    duration_seconds: r.opt_real(8)?,
                 })
             },
         )
     }
 
     /// Every model's detection rate in every test, by model, oldest first.
-    pub fn test_history(&self) -> Result<Vec<TestRow>, TrackError> {
+    pub fn test_history(&mut self) -> Result<Vec<TestRow>, TrackError> {
         self.rows(
             "SELECT model, tested_at, test_id, suite, attacks, detection_rate, vulnerabilities_found, false_alarms
              FROM red_team_tests ORDER BY model, tested_at, test_id",
-            |r| {
+            |r: &Row<'_>| {
                 Ok(TestRow {
-                    model: r.get(0)?,
-                    tested_at: r.get(1)?,
-                    test_id: r.get(2)?,
-                    suite: r.get(3)?,
-                    attacks: u(r, 4)?,
-                    detection_rate: r.get(5)?,
-                    vulnerabilities_found: u(r, 6)?,
-                    false_alarms: u(r, 7)?,
+                    model: r.text(0)?,
+                    tested_at: r.text(1)?,
+                    test_id: r.text(2)?,
+                    suite: r.text(3)?,
+                    attacks: r.count(4)?,
+                    detection_rate: r.real(5)?,
+                    vulnerabilities_found: r.count(6)?,
+                    false_alarms: r.count(7)?,
                 })
             },
         )
     }
 
     /// Registered versions side by side, by name then age, with their newest red-team test.
-    pub fn model_stats(&self) -> Result<Vec<ModelStats>, TrackError> {
+    pub fn model_stats(&mut self) -> Result<Vec<ModelStats>, TrackError> {
         self.rows(
             "SELECT r.ref, r.mode, r.started, r.f1, r.fpr, r.fnr, r.cause_kind,
                     (SELECT t.detection_rate FROM red_team_tests t WHERE t.model = r.ref ORDER BY t.tested_at DESC, t.test_id LIMIT 1),
                     (SELECT t.tested_at FROM red_team_tests t WHERE t.model = r.ref ORDER BY t.tested_at DESC, t.test_id LIMIT 1)
              FROM runs r WHERE r.status = 'registered' ORDER BY r.name, r.started, r.ref",
-            |r| {
+            |r: &Row<'_>| {
                 Ok(ModelStats {
-                    reference: r.get(0)?,
-                    mode: r.get(1)?,
-                    started: r.get(2)?,
-                    f1: r.get(3)?,
-                    fpr: r.get(4)?,
-                    fnr: r.get(5)?,
-                    cause: r.get(6)?,
-                    detection_rate: r.get(7)?,
-                    last_test: r.get(8)?,
+                    reference: r.text(0)?,
+                    mode: r.text(1)?,
+                    started: r.text(2)?,
+                    f1: r.opt_real(3)?,
+                    fpr: r.opt_real(4)?,
+                    fnr: r.opt_real(5)?,
+                    cause: r.opt_text(6)?,
+                    detection_rate: r.opt_real(7)?,
+                    last_test: r.opt_text(8)?,
                 })
             },
         )

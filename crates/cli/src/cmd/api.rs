@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use axum::Router;
@@ -24,6 +24,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::output::Output;
+
+/// The most tracking-database connections kept open between requests.
+const IDLE_CONNECTIONS: usize = 8;
 
 /// The largest request body accepted.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -45,6 +48,31 @@ struct App {
     store: PathBuf,
     suite: PathBuf,
     token: Option<String>,
+    /// Open tracking-database connections, reused across requests.
+    idle: Mutex<Vec<Tracker>>,
+}
+
+impl App {
+    /// Runs `f` with a connection to the tracking database: an idle one, or a new one. A
+    /// connection that failed is dropped rather than reused.
+    fn with_tracker<T>(
+        &self,
+        store: &Store,
+        f: impl FnOnce(&mut Tracker) -> std::result::Result<T, cairn_track::TrackError>,
+    ) -> std::result::Result<T, ApiError> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut tracker = match idle {
+            Some(t) => t,
+            None => crate::track::tracker(store).map_err(internal)?,
+        };
+        let value = f(&mut tracker).map_err(internal)?;
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < IDLE_CONNECTIONS
+        {
+            idle.push(tracker);
+        }
+        Ok(value)
+    }
 }
 
 /// An error as the API answers it: a status and one line.
@@ -96,12 +124,11 @@ fn answer(value: impl serde::Serialize) -> Answer {
 /// Runs `f` with the store and its tracking database, off the async threads.
 async fn with_tracker<T: serde::Serialize + Send + 'static>(
     app: Arc<App>,
-    f: impl FnOnce(&Tracker) -> std::result::Result<T, cairn_track::TrackError> + Send + 'static,
+    f: impl FnOnce(&mut Tracker) -> std::result::Result<T, cairn_track::TrackError> + Send + 'static,
 ) -> Answer {
     let value = tokio::task::spawn_blocking(move || {
         let store = Store::open(&app.store).map_err(internal)?;
-        let tracker = Tracker::open_in_store(&store).map_err(internal)?;
-        f(&tracker).map_err(internal)
+        app.with_tracker(&store, f)
     })
     .await
     .map_err(internal)??;
@@ -209,10 +236,8 @@ async fn test(
     tokio::task::spawn_blocking(move || {
         let store = Store::open(&app.store).map_err(internal)?;
         let report = cairn_pipeline::redteam_run(&store, &app.suite, &options)?;
-        if let Ok(mut tracker) = Tracker::open_in_store(&store) {
-            // The store holds the result either way; `cairn reindex` repairs a missed row.
-            let _ = tracker.record_redteam(&report.result, &report.body);
-        }
+        // The store holds the result either way; `cairn reindex` repairs a missed row.
+        let _ = app.with_tracker(&store, |t| t.record_redteam(&report.result, &report.body));
         answer(&report)
     })
     .await
@@ -283,11 +308,13 @@ pub fn serve(store: &Path, out: &Output, args: ServeArgs) -> Result<ExitCode> {
     }
     // Fail now, not on the first request, if the store or its database is unusable.
     let opened = Store::open(store)?;
-    Tracker::open_in_store(&opened)?;
+    let tracker = crate::track::tracker(&opened)?;
+    out.status(format!("tracking database {}", tracker.location()));
     let app = Arc::new(App {
         store: store.to_path_buf(),
         suite: args.suite.clone(),
         token,
+        idle: Mutex::new(vec![tracker]),
     });
     let router = Router::new()
         .route("/health", get(health))

@@ -24,7 +24,7 @@ pub enum StatsCommand {
 
 fn open(store: &Path) -> Result<(Store, Tracker)> {
     let store = Store::open(store)?;
-    let tracker = Tracker::open_in_store(&store)?;
+    let tracker = crate::track::tracker(&store)?;
     Ok((store, tracker))
 }
 
@@ -36,7 +36,7 @@ pub fn reindex(store: &Path, out: &Output) -> Result<ExitCode> {
     } else {
         out.line(format!(
             "reindexed {}: {} run(s), {} red-team test(s), {} retraining job(s)",
-            store.root().join(cairn_track::DB_FILE).display(),
+            tracker.location(),
             summary.runs,
             summary.red_team_tests,
             summary.retraining
@@ -58,7 +58,7 @@ fn four(x: f64) -> String {
 }
 
 pub fn stats(store: &Path, out: &Output, command: StatsCommand) -> Result<ExitCode> {
-    let (_, tracker) = open(store)?;
+    let (_, mut tracker) = open(store)?;
     match command {
         StatsCommand::Failures => {
             let rows = tracker.failure_stats()?;
