@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Env, code, stderr, stdout};
+use common::{Env, code, damage, object_path, stderr, stdout};
 
 /// A project folder at `root`: `datasets/` (a base folder, a test file, additions) and
 /// `experiments/tiny.toml` naming them relative to itself.
@@ -151,22 +151,6 @@ fn a_saved_recipe_runs_with_no_input_file_on_disk() {
     );
     let out = env.run(&["run"]);
     assert_eq!(code(&out), 2, "an experiment or --recipe is required");
-}
-
-fn object_path(store: &Path, hex: &str) -> PathBuf {
-    let hex = hex.trim_start_matches("blake3:");
-    store.join("objects").join(&hex[..2]).join(hex)
-}
-
-fn damage(path: &Path) {
-    let mut perms = std::fs::metadata(path).expect("stat").permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(path, perms).expect("chmod");
-    let mut bytes = std::fs::read(path).expect("read");
-    let i = bytes.len() / 2;
-    bytes[i] ^= 0x01;
-    std::fs::write(path, bytes).expect("damage");
 }
 
 #[test]

@@ -19,6 +19,14 @@ fn dump(env: &Env) -> String {
     env.tracker().dump().expect("dump")
 }
 
+/// Drops the tracking database: deletes the SQLite file, or recreates the PostgreSQL one empty.
+fn drop_index(env: &Env, db: Option<&PgDatabase>) {
+    match db {
+        Some(db) => db.recreate(),
+        None => std::fs::remove_file(env.store().join(cairn_track::DB_FILE)).expect("drop"),
+    }
+}
+
 #[test]
 fn the_sqlite_index_follows_the_store_and_comes_back_identical() {
     the_index_follows_the_store_and_comes_back_identical(None);
@@ -88,10 +96,7 @@ fn the_index_follows_the_store_and_comes_back_identical(db: Option<&PgDatabase>)
     // Dropped, then rebuilt from the store alone: the same rows, the same answers.
     let before = dump(&env);
     assert!(before.contains("tiny@1.0.1"));
-    match db {
-        Some(db) => db.recreate(),
-        None => std::fs::remove_file(env.store().join(cairn_track::DB_FILE)).expect("drop"),
-    }
+    drop_index(&env, db);
     let rebuilt = json(&env, &["reindex"]);
     assert_eq!(rebuilt["runs"], 3);
     assert_eq!(rebuilt["red_team_tests"], 2);
@@ -180,4 +185,54 @@ fn an_unusable_index_never_fails_a_run_and_a_newer_schema_is_refused(db: Option<
     let out = env.run(&["run", env.path("tiny2.toml").to_str().expect("utf-8")]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stderr(&out).contains("the tracking index is stale"));
+}
+
+#[test]
+fn a_failed_sqlite_retraining_is_kept_and_reindexed() {
+    a_failed_retraining_is_kept_and_reindexed(None);
+}
+
+#[test]
+fn a_failed_postgres_retraining_is_kept_and_reindexed() {
+    if let Some(db) = common::postgres() {
+        a_failed_retraining_is_kept_and_reindexed(Some(&db));
+    }
+}
+
+fn a_failed_retraining_is_kept_and_reindexed(db: Option<&PgDatabase>) {
+    let (env, suite) = common::red_team_setup_on(db);
+    let test = json(
+        &env,
+        &[
+            "redteam",
+            "run",
+            "--suite",
+            suite.to_str().expect("utf-8"),
+            "--all",
+        ],
+    );
+    let result = test["result"].as_str().expect("result");
+    // The failing model's weights damaged: its fine-tune starts, then fails.
+    let weights = json(&env, &["show", "tiny@1.0.0"])["outputs"]["weights"]
+        .as_str()
+        .expect("weights")
+        .to_string();
+    common::damage(&common::object_path(&env.store(), &weights));
+    let out = env.run(&["--json", "redteam", "retrain", result]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["retrained"][0]["status"], "failed", "{report}");
+
+    let log = json(&env, &["stats", "retraining"]);
+    let job = &log[0];
+    assert_eq!(job["status"], "failed", "{log}");
+    assert_eq!(job["new_ref"], "tiny@1.0.1");
+    assert!(job["duration_seconds"].as_f64().expect("duration") > 0.0);
+    // The store keeps the failure, so a rebuilt index still has it.
+    let refs = stdout(&env.run(&["ref", "list"]));
+    assert!(refs.contains("redteam/failed/"), "{refs}");
+    let before = dump(&env);
+    drop_index(&env, db);
+    assert_eq!(json(&env, &["reindex"])["retraining"], 1);
+    assert_eq!(dump(&env), before);
+    assert_eq!(json(&env, &["stats", "retraining"]), log);
 }

@@ -248,6 +248,24 @@ pub fn red_team_setup_on(db: Option<&PgDatabase>) -> (Env, PathBuf) {
     (env, suite)
 }
 
+/// Where a store keeps an object (`blake3:` prefix optional).
+pub fn object_path(store: &Path, hex: &str) -> PathBuf {
+    let hex = hex.trim_start_matches("blake3:");
+    store.join("objects").join(&hex[..2]).join(hex)
+}
+
+/// Flips one bit in the middle of a (read-only) object file.
+pub fn damage(path: &Path) {
+    let mut perms = std::fs::metadata(path).expect("stat").permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(path, perms).expect("chmod");
+    let mut bytes = std::fs::read(path).expect("read");
+    let i = bytes.len() / 2;
+    bytes[i] ^= 0x01;
+    std::fs::write(path, bytes).expect("damage");
+}
+
 /// `cairn --json <args>`, which must succeed, parsed.
 pub fn json(env: &Env, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["--json"];

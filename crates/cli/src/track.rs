@@ -42,15 +42,23 @@ pub fn open(store: &Store, out: &Output) -> Option<Tracker> {
 
 /// Records a stored run.
 pub fn record_run(tracker: &mut Tracker, store: &Store, out: &Output, run_id: &ObjectId) {
+    recorded(store, out, run_id, |run: &RunManifest| {
+        let recipe: Recipe = store.get_manifest(&run.recipe)?;
+        tracker.record_run(run_id, run, &recipe)
+    });
+}
+
+/// Reads a stored manifest and writes what it stands for; a failure only makes the index stale.
+fn recorded<M: cairn_store::Manifest>(
+    store: &Store,
+    out: &Output,
+    id: &ObjectId,
+    write: impl FnOnce(&M) -> Result<(), TrackError>,
+) {
     let recorded = store
-        .get_manifest::<RunManifest>(run_id)
+        .get_manifest::<M>(id)
         .map_err(|e| e.to_string())
-        .and_then(|run| {
-            let recipe: Recipe = store.get_manifest(&run.recipe).map_err(|e| e.to_string())?;
-            tracker
-                .record_run(run_id, &run, &recipe)
-                .map_err(|e| e.to_string())
-        });
+        .and_then(|manifest| write(&manifest).map_err(|e| e.to_string()));
     if let Err(e) = recorded {
         stale(out, e);
     }
@@ -58,15 +66,12 @@ pub fn record_run(tracker: &mut Tracker, store: &Store, out: &Output, run_id: &O
 
 /// Records a stored red-team result.
 pub fn record_redteam(tracker: &mut Tracker, store: &Store, out: &Output, id: &ObjectId) {
-    let recorded = store
-        .get_manifest(id)
-        .map_err(|e| e.to_string())
-        .and_then(|result| {
-            tracker
-                .record_redteam(id, &result)
-                .map_err(|e| e.to_string())
-        });
-    if let Err(e) = recorded {
-        stale(out, e);
-    }
+    recorded(store, out, id, |result| tracker.record_redteam(id, result));
+}
+
+/// Records a stored failed red-team fine-tune.
+pub fn record_retrain_failure(tracker: &mut Tracker, store: &Store, out: &Output, id: &ObjectId) {
+    recorded(store, out, id, |failure| {
+        tracker.record_retrain_failure(failure)
+    });
 }

@@ -48,10 +48,15 @@ pub struct RedteamReport {
 
 /// The ref a result is kept under (so gc keeps it and what it names).
 pub fn result_ref(id: &ObjectId) -> Result<RefName, PipelineError> {
-    format!("{REDTEAM_REF_PREFIX}{}", &id.to_hex()[..16])
+    short_ref(REDTEAM_REF_PREFIX, id)
+}
+
+/// `<prefix><the first 16 hex digits of id>`.
+fn short_ref(prefix: &str, id: &ObjectId) -> Result<RefName, PipelineError> {
+    format!("{prefix}{}", &id.to_hex()[..16])
         .parse()
         .map_err(|e: cairn_store::RefNameError| PipelineError::Invalid {
-            field: "result ref".into(),
+            field: format!("{prefix} ref"),
             problem: e.to_string(),
         })
 }
@@ -475,19 +480,42 @@ pub enum RetrainProgress<'a> {
     /// A fine-tune is about to run.
     Started {
         model: &'a str,
-        recipe: &'a cairn_spec::Recipe,
-        recipe_id: ObjectId,
-        failures: u64,
-        result: ObjectId,
+        job: &'a cairn_redteam::RetrainJob,
     },
-    /// It ended: with a run (registered, rejected or up to date), or with an error.
+    /// It ended: with a run (registered, rejected or up to date), or with an error, stored
+    /// as a `retrain-failure` manifest.
     Finished {
         recipe_id: ObjectId,
         run: Option<ObjectId>,
-        seconds: f64,
+        failure: Option<ObjectId>,
     },
     /// The re-test of the new versions was stored.
     Retested(ObjectId),
+}
+
+/// The ref that keeps a failed fine-tune's record: `redteam/failed/<16 hex of its recipe>`.
+pub fn failure_ref(recipe: &ObjectId) -> Result<RefName, PipelineError> {
+    short_ref("redteam/failed/", recipe)
+}
+
+/// Stores the record of a fine-tune that failed (and its recipe, which it names) under
+/// [`failure_ref`].
+fn store_failure(
+    store: &Store,
+    recipe: &cairn_spec::Recipe,
+    job: cairn_redteam::RetrainJob,
+    duration_seconds: f64,
+    error: &PipelineError,
+) -> Result<ObjectId, PipelineError> {
+    store.put_manifest(recipe)?;
+    let record = cairn_redteam::RetrainFailure {
+        job,
+        duration_seconds,
+        error: error.to_string().replace('\n', " "),
+    };
+    let id = store.put_manifest(&record)?;
+    store.set_ref(&failure_ref(&record.job.recipe)?, id, Expect::Any)?;
+    Ok(id)
 }
 
 /// Retrains every model of a result that has at least one failure — and only those — each
@@ -532,12 +560,22 @@ pub fn redteam_retrain(
         };
         if !options.dry_run {
             let recipe_id = recipe.id()?;
+            let job = cairn_redteam::RetrainJob {
+                recipe: recipe_id,
+                model: model.reference.clone(),
+                new_ref: entry.new_ref.clone(),
+                failure_count: model.failures,
+                training_data: recipe
+                    .data
+                    .additions
+                    .first()
+                    .map_or(recipe_id, |a| a.object),
+                test_id: report.result,
+                started: crate::register::now_rfc3339(),
+            };
             events(RetrainProgress::Started {
                 model: &model.reference,
-                recipe: &recipe,
-                recipe_id,
-                failures: model.failures,
-                result: report.result,
+                job: &job,
             });
             let clock = std::time::Instant::now();
             let mut forward = |event: crate::Event| {
@@ -553,10 +591,20 @@ pub fn redteam_retrain(
                 cairn_version,
                 &mut forward,
             );
+            let failure = match &outcome {
+                Ok(_) => None,
+                Err(e) => Some(store_failure(
+                    store,
+                    &recipe,
+                    job,
+                    clock.elapsed().as_secs_f64(),
+                    e,
+                )?),
+            };
             events(RetrainProgress::Finished {
                 recipe_id,
                 run: outcome.as_ref().ok().map(|r| r.run),
-                seconds: clock.elapsed().as_secs_f64(),
+                failure,
             });
             match outcome {
                 Ok(run) => {

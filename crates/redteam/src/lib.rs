@@ -251,6 +251,39 @@ impl Manifest for RedteamResult {
     const KIND: &'static str = "redteam";
 }
 
+/// A red-team fine-tune as it starts: the version it fine-tunes on its failures, the version
+/// it will register, and what caused it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetrainJob {
+    /// The job id: the fine-tune's recipe hash.
+    pub recipe: ObjectId,
+    /// The version fine-tuned.
+    pub model: String,
+    pub new_ref: String,
+    pub failure_count: u64,
+    /// The failures object trained on.
+    pub training_data: ObjectId,
+    /// The red-team result that caused it.
+    pub test_id: ObjectId,
+    /// When it started (RFC 3339, UTC).
+    pub started: String,
+}
+
+/// A red-team fine-tune that ended in an error before it stored a run (kind
+/// `retrain-failure`): kept so the store, not only the tracking database, knows it failed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetrainFailure {
+    #[serde(flatten)]
+    pub job: RetrainJob,
+    pub duration_seconds: f64,
+    /// The error, one line.
+    pub error: String,
+}
+
+impl Manifest for RetrainFailure {
+    const KIND: &'static str = "retrain-failure";
+}
+
 /// One model's outcome: an attack row the model did not flag is a failure, a flagged probe
 /// a false alarm. `verdicts` are `(P(attack), flagged at the model's threshold)` in the
 /// order of `rows`; `threshold` is recorded with them.

@@ -14,7 +14,7 @@ mod stats;
 
 use std::path::Path;
 
-use cairn_redteam::RedteamResult;
+use cairn_redteam::{RedteamResult, RetrainFailure, RetrainJob};
 use cairn_spec::{Recipe, RunManifest};
 use cairn_store::{ObjectId, Store};
 
@@ -78,21 +78,6 @@ pub struct ReindexSummary {
     pub runs: u64,
     pub red_team_tests: u64,
     pub retraining: u64,
-}
-
-/// A retraining job as it starts: the model it fine-tunes, the new version, its failures.
-#[derive(Debug, Clone)]
-pub struct RetrainJob {
-    /// The job id: the recipe hash.
-    pub recipe: ObjectId,
-    pub model: String,
-    pub new_ref: String,
-    pub failure_count: u64,
-    /// The failures object trained on.
-    pub training_data: ObjectId,
-    /// The red-team result that caused it.
-    pub test_id: ObjectId,
-    pub started: String,
 }
 
 /// Whether `db` names a PostgreSQL database.
@@ -190,28 +175,23 @@ impl Tracker {
     }
 
     /// A retraining job started (`status = started`); [`Tracker::record_run`] of its run
-    /// finishes it, [`Tracker::retraining_failed`] marks it failed.
+    /// finishes it, [`Tracker::record_retrain_failure`] marks it failed.
     pub fn retraining_started(&mut self, job: &RetrainJob) -> Result<()> {
         self.transaction(|db| upsert_retraining(db, job, "started", None, None))
     }
 
-    /// A retraining job ended without a run (an error before registration).
-    pub fn retraining_failed(&mut self, recipe: &ObjectId, duration_seconds: f64) -> Result<()> {
-        self.transaction(|db| {
-            db.execute(
-                "UPDATE model_retraining_log SET status = 'failed', duration_seconds = $1 WHERE job_id = $2",
-                &values![duration_seconds, recipe.to_hex()],
-            )?;
-            Ok(())
-        })
+    /// A retraining job that ended in an error before it stored a run.
+    pub fn record_retrain_failure(&mut self, failure: &RetrainFailure) -> Result<()> {
+        self.transaction(|db| insert_failure(db, failure))
     }
 
     /// Empties every table and rebuilds them from the store alone: every run manifest
-    /// (registered or rejected) and every red-team result in it. One transaction: a crash
-    /// leaves the old index.
+    /// (registered or rejected), every red-team result and every failed red-team fine-tune
+    /// in it. One transaction: a crash leaves the old index.
     pub fn reindex(&mut self, store: &Store) -> Result<ReindexSummary> {
         let mut runs = Vec::new();
         let mut tests = Vec::new();
+        let mut failures = Vec::new();
         for id in store.list_objects()? {
             let Some((kind, _)) = store.sniff_manifest(&id)? else {
                 continue;
@@ -223,6 +203,7 @@ impl Tracker {
                     runs.push((id, run, recipe));
                 }
                 "redteam" => tests.push((id, store.get_manifest::<RedteamResult>(&id)?)),
+                "retrain-failure" => failures.push(store.get_manifest::<RetrainFailure>(&id)?),
                 _ => {}
             }
         }
@@ -231,18 +212,25 @@ impl Tracker {
                 db.execute(&format!("DELETE FROM {table}"), &[])?;
             }
             let mut summary = ReindexSummary::default();
+            // Failures first: a job retried after one ends as its run says.
+            let mut jobs = std::collections::BTreeSet::new();
+            for failure in &failures {
+                insert_failure(db, failure)?;
+                jobs.insert(failure.job.recipe.to_hex());
+            }
             for (id, run, recipe) in &runs {
                 insert_run(db, id, run, recipe)?;
                 summary.runs += 1;
                 if let Some(job) = retraining_of(id, run, recipe) {
+                    jobs.insert(job.0.recipe.to_hex());
                     upsert_finished(db, &job)?;
-                    summary.retraining += 1;
                 }
             }
             for (id, result) in &tests {
                 insert_redteam(db, id, result)?;
                 summary.red_team_tests += 1;
             }
+            summary.retraining = jobs.len() as u64;
             Ok(summary)
         })
     }
@@ -372,6 +360,16 @@ fn upsert_retraining(
 
 fn upsert_finished(db: &mut Db, (job, status, duration, run_id): &Finished) -> db::DbResult<()> {
     upsert_retraining(db, job, status, Some(*duration), Some(run_id))
+}
+
+fn insert_failure(db: &mut Db, failure: &RetrainFailure) -> db::DbResult<()> {
+    upsert_retraining(
+        db,
+        &failure.job,
+        "failed",
+        Some(failure.duration_seconds),
+        None,
+    )
 }
 
 fn finished(started: &str, duration_ms: u64) -> String {

@@ -189,45 +189,17 @@ fn retrain(store: &Path, out: &Output, args: RetrainArgs) -> Result<ExitCode> {
             }
             _ => {}
         },
-        RetrainProgress::Started {
-            model,
-            recipe,
-            recipe_id,
-            failures,
-            result,
-        } => {
-            let Some(t) = tracker.as_mut() else { return };
-            let job = cairn_track::RetrainJob {
-                recipe: recipe_id,
-                model: model.to_string(),
-                new_ref: format!("{}@{}", recipe.name, recipe.version),
-                failure_count: failures,
-                training_data: recipe
-                    .data
-                    .additions
-                    .first()
-                    .map_or(recipe_id, |a| a.object),
-                test_id: result,
-                started: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-                    .to_string(),
-            };
-            if let Err(e) = t.retraining_started(&job) {
+        RetrainProgress::Started { job, .. } => {
+            if let Some(Err(e)) = tracker.as_mut().map(|t| t.retraining_started(job)) {
                 crate::track::stale(out, e);
             }
         }
-        RetrainProgress::Finished {
-            recipe_id,
-            run,
-            seconds,
-        } => {
+        RetrainProgress::Finished { run, failure, .. } => {
             let Some(t) = tracker.as_mut() else { return };
-            match run {
-                Some(run) => crate::track::record_run(t, &store, out, &run),
-                None => {
-                    if let Err(e) = t.retraining_failed(&recipe_id, seconds) {
-                        crate::track::stale(out, e);
-                    }
-                }
+            if let Some(run) = run {
+                crate::track::record_run(t, &store, out, &run);
+            } else if let Some(failure) = failure {
+                crate::track::record_retrain_failure(t, &store, out, &failure);
             }
         }
         RetrainProgress::Retested(id) => {
