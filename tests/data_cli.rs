@@ -491,3 +491,84 @@ fn import_csv_and_rule_packs_through_the_cli() {
     assert!(stdout(&out).contains("row 2: label"), "{}", stdout(&out));
     assert!(!bad_out.exists(), "nothing written");
 }
+
+#[test]
+fn jsonl_edges_bom_duplicate_keys_empty_files_and_crlf() {
+    let env = Env::new();
+    let line = row(
+        "Summarise the minutes of the planning meeting",
+        0,
+        "benign",
+        1.0,
+    )
+    .to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec!["validate"];
+        all.extend_from_slice(args);
+        env.run(&all)
+    };
+    let path = |name: &str| env.path(name).to_str().expect("utf-8").to_string();
+
+    // A byte-order mark is accepted, and said once.
+    std::fs::write(
+        env.path("bom.jsonl"),
+        format!("\u{feff}{line}\n{}\n", line.replace("planning", "budget")),
+    )
+    .expect("write");
+    let out = run(&[&path("bom.jsonl")]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert_eq!(
+        stdout(&out).matches("byte-order mark").count(),
+        1,
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("ok: 2 rows"), "{}", stdout(&out));
+
+    // CRLF line ends keep working.
+    std::fs::write(
+        env.path("crlf.jsonl"),
+        format!("{line}\r\n{}\r\n", line.replace("planning", "budget")),
+    )
+    .expect("write");
+    let out = run(&[&path("crlf.jsonl")]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+
+    // A key twice is an error naming the key, whichever value a parser would keep.
+    let twice = line.replacen("{", "{\"text\":\"first\",", 1);
+    std::fs::write(env.path("twice.jsonl"), format!("{twice}\n")).expect("write");
+    let out = run(&[&path("twice.jsonl")]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains("twice.jsonl:1: text: appears more than once in this line"),
+        "{}",
+        stdout(&out)
+    );
+
+    // An empty file is a warning, an error under --strict, and an error as additions.
+    std::fs::write(env.path("empty.jsonl"), "").expect("write");
+    let out = run(&[&path("empty.jsonl")]);
+    assert_eq!(code(&out), 0);
+    assert!(
+        stdout(&out).contains("warning: ")
+            && stdout(&out).contains("empty.jsonl:1: the file is empty"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(code(&run(&["--strict", &path("empty.jsonl")])), 1);
+    let out = env.run(&[
+        "data",
+        "merge",
+        "--base",
+        &path("bom.jsonl"),
+        "--add",
+        &path("empty.jsonl"),
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("empty.jsonl:1: the additions file is empty"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!env.store().exists(), "nothing stored");
+}

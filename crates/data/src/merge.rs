@@ -68,9 +68,20 @@ pub fn merge(
         .collect();
     let options = ValidateOptions {
         max_text_chars: params.max_text_chars as usize,
+        strict: false,
     };
     let (report, parsed) = validate(&all, taxonomy, &options);
     report.ensure_ok()?;
+    // An additions file is there to add rows: an empty one is a mistake, not a no-op.
+    if let Some(empty) = parsed[inputs.base.len()..].iter().find(|f| f.lines == 0) {
+        return Err(DataError::Invalid {
+            problems: 1,
+            first: format!(
+                "{}:1: the additions file is empty (add the new rows, or remove it from [data] additions)",
+                empty.name
+            ),
+        });
+    }
     let (base_files, addition_files) = parsed.split_at(inputs.base.len());
     let mut counts = MergeCounts::default();
 

@@ -35,15 +35,21 @@ impl Input {
 pub struct ValidateOptions {
     /// The longest text accepted, in characters.
     pub max_text_chars: usize,
+    /// An empty file is an error (a warning otherwise).
+    pub strict: bool,
 }
 
 impl Default for ValidateOptions {
     fn default() -> Self {
         Self {
             max_text_chars: 8192,
+            strict: false,
         }
     }
 }
+
+/// The UTF-8 byte-order mark some editors put at the start of a file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// One problem: `file:line: field: message`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,6 +87,8 @@ pub struct ParsedFile {
 pub struct ValidationReport {
     pub files: Vec<FileSummary>,
     pub problems: Vec<Problem>,
+    /// What was accepted but deserves a look: a byte-order mark, an empty file.
+    pub warnings: Vec<Problem>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -152,12 +160,38 @@ pub fn validate(
     options: &ValidateOptions,
 ) -> (ValidationReport, Vec<ParsedFile>) {
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     let mut parsed = Vec::new();
     let mut summaries = Vec::new();
     // normalized text → where it was first and last seen, across all files.
     let mut seen: FxHashMap<String, Seen> = FxHashMap::default();
     for (file_index, input) in inputs.iter().enumerate() {
-        let lines = split_lines(&input.bytes);
+        let bytes = match input.bytes.strip_prefix(BOM) {
+            Some(rest) => {
+                warnings.push(problem(
+                    &input.name,
+                    1,
+                    None,
+                    "starts with a UTF-8 byte-order mark, which was ignored (save the file as UTF-8 without BOM to silence this)",
+                ));
+                rest
+            }
+            None => &input.bytes,
+        };
+        let lines = split_lines(bytes);
+        if lines.is_empty() {
+            let empty = problem(
+                &input.name,
+                1,
+                None,
+                "the file is empty (add rows, or leave the file out)",
+            );
+            if options.strict {
+                problems.push(empty);
+            } else {
+                warnings.push(empty);
+            }
+        }
         // The per-line checks (parsing, normalizing) run on every core; the rules that span
         // lines run after, in line order, so the report is deterministic.
         let results: Vec<LineResult> = lines
@@ -234,6 +268,7 @@ pub fn validate(
         ValidationReport {
             files: summaries,
             problems,
+            warnings,
         },
         parsed,
     )
@@ -291,6 +326,39 @@ fn non_finite_field(line: &str) -> Option<(String, &'static str)> {
     None
 }
 
+/// The first key that a line's top-level object holds twice (JSON parsers keep one of the
+/// two values silently); `None` for a line that is not an object or has no repeated key.
+fn duplicate_key(line: &str) -> Option<String> {
+    struct Keys(Option<String>);
+    impl<'de> serde::Deserialize<'de> for Keys {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = Keys;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Keys, A::Error> {
+                    let mut seen = std::collections::BTreeSet::new();
+                    let mut repeated = None;
+                    while let Some(key) = map.next_key::<String>()? {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        if !seen.insert(key.clone()) && repeated.is_none() {
+                            repeated = Some(key);
+                        }
+                    }
+                    Ok(Keys(repeated))
+                }
+            }
+            d.deserialize_map(Visit)
+        }
+    }
+    serde_json::from_str::<Keys>(line).ok()?.0
+}
+
 fn describe(value: &Value) -> String {
     match value {
         Value::Null => "null".into(),
@@ -340,6 +408,17 @@ fn check_line(
         && is_clean(&example, taxonomy, options)
     {
         return (Vec::new(), Some(example));
+    }
+    if let Some(key) = duplicate_key(text) {
+        return (
+            vec![problem(
+                file,
+                line,
+                Some(&key),
+                "appears more than once in this line (keep one)",
+            )],
+            None,
+        );
     }
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,

@@ -97,6 +97,7 @@ pub(crate) fn test_rows(
     let inputs = [data::input(store, test)?];
     let options = ValidateOptions {
         max_text_chars: max_chars as usize,
+        ..ValidateOptions::default()
     };
     Ok(cairn_data::validated_rows(&inputs, taxonomy, &options)?)
 }

@@ -36,6 +36,9 @@ pub struct ValidateArgs {
     /// The longest text accepted, in characters.
     #[arg(long, default_value_t = ValidateOptions::default().max_text_chars)]
     max_text_chars: usize,
+    /// An empty file is an error, not a warning (as `cairn run` treats additions).
+    #[arg(long)]
+    strict: bool,
 }
 
 fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>> {
@@ -56,11 +59,15 @@ pub fn validate(out: &Output, args: ValidateArgs) -> Result<ExitCode> {
         &taxonomy,
         &ValidateOptions {
             max_text_chars: args.max_text_chars,
+            strict: args.strict,
         },
     );
     if out.json {
         out.json(&report)?;
     } else {
+        for warning in &report.warnings {
+            out.line(format!("warning: {warning}"));
+        }
         for problem in &report.problems {
             out.line(problem.to_string());
         }
