@@ -67,7 +67,7 @@ enum Command {
     /// A registered version's run manifest: recipe, outputs, metrics, environment.
     Show(cmd::run::RefArg),
     /// Re-run a registered version from the store and prove its outputs are bit-for-bit equal.
-    Reproduce(cmd::run::RefArg),
+    Reproduce(cmd::run::ReproduceArgs),
     /// Write a registered version's model in other formats: `--onnx out.onnx`, `--safetensors dir/`.
     Export(cmd::run::ExportArgs),
     /// Classify texts with a version's tokenizer and ONNX export (ONNX Runtime), as production does.
@@ -79,7 +79,7 @@ enum Command {
     /// Write an object to stdout, after checking its hash.
     Cat(cmd::store::CatArgs),
     /// Re-hash every object and check refs and manifest references; exit 1 if anything is wrong.
-    Fsck,
+    Fsck(cmd::store::FsckArgs),
     /// Delete objects no ref reaches (objects younger than the grace period are kept).
     Gc(cmd::store::GcArgs),
     /// Check JSONL training files: every problem on every line, then a summary; exit 1 if any.
@@ -126,7 +126,7 @@ fn main() -> ExitCode {
         Command::Deploy(args) => cmd::serve::deploy(&cli.store, &out, args),
         Command::Add(args) => cmd::store::add(&cli.store, &out, args),
         Command::Cat(args) => cmd::store::cat(&cli.store, args),
-        Command::Fsck => cmd::store::fsck(&cli.store, &out),
+        Command::Fsck(args) => cmd::store::fsck(&cli.store, &out, args),
         Command::Gc(args) => cmd::store::gc(&cli.store, &out, args),
         Command::Ref(command) => cmd::store::refs(&cli.store, &out, command),
         Command::Validate(args) => cmd::data::validate(&out, args),

@@ -247,6 +247,35 @@ pub fn run_stored(
 /// The core of every run: store the recipe → (up to date?) → execute (including the
 /// regression gate) → register, or store the run unregistered when the gate rejects it
 /// (unless `force`). Reads only the store: the recipe's inputs are objects.
+/// The version `reference` if it is registered already: up to date when its recipe is
+/// `recipe_id`, [`PipelineError::VersionTaken`] when it is another; `None` while it is free.
+fn registered_already(
+    store: &Store,
+    reference: &RefName,
+    recipe_id: ObjectId,
+) -> Result<Option<RunResult>, PipelineError> {
+    let Some(existing) = store.get_ref(reference)? else {
+        return Ok(None);
+    };
+    let manifest: RunManifest = store.get_manifest(&existing)?;
+    if manifest.recipe != recipe_id {
+        return Err(PipelineError::VersionTaken {
+            reference: reference.to_string(),
+            existing: manifest.recipe.to_hex(),
+            new: recipe_id.to_hex(),
+        });
+    }
+    Ok(Some(RunResult {
+        status: RunStatus::UpToDate,
+        reference: reference.clone(),
+        run: existing,
+        recipe: recipe_id,
+        manifest,
+        metadata: None,
+        report: None,
+    }))
+}
+
 pub fn run_recipe(
     store: &Store,
     recipe: &Recipe,
@@ -256,24 +285,8 @@ pub fn run_recipe(
 ) -> Result<RunResult, PipelineError> {
     let recipe_id = store.put_manifest(recipe)?;
     let reference = version_ref(recipe)?;
-    if let Some(existing) = store.get_ref(&reference)? {
-        let manifest: RunManifest = store.get_manifest(&existing)?;
-        if manifest.recipe == recipe_id {
-            return Ok(RunResult {
-                status: RunStatus::UpToDate,
-                reference,
-                run: existing,
-                recipe: recipe_id,
-                manifest,
-                metadata: None,
-                report: None,
-            });
-        }
-        return Err(PipelineError::VersionTaken {
-            reference: reference.to_string(),
-            existing: manifest.recipe.to_hex(),
-            new: recipe_id.to_hex(),
-        });
+    if let Some(done) = registered_already(store, &reference, recipe_id)? {
+        return Ok(done);
     }
 
     let started = now_rfc3339();
@@ -345,7 +358,21 @@ pub fn run_recipe(
         });
     }
     events(Event::Stage(Stage::Register, reference.to_string()));
-    store.set_ref(&reference, run, Expect::Absent)?;
+    // Everything the version will name must be whole before it is published.
+    store.verify_closure(&run)?;
+    if let Err(e) = store.set_ref(&reference, run, Expect::Absent) {
+        // Another run registered this version while we trained: the same recipe is the same
+        // version (up to date, naming the run that won); another recipe is refused.
+        if matches!(
+            e,
+            cairn_store::StoreError::RefConflict { .. }
+                | cairn_store::StoreError::ImmutableRef { .. }
+        ) && let Some(done) = registered_already(store, &reference, recipe_id)?
+        {
+            return Ok(done);
+        }
+        return Err(e.into());
+    }
     let latest = recipe.latest_ref().map_err(|e| PipelineError::Invalid {
         field: "[experiment] name".into(),
         problem: e.to_string(),
@@ -453,6 +480,9 @@ pub struct OutputCheck {
     pub recorded: ObjectId,
     pub reproduced: ObjectId,
     pub identical: bool,
+    /// The stored copy of the recorded object: `intact`, `corrupt` (its bytes no longer
+    /// hash to its id), `missing`, or `repaired` (rewritten from the re-run).
+    pub stored: &'static str,
 }
 
 /// One environment field that differs between the recorded run and this machine.
@@ -470,17 +500,39 @@ pub struct ReproduceReport {
     pub outputs: Vec<OutputCheck>,
     pub environment: Vec<EnvironmentChange>,
     pub identical: bool,
+    /// Some stored output is still corrupt or missing (`--repair` rewrites what the re-run
+    /// reproduced).
+    pub damaged: bool,
+}
+
+/// The state of a stored object, as [`OutputCheck::stored`] names it.
+fn stored_state(store: &Store, id: &ObjectId) -> Result<&'static str, PipelineError> {
+    match store.open_object(id) {
+        Ok(_) => Ok("intact"),
+        Err(cairn_store::StoreError::Corrupt { .. }) => Ok("corrupt"),
+        Err(cairn_store::StoreError::NotFound(_)) => Ok("missing"),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `cairn reproduce`: re-execute a registered run's recipe from the store and compare every
-/// output byte for byte (equal object ids ⇔ equal bytes).
+/// output byte for byte (equal object ids ⇔ equal bytes), and check that each stored output
+/// still hashes to its id. With `repair`, a stored output that is corrupt is rewritten from
+/// the re-run — which can only happen when the re-run made exactly the recorded bytes.
 pub fn reproduce(
     store: &Store,
     reference: &str,
     cairn_version: &str,
+    repair: bool,
     events: &mut dyn FnMut(Event),
 ) -> Result<ReproduceReport, PipelineError> {
     let (name, run, manifest) = load_run(store, reference)?;
+    let before: Vec<(&'static str, ObjectId, &'static str)> = manifest
+        .outputs
+        .named()
+        .into_iter()
+        .map(|(output, id)| Ok((output, id, stored_state(store, &id)?)))
+        .collect::<Result<_, PipelineError>>()?;
     let recipe: Recipe = store.get_manifest(&manifest.recipe)?;
     let now = Environment {
         cairn_version: cairn_version.to_string(),
@@ -513,7 +565,12 @@ pub fn reproduce(
     // so it needs no ONNX Runtime.
     let mut recipe = recipe;
     recipe.export.onnx = manifest.outputs.onnx.is_some();
-    let done = execute(store, &recipe, manifest.recipe, events)?;
+    let runner = if repair {
+        store.repairing()
+    } else {
+        store.clone()
+    };
+    let done = execute(&runner, &recipe, manifest.recipe, events)?;
     let mut reproduced = vec![
         ("dataset", done.dataset),
         ("tokenizer", done.tokenizer),
@@ -523,29 +580,35 @@ pub fn reproduce(
         ("report_markdown", done.report_markdown),
     ];
     reproduced.extend(done.onnx.as_ref().map(|(id, _)| ("onnx", *id)));
-    let outputs: Vec<OutputCheck> = manifest
-        .outputs
-        .named()
-        .into_iter()
-        .filter_map(|(output, recorded)| {
-            reproduced
-                .iter()
-                .find(|(n, _)| *n == output)
-                .map(|(_, again)| OutputCheck {
-                    name: output.to_string(),
-                    recorded,
-                    reproduced: *again,
-                    identical: recorded == *again,
-                })
-        })
-        .collect();
+    let mut outputs = Vec::new();
+    for (output, recorded, state) in before {
+        let Some((_, again)) = reproduced.iter().find(|(n, _)| *n == output) else {
+            continue;
+        };
+        let stored = match (state, stored_state(store, &recorded)?) {
+            ("intact", _) => "intact",
+            (_, "intact") => "repaired",
+            (_, now) => now,
+        };
+        outputs.push(OutputCheck {
+            name: output.to_string(),
+            recorded,
+            reproduced: *again,
+            identical: recorded == *again,
+            stored,
+        });
+    }
     let identical = outputs.iter().all(|o| o.identical);
+    let damaged = outputs
+        .iter()
+        .any(|o| o.stored == "corrupt" || o.stored == "missing");
     Ok(ReproduceReport {
         reference: name.to_string(),
         run,
         outputs,
         environment,
         identical,
+        damaged,
     })
 }
 

@@ -1,5 +1,6 @@
-//! `gc`: delete what no ref reaches, sparing anything young enough to belong to a writer
-//! that has not set its ref yet.
+//! `gc`: delete what no ref reaches, sparing what a running process holds as a temporary
+//! root (see `roots`), and anything young enough to belong to a writer that has not set its
+//! ref yet.
 
 use std::fs;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{IoContext, Result};
 use crate::id::ObjectId;
-use crate::{Store, fsck, refs};
+use crate::{Store, fsck, refs, roots};
 
 /// How `gc` behaves.
 #[derive(Debug, Clone)]
@@ -37,6 +38,10 @@ pub struct GcSummary {
     pub bytes_removed: u64,
     pub kept_young: usize,
     pub temp_removed: usize,
+    /// Objects held by running processes' temporary roots.
+    pub held: usize,
+    /// Root files of processes that are gone, deleted.
+    pub roots_expired: usize,
 }
 
 /// What `gc` did (or, with `dry_run`, would do).
@@ -49,6 +54,10 @@ pub struct GcReport {
     pub kept_young: usize,
     pub temp_removed: Vec<PathBuf>,
     pub dry_run: bool,
+    /// Objects held by running processes' temporary roots.
+    pub held: usize,
+    /// Root files of processes that are gone (deleted unless `dry_run`).
+    pub roots_expired: Vec<PathBuf>,
 }
 
 impl GcReport {
@@ -65,6 +74,8 @@ impl GcReport {
             bytes_removed: self.bytes_removed(),
             kept_young: self.kept_young,
             temp_removed: self.temp_removed.len(),
+            held: self.held,
+            roots_expired: self.roots_expired.len(),
         }
     }
 }
@@ -80,14 +91,19 @@ pub(crate) fn run(store: &Store, options: &GcOptions) -> Result<GcReport> {
     // to delete (setting a ref also freshens its target).
     let _lock = refs::lock(layout)?;
     let now = SystemTime::now();
-    let roots = refs::list(layout)?.into_iter().map(|(_, id)| id);
-    let reachable = store.reachable(roots)?;
-    let scan = fsck::scan(layout)?;
+    // Roots: every ref, and every object a running process holds (whatever the grace).
+    let live = roots::read(layout)?;
+    let held = store.reachable(live.ids.iter().copied())?;
+    let refs = refs::list(layout)?.into_iter().map(|(_, id)| id);
+    let mut reachable = store.reachable(refs)?;
     let mut report = GcReport {
         reachable: reachable.len(),
         dry_run: options.dry_run,
+        held: held.difference(&reachable).count(),
         ..Default::default()
     };
+    reachable.extend(held);
+    let scan = fsck::scan(layout)?;
     for (id, path) in scan.objects {
         if reachable.contains(&id) {
             continue;
@@ -104,12 +120,27 @@ pub(crate) fn run(store: &Store, options: &GcOptions) -> Result<GcReport> {
         report.removed.push((id, size));
     }
     for path in scan.temp_files {
+        // A live writer's temp file is its object in the making.
+        if roots::temp_file_live(&path) {
+            continue;
+        }
         if age(&path, now).is_some_and(|a| a >= options.grace) {
             if !options.dry_run {
                 fs::remove_file(&path).ctx("failed to delete", &path)?;
             }
             report.temp_removed.push(path);
         }
+    }
+    for path in live.expired {
+        if !options.dry_run {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).ctx("failed to delete", &path);
+                }
+                _ => {}
+            }
+        }
+        report.roots_expired.push(path);
     }
     Ok(report)
 }

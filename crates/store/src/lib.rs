@@ -25,11 +25,13 @@ pub mod manifest;
 mod objects;
 mod refname;
 mod refs;
+mod roots;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use error::{Result, StoreError};
 pub use files::{line_col, write_atomic};
@@ -56,6 +58,10 @@ const MAX_MANIFEST: u64 = 64 << 20;
 #[derive(Debug, Clone)]
 pub struct Store {
     layout: Layout,
+    /// This handle's temporary roots: every object it stores, until it is dropped.
+    roots: Arc<roots::TempRoots>,
+    /// Repair mode (see [`Store::repairing`]).
+    repair: bool,
 }
 
 impl Store {
@@ -67,6 +73,8 @@ impl Store {
         }
         Ok(Self {
             layout: Layout { root },
+            roots: Arc::new(roots::TempRoots::new()),
+            repair: false,
         })
     }
 
@@ -89,7 +97,11 @@ impl Store {
             fs::rename(&tmp, &marker).ctx("failed to create store marker", &marker)?;
             objects::sync_dir(&root)?;
         }
-        Ok(Self { layout })
+        Ok(Self {
+            layout,
+            roots: Arc::new(roots::TempRoots::new()),
+            repair: false,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -148,17 +160,56 @@ impl Store {
 
     /// Stores bytes held in memory.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<PutOutcome> {
-        objects::put_bytes(&self.layout, bytes)
+        objects::put_bytes(&self.layout, bytes, self.put_ctx(&|id| self.hold(id)))
+    }
+
+    fn put_ctx<'a>(
+        &self,
+        hold: &'a (dyn Fn(&ObjectId) -> Result<()> + Sync),
+    ) -> objects::PutCtx<'a> {
+        objects::PutCtx {
+            hold,
+            repair: self.repair,
+        }
+    }
+
+    /// This store in repair mode: a put of bytes whose object exists but no longer hashes
+    /// to its id (bit rot, tampering) replaces it, atomically, instead of trusting it. Every
+    /// existing object a put meets is re-hashed, so use it for one command
+    /// (`cairn reproduce --repair`), not by default.
+    pub fn repairing(&self) -> Store {
+        Store {
+            repair: true,
+            ..self.clone()
+        }
+    }
+
+    /// Records `id` as a temporary root of this handle: `gc` spares it (and what it
+    /// references) until the handle is dropped or its process ends. Every `put_*` does this
+    /// before the object becomes visible; call it for an object this process will reference
+    /// without storing it again.
+    pub fn hold(&self, id: &ObjectId) -> Result<()> {
+        self.roots.hold(&self.layout, id)
     }
 
     /// Stores everything `reader` yields, streaming.
     pub fn put_reader(&self, reader: impl Read) -> Result<PutOutcome> {
-        objects::put_reader(&self.layout, reader, &|_| {})
+        objects::put_reader(
+            &self.layout,
+            reader,
+            &|_| {},
+            self.put_ctx(&|id| self.hold(id)),
+        )
     }
 
     /// Stores a file, streaming; see [`Store::put_path_with_progress`].
     pub fn put_path(&self, path: &Path) -> Result<PutOutcome> {
-        objects::put_path(&self.layout, path, &|_| {})
+        objects::put_path(
+            &self.layout,
+            path,
+            &|_| {},
+            self.put_ctx(&|id| self.hold(id)),
+        )
     }
 
     /// Stores a file; `progress` is called with the bytes copied so far.
@@ -167,7 +218,12 @@ impl Store {
         path: &Path,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<PutOutcome> {
-        objects::put_path(&self.layout, path, progress)
+        objects::put_path(
+            &self.layout,
+            path,
+            progress,
+            self.put_ctx(&|id| self.hold(id)),
+        )
     }
 
     /// Opens an object after verifying its hash; returns the file and its size.
@@ -264,6 +320,37 @@ impl Store {
             }
         }
         Ok(seen)
+    }
+
+    /// Checks that `root` and everything it references exist and hash to their names, before
+    /// a ref is set to it: a ref never points at something missing. Objects another ref
+    /// already points at were checked when that ref was set and are kept by it, so the walk
+    /// only checks they exist and does not descend into them. The first problem is the error
+    /// ([`StoreError::NotFound`] or [`StoreError::Corrupt`]); returns the objects checked.
+    pub fn verify_closure(&self, root: &ObjectId) -> Result<usize> {
+        let anchored: BTreeSet<ObjectId> =
+            self.list_refs()?.into_iter().map(|(_, id)| id).collect();
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![*root];
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            if id != *root && anchored.contains(&id) {
+                if !self.has(&id) {
+                    return Err(StoreError::NotFound(id));
+                }
+                continue;
+            }
+            if self.size(&id)? > MAX_MANIFEST {
+                objects::open_verified(&self.layout, &id)?;
+                continue;
+            }
+            if let Some((_, fields)) = manifest::parse(&self.read(&id)?) {
+                stack.extend(manifest::references(&serde_json::Value::Object(fields)));
+            }
+        }
+        Ok(seen.len())
     }
 
     /// Every well-formed object in the store, sorted.

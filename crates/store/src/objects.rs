@@ -64,6 +64,10 @@ impl Layout {
     pub fn refs(&self) -> PathBuf {
         self.root.join("refs")
     }
+    /// Temporary roots of processes writing objects (see `roots`).
+    pub fn roots(&self) -> PathBuf {
+        self.root.join("roots")
+    }
     /// Hints that speed up re-adding large files (see `put_path`); never needed for
     /// correctness, so they may be lost or stale.
     pub fn probes(&self) -> PathBuf {
@@ -175,8 +179,9 @@ impl Temp {
     }
 
     /// fsync → read-only → rename into place → fsync the folder. Returns `false` when another
-    /// writer stored the same object first (our copy is then dropped).
-    fn commit(mut self, layout: &Layout, id: &ObjectId) -> Result<bool> {
+    /// writer stored the same object first (our copy is then dropped), unless `replace`:
+    /// then our copy (whose bytes hash to `id`) takes the place of whatever is there.
+    fn commit(mut self, layout: &Layout, id: &ObjectId, replace: bool) -> Result<bool> {
         let file = self
             .file
             .take()
@@ -191,7 +196,7 @@ impl Temp {
             .ctx("failed to make read-only", &self.path)?;
         drop(file);
         let dest = layout.object_path(id);
-        if dest.exists() {
+        if dest.exists() && !replace {
             freshen(&dest);
             return Ok(false);
         }
@@ -209,12 +214,37 @@ impl Drop for Temp {
     }
 }
 
-pub(crate) fn put_bytes(layout: &Layout, bytes: &[u8]) -> Result<PutOutcome> {
-    let id = ObjectId::of(bytes);
-    let size = bytes.len() as u64;
-    let dest = layout.object_path(&id);
-    if dest.exists() {
+/// How a put treats the store around it.
+#[derive(Clone, Copy)]
+pub(crate) struct PutCtx<'a> {
+    /// Called with an object's id before the object becomes visible or is found to exist:
+    /// the caller records it as a temporary root, so gc spares it from then on.
+    pub hold: &'a (dyn Fn(&ObjectId) -> Result<()> + Sync),
+    /// Repair mode: an existing object counts only if its bytes still hash to its id; a
+    /// corrupt one is replaced, atomically, by the bytes being stored (which do).
+    pub repair: bool,
+}
+
+impl PutCtx<'_> {
+    /// Whether `id` is stored already (and, in repair mode, intact).
+    fn stored(&self, layout: &Layout, id: &ObjectId) -> bool {
+        let dest = layout.object_path(id);
+        if !dest.exists() {
+            return false;
+        }
+        if self.repair && open_verified(layout, id).is_err() {
+            return false;
+        }
         freshen(&dest);
+        true
+    }
+}
+
+pub(crate) fn put_bytes(layout: &Layout, bytes: &[u8], ctx: PutCtx<'_>) -> Result<PutOutcome> {
+    let id = ObjectId::of(bytes);
+    (ctx.hold)(&id)?;
+    let size = bytes.len() as u64;
+    if ctx.stored(layout, &id) {
         return Ok(PutOutcome {
             id,
             size,
@@ -224,7 +254,7 @@ pub(crate) fn put_bytes(layout: &Layout, bytes: &[u8]) -> Result<PutOutcome> {
     let mut temp = Temp::create(layout)?;
     let path = temp.path.clone();
     temp.file().write_all(bytes).ctx("failed to write", &path)?;
-    let written = temp.commit(layout, &id)?;
+    let written = temp.commit(layout, &id, ctx.repair)?;
     Ok(PutOutcome { id, size, written })
 }
 
@@ -232,6 +262,7 @@ pub(crate) fn put_reader(
     layout: &Layout,
     mut reader: impl Read,
     progress: &dyn Fn(u64),
+    ctx: PutCtx<'_>,
 ) -> Result<PutOutcome> {
     let mut temp = Temp::create(layout)?;
     let path = temp.path.clone();
@@ -253,16 +284,15 @@ pub(crate) fn put_reader(
         progress(size);
     }
     let id = ObjectId::from(hasher.finalize());
-    let dest = layout.object_path(&id);
-    if dest.exists() {
-        freshen(&dest);
+    (ctx.hold)(&id)?;
+    if ctx.stored(layout, &id) {
         return Ok(PutOutcome {
             id,
             size,
             written: false,
         });
     }
-    let written = temp.commit(layout, &id)?;
+    let written = temp.commit(layout, &id, ctx.repair)?;
     Ok(PutOutcome { id, size, written })
 }
 
@@ -337,11 +367,12 @@ pub(crate) fn put_path(
     layout: &Layout,
     source: &Path,
     progress: &(dyn Fn(u64) + Sync),
+    ctx: PutCtx<'_>,
 ) -> Result<PutOutcome> {
     let file = File::open(source).ctx("failed to open", source)?;
     let len = file.metadata().ctx("failed to stat", source)?.len();
     if len < LARGE {
-        return put_reader(layout, file, progress);
+        return put_reader(layout, file, progress, ctx);
     }
     // SAFETY: the map is read-only; like b3sum, we accept that a file truncated by another
     // process while we read it may fault.
@@ -352,9 +383,8 @@ pub(crate) fn put_path(
 
     if read_probe(layout, &probe).is_some_and(|candidate| layout.object_path(&candidate).exists()) {
         let id = hash_all_cores(bytes);
-        let dest = layout.object_path(&id);
-        if dest.exists() {
-            freshen(&dest);
+        (ctx.hold)(&id)?;
+        if ctx.stored(layout, &id) {
             return Ok(PutOutcome {
                 id,
                 size: len,
@@ -364,7 +394,7 @@ pub(crate) fn put_path(
         let mut temp = Temp::create(layout)?;
         let path = temp.path.clone();
         copy_into(temp.file(), &path, bytes, &never, progress)?;
-        let written = temp.commit(layout, &id)?;
+        let written = temp.commit(layout, &id, ctx.repair)?;
         write_probe(layout, &probe, &id);
         return Ok(PutOutcome {
             id,
@@ -381,7 +411,7 @@ pub(crate) fn put_path(
         let abort = &abort;
         let copier = scope.spawn(move || copy_into(out, &temp_path, bytes, abort, progress));
         let id = hash_all_cores(bytes);
-        if layout.object_path(&id).exists() {
+        if !ctx.repair && layout.object_path(&id).exists() {
             abort.store(true, Ordering::Relaxed);
         }
         let copied = copier
@@ -389,12 +419,18 @@ pub(crate) fn put_path(
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (id, copied)
     });
-    let dest = layout.object_path(&id);
+    (ctx.hold)(&id)?;
     let written = if copied? {
-        temp.commit(layout, &id)?
-    } else {
-        freshen(&dest);
+        temp.commit(layout, &id, ctx.repair)?
+    } else if ctx.stored(layout, &id) {
         false
+    } else {
+        // It existed when hashed and is gone now (a gc ran before the hold): copy it after all.
+        drop(temp);
+        let mut temp = Temp::create(layout)?;
+        let path = temp.path.clone();
+        copy_into(temp.file(), &path, bytes, &never, progress)?;
+        temp.commit(layout, &id, ctx.repair)?
     };
     write_probe(layout, &probe, &id);
     Ok(PutOutcome {

@@ -26,6 +26,12 @@ fn temp_store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// The store as another process would see it: this handle's temporary roots released.
+fn reopen(dir: &tempfile::TempDir, store: Store) -> Store {
+    drop(store);
+    Store::open(dir.path().join("store")).expect("store")
+}
+
 fn name(s: &str) -> RefName {
     s.parse().expect("valid ref name")
 }
@@ -174,12 +180,13 @@ fn concurrent_cas_loses_no_update() {
 
 #[test]
 fn gc_keeps_young_objects_and_honours_dry_run() {
-    let (_dir, store) = temp_store();
+    let (dir, store) = temp_store();
     let kept = store.put_bytes(b"kept").expect("put").id;
     let loose = store.put_bytes(b"loose").expect("put").id;
     store
         .set_ref(&name("keep"), kept, Expect::Any)
         .expect("ref");
+    let store = reopen(&dir, store);
     let report = store.gc(&GcOptions::default()).expect("gc");
     assert_eq!(
         (report.removed.len(), report.kept_young),
@@ -204,6 +211,83 @@ fn gc_keeps_young_objects_and_honours_dry_run() {
         })
         .expect("gc");
     assert!(!store.has(&loose) && store.has(&kept));
+}
+
+#[test]
+fn gc_spares_what_a_live_process_holds_and_expires_a_dead_ones_roots() {
+    let (dir, store) = temp_store();
+    let none = GcOptions {
+        dry_run: false,
+        grace: Duration::ZERO,
+    };
+    // Written and not yet referenced by any ref: held while this handle lives.
+    let held = store.put_bytes(b"in flight").expect("put").id;
+    let node = Node {
+        salt: 1,
+        children: vec![held],
+        score: 0.5,
+    };
+    let parent = store.put_manifest(&node).expect("put");
+    let report = Store::open(dir.path().join("store"))
+        .expect("store")
+        .gc(&none)
+        .expect("gc");
+    assert!(report.removed.is_empty(), "{:?}", report.removed);
+    assert_eq!(report.held, 2);
+    assert!(store.has(&held) && store.has(&parent));
+
+    // The writer is gone: its root file goes with it, and so do its objects.
+    let store = reopen(&dir, store);
+    assert!(
+        std::fs::read_dir(dir.path().join("store/roots"))
+            .expect("roots")
+            .next()
+            .is_none()
+    );
+    let report = store.gc(&none).expect("gc");
+    assert_eq!(report.removed.len(), 2);
+
+    // A root file left by a process that no longer runs (kill -9) expires; what it held goes.
+    let orphan = store.put_bytes(b"orphan").expect("put").id;
+    let store = reopen(&dir, store);
+    std::fs::write(
+        dir.path().join("store/roots/4294967294-1-0.roots"),
+        format!("{}\n", orphan.to_hex()),
+    )
+    .expect("root file");
+    let report = store.gc(&none).expect("gc");
+    assert_eq!(report.roots_expired.len(), 1);
+    assert_eq!(report.removed.len(), 1);
+    assert!(!store.has(&orphan));
+    assert!(store.fsck().expect("fsck").is_clean());
+}
+
+#[test]
+fn verify_closure_names_a_missing_or_corrupt_reference() {
+    let (_dir, store) = temp_store();
+    let leaf = store.put_bytes(b"leaf").expect("put").id;
+    let node = Node {
+        salt: 2,
+        children: vec![leaf],
+        score: 0.25,
+    };
+    let top = store.put_manifest(&node).expect("put");
+    assert_eq!(store.verify_closure(&top).expect("whole"), 2);
+    let path = store.object_path(&leaf);
+    let mut perms = std::fs::metadata(&path).expect("stat").permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&path, perms).expect("chmod");
+    std::fs::write(&path, b"leaf!").expect("damage");
+    assert!(matches!(
+        store.verify_closure(&top),
+        Err(StoreError::Corrupt { id, .. }) if id == leaf
+    ));
+    std::fs::remove_file(&path).expect("delete");
+    assert!(matches!(
+        store.verify_closure(&top),
+        Err(StoreError::NotFound(id)) if id == leaf
+    ));
 }
 
 /// A random object graph: `blobs` plain objects and manifests that each reference some
@@ -240,7 +324,7 @@ proptest! {
     /// gc never deletes anything reachable from a ref and deletes everything else.
     #[test]
     fn gc_deletes_exactly_the_unreachable(g in graph(), salt in any::<u64>()) {
-        let (_dir, store) = temp_store();
+        let (dir, store) = temp_store();
         let mut ids = Vec::new();
         for i in 0..g.blobs {
             ids.push(store.put_bytes(format!("blob {salt} {i}").as_bytes()).expect("put").id);
@@ -261,6 +345,7 @@ proptest! {
             }
         }
         let all: BTreeSet<ObjectId> = ids.iter().copied().collect();
+        let store = reopen(&dir, store);
         let report = store.gc(&GcOptions { dry_run: false, grace: Duration::ZERO }).expect("gc");
         let removed: BTreeSet<ObjectId> = report.removed.iter().map(|(id, _)| *id).collect();
         let expected_removed: BTreeSet<ObjectId> = all.difference(&reachable).copied().collect();

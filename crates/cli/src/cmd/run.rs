@@ -115,6 +115,16 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// A registered version: `name@version` or `name/latest`.
+    reference: String,
+    /// Rewrite any stored output whose bytes no longer match its id from the re-run (only
+    /// possible when the re-run makes exactly the recorded bytes).
+    #[arg(long)]
+    repair: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct RefArg {
     /// A registered version: `name@version` or `name/latest`.
     reference: String,
@@ -395,11 +405,13 @@ pub fn show(store: &Path, out: &Output, args: RefArg) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn reproduce(store: &Path, out: &Output, args: RefArg) -> Result<ExitCode> {
+pub fn reproduce(store: &Path, out: &Output, args: ReproduceArgs) -> Result<ExitCode> {
     let store = Store::open(store)?;
     let mut progress = Progress::new(out);
     let report =
-        cairn_pipeline::reproduce(&store, &args.reference, VERSION, &mut |e| progress.event(e))?;
+        cairn_pipeline::reproduce(&store, &args.reference, VERSION, args.repair, &mut |e| {
+            progress.event(e)
+        })?;
     if out.json {
         out.json(&report)?;
     } else {
@@ -410,22 +422,33 @@ pub fn reproduce(store: &Path, out: &Output, args: RefArg) -> Result<ExitCode> {
             ));
         }
         for o in &report.outputs {
+            let stored = match o.stored {
+                "intact" => String::new(),
+                "repaired" => "  (the stored copy was damaged; rewritten from the re-run)".into(),
+                state => format!(
+                    "  (the stored copy is {state}: `cairn reproduce {} --repair` rewrites it)",
+                    report.reference
+                ),
+            };
             if o.identical {
-                out.line(format!("{:<11} identical  {}", o.name, o.recorded));
+                out.line(format!("{:<11} identical  {}{stored}", o.name, o.recorded));
             } else {
                 out.line(format!(
-                    "{:<11} DIFFERS    recorded {}, reproduced {}",
+                    "{:<11} DIFFERS    recorded {}, reproduced {}{stored}",
                     o.name, o.recorded, o.reproduced
                 ));
             }
         }
-        if report.identical {
-            out.line(format!("{}: bit-for-bit identical", report.reference));
-        } else {
-            out.line(format!("{}: not reproduced", report.reference));
+        match (report.identical, report.damaged) {
+            (true, false) => out.line(format!("{}: bit-for-bit identical", report.reference)),
+            (true, true) => out.line(format!(
+                "{}: bit-for-bit identical, but stored outputs are damaged",
+                report.reference
+            )),
+            (false, _) => out.line(format!("{}: not reproduced", report.reference)),
         }
     }
-    Ok(if report.identical {
+    Ok(if report.identical && !report.damaged {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(crate::EXIT_FAILURE)

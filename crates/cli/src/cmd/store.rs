@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use cairn_store::{Expect, GcOptions, ObjectId, RefName, Store};
+use cairn_store::{Expect, GcOptions, ObjectId, Problem, RefName, Store};
 use clap::{Args, Subcommand};
 
 use crate::output::Output;
@@ -124,7 +124,35 @@ pub fn cat(store: &Path, args: CatArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn fsck(store: &Path, out: &Output) -> Result<ExitCode> {
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    /// Say how to repair each damaged or missing object: the version whose output it is
+    /// (`cairn reproduce <version> --repair` rewrites it from a re-run), or that no version
+    /// can make it again.
+    #[arg(long)]
+    repair: bool,
+}
+
+/// The registered versions that recorded `id` as one of their outputs, with the output's name.
+fn versions_with_output(store: &Store, id: &ObjectId) -> Result<Vec<(String, &'static str)>> {
+    let mut found = Vec::new();
+    for (name, run) in store.list_refs()? {
+        if !name.as_str().contains('@') {
+            continue;
+        }
+        let Ok(manifest) = store.get_manifest::<cairn_spec::RunManifest>(&run) else {
+            continue;
+        };
+        for (output, object) in manifest.outputs.named() {
+            if object == *id {
+                found.push((name.to_string(), output));
+            }
+        }
+    }
+    Ok(found)
+}
+
+pub fn fsck(store: &Path, out: &Output, args: FsckArgs) -> Result<ExitCode> {
     let store = open(store)?;
     let report = store.fsck()?;
     if out.json {
@@ -132,6 +160,22 @@ pub fn fsck(store: &Path, out: &Output) -> Result<ExitCode> {
     } else {
         for problem in &report.problems {
             out.line(problem.to_string());
+            let damaged = match problem {
+                Problem::Corrupt { id, .. } => Some(*id),
+                Problem::MissingReference { missing, .. } => Some(*missing),
+                _ => None,
+            };
+            if let (true, Some(id)) = (args.repair, damaged) {
+                let versions = versions_with_output(&store, &id)?;
+                match versions.first() {
+                    Some((version, output)) => out.line(format!(
+                        "  repair: `cairn reproduce {version} --repair` rewrites {id} (its `{output}`) from a re-run"
+                    )),
+                    None => out.line(format!(
+                        "  repair: no version's outputs include {id}; restore the file it was made from with `cairn add`, or delete what references it"
+                    )),
+                }
+            }
         }
         for temp in &report.temp_files {
             out.detail(format!(
@@ -196,6 +240,14 @@ pub fn gc(store: &Path, out: &Output, args: GcArgs) -> Result<ExitCode> {
         report.kept_young,
         humantime::format_duration(args.grace)
     ));
+    if report.held > 0 || !report.roots_expired.is_empty() {
+        out.status(format!(
+            "{} object(s) held by running cairn processes; {} root file(s) of finished processes {}",
+            report.held,
+            report.roots_expired.len(),
+            if report.dry_run { "to expire" } else { "expired" }
+        ));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,142 @@
+//! The store under concurrent use, through the binary: `gc --grace 0s` while two runs train
+//! never breaks a version (temporary roots, and registration that checks what it publishes),
+//! and two runs of the same experiment at once both succeed — one registers, the other is up
+//! to date with the run that won.
+
+mod common;
+
+use std::process::{Child, Stdio};
+
+use common::{Env, code, json, stderr};
+
+/// Trials of the gc race; each is a fresh store.
+const GC_TRIALS: usize = 20;
+
+fn spawn_run(env: &Env, experiment: &str) -> Child {
+    env.cairn()
+        .args(["--json", "run", experiment])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cairn run")
+}
+
+fn experiments(env: &Env, names: &[&str]) {
+    common::copy_run_fixtures(env);
+    for name in names {
+        let text = common::tiny_experiment("1.0.0", None, None, 2, "0.01")
+            .replace("name = \"tiny\"", &format!("name = \"{name}\""));
+        std::fs::write(env.path(&format!("{name}.toml")), text).expect("write");
+    }
+}
+
+#[test]
+fn gc_with_no_grace_during_two_runs_never_breaks_a_version() {
+    for trial in 0..GC_TRIALS {
+        let env = Env::new();
+        experiments(&env, &["one", "two"]);
+        // The store exists before the runs start, so gc has something to sweep from the first
+        // instant.
+        assert_eq!(code(&env.run(&["add", "one.toml"])), 0);
+        let mut runs = [spawn_run(&env, "one.toml"), spawn_run(&env, "two.toml")];
+        let mut sweeps = 0;
+        while runs
+            .iter_mut()
+            .any(|r| r.try_wait().expect("wait").is_none())
+        {
+            let out = env.run(&["gc", "--grace", "0s"]);
+            assert_eq!(code(&out), 0, "trial {trial}: {}", stderr(&out));
+            sweeps += 1;
+        }
+        for (name, run) in ["one", "two"].iter().zip(runs) {
+            let out = run.wait_with_output().expect("run");
+            assert_eq!(
+                code(&out),
+                0,
+                "trial {trial}, {name} after {sweeps} sweeps: {}",
+                stderr(&out)
+            );
+            let shown = json(&env, &["show", &format!("{name}@1.0.0")]);
+            assert_eq!(shown["name"], *name);
+        }
+        let fsck = env.run(&["fsck"]);
+        assert_eq!(code(&fsck), 0, "trial {trial}: {}", stderr(&fsck));
+        // Once no cairn runs, nothing is held any more.
+        let out = json(&env, &["gc", "--grace", "0s"]);
+        assert_eq!(out["held"], 0, "{out}");
+        assert_eq!(code(&env.run(&["reproduce", "one@1.0.0"])), 0);
+    }
+}
+
+#[test]
+fn two_runs_of_the_same_experiment_both_succeed() {
+    for trial in 0..4 {
+        let env = Env::new();
+        experiments(&env, &["same"]);
+        let runs = [spawn_run(&env, "same.toml"), spawn_run(&env, "same.toml")];
+        let outs: Vec<_> = runs
+            .into_iter()
+            .map(|r| r.wait_with_output().expect("run"))
+            .collect();
+        let mut statuses = Vec::new();
+        let mut ids = Vec::new();
+        for out in &outs {
+            assert_eq!(code(out), 0, "trial {trial}: {}", stderr(out));
+            let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            statuses.push(result["status"].as_str().expect("status").to_string());
+            ids.push(result["run"].clone());
+        }
+        statuses.sort();
+        assert_eq!(statuses, ["registered", "up-to-date"], "trial {trial}");
+        assert_eq!(ids[0], ids[1], "both name the run that won");
+        assert_eq!(
+            json(&env, &["show", "same@1.0.0"])["run"],
+            ids[0],
+            "trial {trial}"
+        );
+    }
+}
+
+#[test]
+fn reproduce_names_a_damaged_output_and_repair_rewrites_it() {
+    let env = Env::new();
+    experiments(&env, &["tiny"]);
+    let out = env.run(&["run", "tiny.toml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let weights = json(&env, &["show", "tiny@1.0.0"])["outputs"]["weights"]
+        .as_str()
+        .expect("weights")
+        .to_string();
+    common::damage(&common::object_path(&env.store(), &weights));
+
+    // The re-run matches the record, but the stored copy is bad: said, and a failure.
+    let out = env.run(&["reproduce", "tiny@1.0.0"]);
+    assert_eq!(code(&out), 1);
+    let text = common::stdout(&out);
+    assert!(
+        text.contains("the stored copy is corrupt") && text.contains("--repair"),
+        "{text}"
+    );
+    // fsck names the damage and, asked, the way to repair it.
+    let out = env.run(&["fsck", "--repair"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        common::stdout(&out).contains("`cairn reproduce tiny@1.0.0 --repair` rewrites"),
+        "{}",
+        common::stdout(&out)
+    );
+
+    let out = env.run(&["--json", "reproduce", "tiny@1.0.0", "--repair"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let repaired: Vec<&str> = report["outputs"]
+        .as_array()
+        .expect("outputs")
+        .iter()
+        .filter(|o| o["stored"] == "repaired")
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    assert_eq!(repaired, ["weights"], "{report}");
+    assert_eq!(code(&env.run(&["fsck"])), 0);
+    assert_eq!(code(&env.run(&["reproduce", "tiny@1.0.0"])), 0);
+}
