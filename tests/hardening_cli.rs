@@ -140,3 +140,75 @@ fn reproduce_names_a_damaged_output_and_repair_rewrites_it() {
     assert_eq!(code(&env.run(&["fsck"])), 0);
     assert_eq!(code(&env.run(&["reproduce", "tiny@1.0.0"])), 0);
 }
+
+/// `kill -9` trials per command in the suite; `just crash-test N` runs N.
+fn crash_trials() -> u64 {
+    std::env::var("CAIRN_CRASH_TRIALS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3)
+}
+
+/// Starts `args`, kills it (SIGKILL) after `delay_ms` unless it ended first; whether it ended.
+fn kill_after(env: &Env, args: &[&str], delay_ms: u64) -> bool {
+    let mut child = env
+        .cairn()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+    let ended = child.try_wait().expect("wait").is_some();
+    if !ended {
+        child.kill().expect("kill -9");
+    }
+    child.wait().expect("wait");
+    ended
+}
+
+/// The store is valid after the kill, and running the command again finishes the work.
+fn check_recovers(env: &Env, trial: u64, again: &[&str]) {
+    let fsck = env.run(&["fsck"]);
+    assert_eq!(code(&fsck), 0, "trial {trial}: {}", common::stdout(&fsck));
+    let out = env.run(again);
+    assert_eq!(code(&out), 0, "trial {trial}: {}", stderr(&out));
+}
+
+#[test]
+fn kill_9_at_random_instants_of_run_and_deploy_leaves_a_valid_store() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+    for trial in 0..crash_trials() {
+        let env = Env::new();
+        experiments(&env, &["tiny"]);
+        // A tiny run takes about a second here: kill anywhere in it.
+        kill_after(&env, &["run", "tiny.toml"], rng.random_range(0..1500));
+        check_recovers(&env, trial, &["run", "tiny.toml"]);
+        assert_eq!(json(&env, &["show", "tiny@1.0.0"])["name"], "tiny");
+
+        let prod = env.path("prod");
+        let prod = prod.to_str().expect("utf-8");
+        kill_after(
+            &env,
+            &["deploy", "tiny@1.0.0", "--to", prod],
+            rng.random_range(0..300),
+        );
+        check_recovers(&env, trial, &["deploy", "tiny@1.0.0", "--to", prod]);
+        // The folder holds the version whole: its ONNX export, its metadata.
+        let shown = json(&env, &["show", "tiny@1.0.0"]);
+        let onnx = shown["outputs"]["onnx"].as_str().expect("onnx");
+        let stored = env.run(&["cat", onnx]).stdout;
+        let deployed = std::fs::read(env.path("prod/model.onnx")).expect("model.onnx");
+        assert!(
+            stored == deployed,
+            "trial {trial}: model.onnx is not tiny@1.0.0's"
+        );
+        let metadata = std::fs::read_to_string(env.path("prod/metadata.json")).expect("metadata");
+        assert!(metadata.contains("\"1.0.0\""), "trial {trial}: {metadata}");
+        // The killed processes' temporary roots expire; nothing held remains.
+        let gc = json(&env, &["gc", "--grace", "0s"]);
+        assert_eq!(gc["held"], 0, "{gc}");
+        assert_eq!(code(&env.run(&["fsck"])), 0);
+    }
+}

@@ -345,9 +345,9 @@ fn gc_deletes_only_unreachable_objects() {
         0
     );
     assert_eq!(code(&env.run(&["ref", "set", "keep", &hash_of(&keep)])), 0);
-    // A leftover temp file from an interrupted write.
-    let mut tmp =
-        std::fs::File::create(env.store().join("tmp").join("obj-1-2-3.tmp")).expect("tmp");
+    // A leftover temp file from an interrupted write, by a process that is gone.
+    let mut tmp = std::fs::File::create(env.store().join("tmp").join("obj-4294967294-1-2-3.tmp"))
+        .expect("tmp");
     tmp.write_all(b"partial").expect("write");
 
     let young = env.run(&["gc"]);

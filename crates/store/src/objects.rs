@@ -87,8 +87,10 @@ impl Layout {
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        // The writer's pid and start time, so gc can tell a live writer's file (see `roots`).
+        let (pid, start) = crate::roots::this_process();
         self.tmp()
-            .join(format!("{what}-{}-{nanos}-{n}.tmp", std::process::id()))
+            .join(format!("{what}-{pid}-{start}-{nanos}-{n}.tmp"))
     }
 }
 

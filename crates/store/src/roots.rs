@@ -22,9 +22,12 @@ use crate::refs;
 
 /// This process's identity in root and temp-file names: its pid and, where the system says,
 /// its start time (so a recycled pid does not keep a dead process's roots alive).
-fn this_process() -> (u32, u64) {
-    let pid = std::process::id();
-    (pid, start_time(pid).unwrap_or(0))
+pub(crate) fn this_process() -> (u32, u64) {
+    static THIS: std::sync::OnceLock<(u32, u64)> = std::sync::OnceLock::new();
+    *THIS.get_or_init(|| {
+        let pid = std::process::id();
+        (pid, start_time(pid).unwrap_or(0))
+    })
 }
 
 /// A process's start time in clock ticks since boot (Linux `/proc/<pid>/stat`, field 22).
@@ -158,20 +161,17 @@ pub(crate) fn read(layout: &Layout) -> Result<LiveRoots> {
     Ok(live)
 }
 
-/// Whether a temp file (`<what>-<pid>-…`) belongs to a live process.
+/// Whether a temp file (`<what>-<pid>-<start>-…`) belongs to a live process.
 pub(crate) fn temp_file_live(path: &Path) -> bool {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    // Skip the `<what>-` prefix; the next field is the pid.
+    // Skip the `<what>-` prefix; the pid and its start time follow.
     let Some((_, rest)) = name.split_once('-') else {
         return false;
     };
-    rest.split('-')
-        .next()
-        .and_then(|p| p.parse::<u32>().ok())
-        .is_some_and(|pid| alive(pid, None))
+    owner(rest).is_some_and(|(pid, start)| alive(pid, start))
 }
 
 #[cfg(test)]
@@ -192,10 +192,10 @@ mod tests {
     #[test]
     fn names_give_their_owner() {
         assert_eq!(owner("123-456-0.roots"), Some((123, Some(456))));
+        let (pid, start) = this_process();
         assert!(temp_file_live(Path::new(&format!(
-            "obj-{}-1-0.tmp",
-            std::process::id()
+            "obj-{pid}-{start}-1-0.tmp"
         ))));
-        assert!(!temp_file_live(Path::new("obj-4294967294-1-0.tmp")));
+        assert!(!temp_file_live(Path::new("obj-4294967294-1-2-0.tmp")));
     }
 }
