@@ -79,17 +79,11 @@ fn http(
     (status, value)
 }
 
-#[test]
-fn the_api_serves_the_workflow_from_sqlite_and_refuses_bad_requests() {
-    the_api_serves_the_workflow_and_refuses_bad_requests(None);
-}
-
-#[test]
-fn the_api_serves_the_workflow_from_postgres_and_refuses_bad_requests() {
-    if let Some(db) = common::postgres() {
-        the_api_serves_the_workflow_and_refuses_bad_requests(Some(&db));
-    }
-}
+sqlite_and_postgres!(
+    the_api_serves_the_workflow_from_sqlite_and_refuses_bad_requests,
+    the_api_serves_the_workflow_from_postgres_and_refuses_bad_requests,
+    the_api_serves_the_workflow_and_refuses_bad_requests
+);
 
 fn the_api_serves_the_workflow_and_refuses_bad_requests(db: Option<&PgDatabase>) {
     let (env, _) = common::red_team_setup_on(db);

@@ -19,30 +19,10 @@ fn dump(env: &Env) -> String {
     env.tracker().dump().expect("dump")
 }
 
-/// Drops the tracking database: deletes the SQLite file, or recreates the PostgreSQL one empty.
-fn drop_index(env: &Env, db: Option<&PgDatabase>) {
-    match db {
-        Some(db) => db.recreate(),
-        None => std::fs::remove_file(env.store().join(cairn_track::DB_FILE)).expect("drop"),
-    }
-}
-
-#[test]
-fn the_sqlite_index_follows_the_store_and_comes_back_identical() {
-    the_index_follows_the_store_and_comes_back_identical(None);
-}
-
-#[test]
-fn the_postgres_index_follows_the_store_and_comes_back_identical() {
-    if let Some(db) = common::postgres() {
-        the_index_follows_the_store_and_comes_back_identical(Some(&db));
-    }
-}
-
-fn the_index_follows_the_store_and_comes_back_identical(db: Option<&PgDatabase>) {
-    let (env, suite) = common::red_team_setup_on(db);
+/// `cairn redteam run --all` with the suite; the result's id.
+fn red_team_all(env: &Env, suite: &std::path::Path) -> String {
     let test = json(
-        &env,
+        env,
         &[
             "redteam",
             "run",
@@ -51,7 +31,27 @@ fn the_index_follows_the_store_and_comes_back_identical(db: Option<&PgDatabase>)
             "--all",
         ],
     );
-    let result = test["result"].as_str().expect("result");
+    test["result"].as_str().expect("result").to_string()
+}
+
+/// Drops the tracking database: deletes the SQLite file, or recreates the PostgreSQL one empty.
+fn drop_index(env: &Env, db: Option<&PgDatabase>) {
+    match db {
+        Some(db) => db.recreate(),
+        None => std::fs::remove_file(env.store().join(cairn_track::DB_FILE)).expect("drop"),
+    }
+}
+
+sqlite_and_postgres!(
+    the_sqlite_index_follows_the_store_and_comes_back_identical,
+    the_postgres_index_follows_the_store_and_comes_back_identical,
+    the_index_follows_the_store_and_comes_back_identical
+);
+
+fn the_index_follows_the_store_and_comes_back_identical(db: Option<&PgDatabase>) {
+    let (env, suite) = common::red_team_setup_on(db);
+    let result = red_team_all(&env, &suite);
+    let result = result.as_str();
     let retrain = json(&env, &["redteam", "retrain", result]);
     assert_eq!(retrain["retrained"][0]["status"], "registered", "{retrain}");
 
@@ -118,17 +118,11 @@ fn the_index_follows_the_store_and_comes_back_identical(db: Option<&PgDatabase>)
     }
 }
 
-#[test]
-fn an_unusable_sqlite_index_never_fails_a_run_and_a_newer_schema_is_refused() {
-    an_unusable_index_never_fails_a_run_and_a_newer_schema_is_refused(None);
-}
-
-#[test]
-fn an_unusable_postgres_index_never_fails_a_run_and_a_newer_schema_is_refused() {
-    if let Some(db) = common::postgres() {
-        an_unusable_index_never_fails_a_run_and_a_newer_schema_is_refused(Some(&db));
-    }
-}
+sqlite_and_postgres!(
+    an_unusable_sqlite_index_never_fails_a_run_and_a_newer_schema_is_refused,
+    an_unusable_postgres_index_never_fails_a_run_and_a_newer_schema_is_refused,
+    an_unusable_index_never_fails_a_run_and_a_newer_schema_is_refused
+);
 
 fn an_unusable_index_never_fails_a_run_and_a_newer_schema_is_refused(db: Option<&PgDatabase>) {
     let mut env = Env::new();
@@ -187,31 +181,16 @@ fn an_unusable_index_never_fails_a_run_and_a_newer_schema_is_refused(db: Option<
     assert!(stderr(&out).contains("the tracking index is stale"));
 }
 
-#[test]
-fn a_failed_sqlite_retraining_is_kept_and_reindexed() {
-    a_failed_retraining_is_kept_and_reindexed(None);
-}
-
-#[test]
-fn a_failed_postgres_retraining_is_kept_and_reindexed() {
-    if let Some(db) = common::postgres() {
-        a_failed_retraining_is_kept_and_reindexed(Some(&db));
-    }
-}
+sqlite_and_postgres!(
+    a_failed_sqlite_retraining_is_kept_and_reindexed,
+    a_failed_postgres_retraining_is_kept_and_reindexed,
+    a_failed_retraining_is_kept_and_reindexed
+);
 
 fn a_failed_retraining_is_kept_and_reindexed(db: Option<&PgDatabase>) {
     let (env, suite) = common::red_team_setup_on(db);
-    let test = json(
-        &env,
-        &[
-            "redteam",
-            "run",
-            "--suite",
-            suite.to_str().expect("utf-8"),
-            "--all",
-        ],
-    );
-    let result = test["result"].as_str().expect("result");
+    let result = red_team_all(&env, &suite);
+    let result = result.as_str();
     // The failing model's weights damaged: its fine-tune starts, then fails.
     let weights = json(&env, &["show", "tiny@1.0.0"])["outputs"]["weights"]
         .as_str()

@@ -275,6 +275,25 @@ pub fn json(env: &Env, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("json")
 }
 
+/// Two tests of one function that takes `Option<&PgDatabase>`: `$sqlite` runs it on the
+/// store's SQLite file, `$postgres` on a PostgreSQL database of its own (see [`postgres`]).
+#[macro_export]
+macro_rules! sqlite_and_postgres {
+    ($sqlite:ident, $postgres:ident, $body:ident) => {
+        #[test]
+        fn $sqlite() {
+            $body(None);
+        }
+
+        #[test]
+        fn $postgres() {
+            if let Some(db) = $crate::common::postgres() {
+                $body(Some(&db));
+            }
+        }
+    };
+}
+
 /// A database of its own on the test PostgreSQL cluster whose admin URL is in
 /// `CAIRN_TEST_POSTGRES` (`just test` starts one through `scripts/with-postgres.sh`), dropped
 /// when the test ends.
