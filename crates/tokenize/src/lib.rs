@@ -113,10 +113,16 @@ impl CairnTokenizer {
         Self::from_json(json.as_bytes(), spec.max_length)
     }
 
-    /// Loads a `tokenizer.json`; truncation is set to `max_length`.
+    /// Loads a `tokenizer.json`; truncation is set to `max_length`. A file that is not
+    /// well-formed JSON is refused before the tokenizers library reads it: that library
+    /// panics on some malformed files instead of returning an error (found by `cairn-fuzz`).
     pub fn from_json(bytes: &[u8], max_length: usize) -> Result<Self, TokenizeError> {
-        let mut inner =
-            Tokenizer::from_bytes(bytes).map_err(|e| TokenizeError::Load(e.to_string()))?;
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+            .map_err(|e| TokenizeError::Load(format!("not valid JSON: {e}")))?;
+        let loaded = std::panic::catch_unwind(|| Tokenizer::from_bytes(bytes)).map_err(|_| {
+            TokenizeError::Load("the tokenizers library could not read this file".into())
+        })?;
+        let mut inner = loaded.map_err(|e| TokenizeError::Load(e.to_string()))?;
         inner
             .with_truncation(Some(truncation(max_length)))
             .map_err(|e| TokenizeError::Load(e.to_string()))?;
@@ -273,5 +279,21 @@ mod tests {
         .expect_err("too small");
         assert!(e.to_string().contains("vocab_size"), "{e}");
         assert!(CairnTokenizer::from_json(b"{not json", 8).is_err());
+    }
+
+    /// Found by `cairn-fuzz tokenizer`: the tokenizers library panicked ("Helper") on a
+    /// file whose `decoder` value is cut short, instead of returning an error.
+    #[test]
+    fn a_malformed_decoder_is_an_error_not_a_panic() {
+        let texts = corpus();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let json = CairnTokenizer::train(&refs, &spec())
+            .expect("train")
+            .to_json()
+            .expect("json");
+        let text = String::from_utf8(json).expect("utf-8");
+        let at = text.find("\"decoder\"").expect("a decoder") + 14;
+        let cut = &text.as_bytes()[..at];
+        assert!(CairnTokenizer::from_json(cut, 8).is_err());
     }
 }
