@@ -571,4 +571,18 @@ fn jsonl_edges_bom_duplicate_keys_empty_files_and_crlf() {
         stderr(&out)
     );
     assert!(!env.store().exists(), "nothing stored");
+
+    // A line break inside a value never splits a report line (found by cairn-fuzz jsonl).
+    let broken = line.replace("\"benign\"", "\"ben\\nign\"");
+    std::fs::write(env.path("newline.jsonl"), format!("{broken}\n")).expect("write");
+    let out = run(&[&path("newline.jsonl")]);
+    assert_eq!(code(&out), 1);
+    let report = stdout(&out);
+    let (problems, summary) = report.trim_end().rsplit_once('\n').expect("lines");
+    assert!(summary.contains("problem(s)"), "{report}");
+    assert!(
+        problems.lines().all(|l| l.contains("newline.jsonl:1: ")),
+        "{report}"
+    );
+    assert!(report.contains("unknown family \"ben\\nign\""), "{report}");
 }

@@ -303,13 +303,31 @@ fn strip_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// A problem on one line: control characters that came from the data (a `\n` inside a
+/// family name, a key) are escaped, so a report line is never split or forged (found by
+/// `cairn-fuzz jsonl`).
 fn problem(file: &str, line: usize, field: Option<&str>, message: impl Into<String>) -> Problem {
     Problem {
         file: file.to_string(),
         line,
-        field: field.map(str::to_string),
-        message: message.into(),
+        field: field.map(one_line),
+        message: one_line(&message.into()),
     }
+}
+
+fn one_line(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// JSON has no NaN or infinities; serde_json only says "expected value". Find which field
