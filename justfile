@@ -44,6 +44,13 @@ test:
 crash-test n="50":
     CAIRN_CRASH_TRIALS={{n}} cargo test --locked -p cairn --test hardening_cli kill_9 -- --nocapture
 
+# Fuzz cairn's parsers on stable Rust: `just fuzz <experiment|suite|taxonomy|jsonl|manifest|
+# refname|tokenizer|onnx|safetensors|all> --minutes N` (or `--iterations N`, `--seed S`,
+# `--replay FILE...`). Findings are saved in fuzz-findings/; the test suite runs each target
+# briefly.
+fuzz target *args:
+    cargo run --release --locked -p cairn-fuzz -- {{target}} {{args}}
+
 # Formatting and lints, as CI wants them.
 lint:
     cargo fmt --all -- --check
