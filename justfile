@@ -39,8 +39,8 @@ build:
 test:
     scripts/with-postgres.sh cargo test --workspace --locked
 
-# `kill -9` at random instants of `cairn run` and `cairn deploy`, then fsck and rerun, n times
-# each (the test suite runs 3).
+# `kill -9` at random instants of `cairn run`, `cairn deploy` and `cairn redteam retrain`,
+# then fsck and rerun, n times each (the test suite runs 3).
 crash-test n="50":
     CAIRN_CRASH_TRIALS={{n}} cargo test --locked -p cairn --test hardening_cli kill_9 -- --nocapture
 

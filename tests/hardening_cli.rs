@@ -1,7 +1,9 @@
-//! The store under concurrent use, through the binary: `gc --grace 0s` while two runs train
-//! never breaks a version (temporary roots, and registration that checks what it publishes),
-//! and two runs of the same experiment at once both succeed — one registers, the other is up
-//! to date with the run that won.
+//! The store under concurrent use and crashes, through the binary: `gc --grace 0s` while two
+//! runs train never breaks a version (temporary roots, and registration that checks what it
+//! publishes); two runs of the same experiment at once both succeed — one registers, the other
+//! is up to date with the run that won; `reproduce --repair` heals a damaged output; and
+//! `kill -9` at seeded random instants of `run`, `deploy` and `redteam retrain` leaves a store
+//! that `fsck` passes and a rerun completes.
 
 mod common;
 
@@ -207,6 +209,37 @@ fn kill_9_at_random_instants_of_run_and_deploy_leaves_a_valid_store() {
         let metadata = std::fs::read_to_string(env.path("prod/metadata.json")).expect("metadata");
         assert!(metadata.contains("\"1.0.0\""), "trial {trial}: {metadata}");
         // The killed processes' temporary roots expire; nothing held remains.
+        let gc = json(&env, &["gc", "--grace", "0s"]);
+        assert_eq!(gc["held"], 0, "{gc}");
+        assert_eq!(code(&env.run(&["fsck"])), 0);
+    }
+}
+
+#[test]
+fn kill_9_at_random_instants_of_redteam_retrain_leaves_a_valid_store() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(19);
+    for trial in 0..crash_trials() {
+        let (env, suite) = common::red_team_setup();
+        let test = json(
+            &env,
+            &[
+                "redteam",
+                "run",
+                "--suite",
+                suite.to_str().expect("utf-8"),
+                "--all",
+            ],
+        );
+        let result = test["result"].as_str().expect("result");
+        kill_after(
+            &env,
+            &["redteam", "retrain", result],
+            rng.random_range(0..2000),
+        );
+        // Valid after the kill; the rerun finishes the fine-tune (or finds it done).
+        check_recovers(&env, trial, &["redteam", "retrain", result]);
+        assert_eq!(json(&env, &["show", "tiny@1.0.1"])["name"], "tiny");
         let gc = json(&env, &["gc", "--grace", "0s"]);
         assert_eq!(gc["held"], 0, "{gc}");
         assert_eq!(code(&env.run(&["fsck"])), 0);
