@@ -39,10 +39,10 @@ build:
 test:
     scripts/with-postgres.sh cargo test --workspace --locked
 
-# `kill -9` at random instants of `cairn run`, `cairn deploy` and `cairn redteam retrain`,
+# `kill -9` at random instants of `cairn run`, `deploy`, `deploy --rollback` and `redteam retrain`,
 # then fsck and rerun, n times each (the test suite runs 3).
 crash-test n="50":
-    CAIRN_CRASH_TRIALS={{n}} cargo test --locked -p cairn --test hardening_cli kill_9 -- --nocapture
+    CAIRN_CRASH_TRIALS={{n}} cargo test --locked -p cairn --test hardening_cli kill_9 -- --nocapture --test-threads 1
 
 # Fuzz cairn's parsers on stable Rust: `just fuzz <experiment|suite|taxonomy|jsonl|manifest|
 # refname|tokenizer|onnx|safetensors|all> --minutes N` (or `--iterations N`, `--seed S`,

@@ -2,7 +2,8 @@
 //! runs train never breaks a version (temporary roots, and registration that checks what it
 //! publishes); two runs of the same experiment at once both succeed — one registers, the other
 //! is up to date with the run that won; `reproduce --repair` heals a damaged output; and
-//! `kill -9` at seeded random instants of `run`, `deploy` and `redteam retrain` leaves a store
+//! `kill -9` at seeded random instants of `run`, `deploy`, `deploy --rollback` and `redteam
+//! retrain` leaves a store
 //! that `fsck` passes and a rerun completes.
 
 mod common;
@@ -177,8 +178,27 @@ fn check_recovers(env: &Env, trial: u64, again: &[&str]) {
     assert_eq!(code(&out), 0, "trial {trial}: {}", stderr(&out));
 }
 
+/// The version in the production folder `prod`, after checking the folder holds it whole:
+/// its ONNX export byte for byte, and its metadata.
+fn deployed_whole(env: &Env, trial: u64) -> String {
+    let metadata: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.path("prod/metadata.json")).expect("metadata.json"),
+    )
+    .expect("metadata json");
+    let version = metadata["version"].as_str().expect("version").to_string();
+    let shown = json(env, &["show", &format!("tiny@{version}")]);
+    let onnx = shown["outputs"]["onnx"].as_str().expect("onnx");
+    let stored = env.run(&["cat", onnx]).stdout;
+    let deployed = std::fs::read(env.path("prod/model.onnx")).expect("model.onnx");
+    assert!(
+        stored == deployed,
+        "trial {trial}: model.onnx is not tiny@{version}'s"
+    );
+    version
+}
+
 #[test]
-fn kill_9_at_random_instants_of_run_and_deploy_leaves_a_valid_store() {
+fn kill_9_at_random_instants_of_run_deploy_and_rollback_leaves_a_valid_store() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(15);
     for trial in 0..crash_trials() {
@@ -197,17 +217,26 @@ fn kill_9_at_random_instants_of_run_and_deploy_leaves_a_valid_store() {
             rng.random_range(0..300),
         );
         check_recovers(&env, trial, &["deploy", "tiny@1.0.0", "--to", prod]);
-        // The folder holds the version whole: its ONNX export, its metadata.
-        let shown = json(&env, &["show", "tiny@1.0.0"]);
-        let onnx = shown["outputs"]["onnx"].as_str().expect("onnx");
-        let stored = env.run(&["cat", onnx]).stdout;
-        let deployed = std::fs::read(env.path("prod/model.onnx")).expect("model.onnx");
-        assert!(
-            stored == deployed,
-            "trial {trial}: model.onnx is not tiny@1.0.0's"
+        assert_eq!(deployed_whole(&env, trial), "1.0.0");
+
+        // A second version deployed, then a rollback killed anywhere: the folder holds one
+        // version whole; if the rollback had not happened, running it again does it.
+        std::fs::write(
+            env.path("next.toml"),
+            common::tiny_experiment("1.0.1", Some("tiny@1.0.0"), None, 1, "0.01"),
+        )
+        .expect("write");
+        assert_eq!(code(&env.run(&["run", "--force", "next.toml"])), 0);
+        assert_eq!(code(&env.run(&["deploy", "tiny@1.0.1", "--to", prod])), 0);
+        kill_after(
+            &env,
+            &["deploy", "--rollback", "--to", prod],
+            rng.random_range(0..300),
         );
-        let metadata = std::fs::read_to_string(env.path("prod/metadata.json")).expect("metadata");
-        assert!(metadata.contains("\"1.0.0\""), "trial {trial}: {metadata}");
+        if deployed_whole(&env, trial) == "1.0.1" {
+            check_recovers(&env, trial, &["deploy", "--rollback", "--to", prod]);
+        }
+        assert_eq!(deployed_whole(&env, trial), "1.0.0");
         // The killed processes' temporary roots expire; nothing held remains.
         let gc = json(&env, &["gc", "--grace", "0s"]);
         assert_eq!(gc["held"], 0, "{gc}");
