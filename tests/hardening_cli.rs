@@ -201,21 +201,26 @@ fn deployed_whole(env: &Env, trial: u64) -> String {
 fn kill_9_at_random_instants_of_run_deploy_and_rollback_leaves_a_valid_store() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+    let mut killed = [0u64; 3];
     for trial in 0..crash_trials() {
         let env = Env::new();
         experiments(&env, &["tiny"]);
         // A tiny run takes about a second here: kill anywhere in it.
-        kill_after(&env, &["run", "tiny.toml"], rng.random_range(0..1500));
+        killed[0] += u64::from(!kill_after(
+            &env,
+            &["run", "tiny.toml"],
+            rng.random_range(0..1500),
+        ));
         check_recovers(&env, trial, &["run", "tiny.toml"]);
         assert_eq!(json(&env, &["show", "tiny@1.0.0"])["name"], "tiny");
 
         let prod = env.path("prod");
         let prod = prod.to_str().expect("utf-8");
-        kill_after(
+        killed[1] += u64::from(!kill_after(
             &env,
             &["deploy", "tiny@1.0.0", "--to", prod],
             rng.random_range(0..300),
-        );
+        ));
         check_recovers(&env, trial, &["deploy", "tiny@1.0.0", "--to", prod]);
         assert_eq!(deployed_whole(&env, trial), "1.0.0");
 
@@ -228,11 +233,11 @@ fn kill_9_at_random_instants_of_run_deploy_and_rollback_leaves_a_valid_store() {
         .expect("write");
         assert_eq!(code(&env.run(&["run", "--force", "next.toml"])), 0);
         assert_eq!(code(&env.run(&["deploy", "tiny@1.0.1", "--to", prod])), 0);
-        kill_after(
+        killed[2] += u64::from(!kill_after(
             &env,
             &["deploy", "--rollback", "--to", prod],
             rng.random_range(0..300),
-        );
+        ));
         if deployed_whole(&env, trial) == "1.0.1" {
             check_recovers(&env, trial, &["deploy", "--rollback", "--to", prod]);
         }
@@ -242,30 +247,29 @@ fn kill_9_at_random_instants_of_run_deploy_and_rollback_leaves_a_valid_store() {
         assert_eq!(gc["held"], 0, "{gc}");
         assert_eq!(code(&env.run(&["fsck"])), 0);
     }
+    eprintln!(
+        "kill -9: {} trials; killed mid-way: run {}, deploy {}, rollback {}",
+        crash_trials(),
+        killed[0],
+        killed[1],
+        killed[2]
+    );
 }
 
 #[test]
 fn kill_9_at_random_instants_of_redteam_retrain_leaves_a_valid_store() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(19);
+    let mut killed = 0;
     for trial in 0..crash_trials() {
         let (env, suite) = common::red_team_setup();
-        let test = json(
-            &env,
-            &[
-                "redteam",
-                "run",
-                "--suite",
-                suite.to_str().expect("utf-8"),
-                "--all",
-            ],
-        );
-        let result = test["result"].as_str().expect("result");
-        kill_after(
+        let result = common::red_team_all(&env, &suite);
+        let result = result.as_str();
+        killed += u64::from(!kill_after(
             &env,
             &["redteam", "retrain", result],
             rng.random_range(0..2000),
-        );
+        ));
         // Valid after the kill; the rerun finishes the fine-tune (or finds it done).
         check_recovers(&env, trial, &["redteam", "retrain", result]);
         assert_eq!(json(&env, &["show", "tiny@1.0.1"])["name"], "tiny");
@@ -273,4 +277,8 @@ fn kill_9_at_random_instants_of_redteam_retrain_leaves_a_valid_store() {
         assert_eq!(gc["held"], 0, "{gc}");
         assert_eq!(code(&env.run(&["fsck"])), 0);
     }
+    eprintln!(
+        "kill -9: {} trials; killed mid-way: redteam retrain {killed}",
+        crash_trials()
+    );
 }

@@ -19,21 +19,6 @@ fn dump(env: &Env) -> String {
     env.tracker().dump().expect("dump")
 }
 
-/// `cairn redteam run --all` with the suite; the result's id.
-fn red_team_all(env: &Env, suite: &std::path::Path) -> String {
-    let test = json(
-        env,
-        &[
-            "redteam",
-            "run",
-            "--suite",
-            suite.to_str().expect("utf-8"),
-            "--all",
-        ],
-    );
-    test["result"].as_str().expect("result").to_string()
-}
-
 /// Drops the tracking database: deletes the SQLite file, or recreates the PostgreSQL one empty.
 fn drop_index(env: &Env, db: Option<&PgDatabase>) {
     match db {
@@ -50,7 +35,7 @@ sqlite_and_postgres!(
 
 fn the_index_follows_the_store_and_comes_back_identical(db: Option<&PgDatabase>) {
     let (env, suite) = common::red_team_setup_on(db);
-    let result = red_team_all(&env, &suite);
+    let result = common::red_team_all(&env, &suite);
     let result = result.as_str();
     let retrain = json(&env, &["redteam", "retrain", result]);
     assert_eq!(retrain["retrained"][0]["status"], "registered", "{retrain}");
@@ -189,7 +174,7 @@ sqlite_and_postgres!(
 
 fn a_failed_retraining_is_kept_and_reindexed(db: Option<&PgDatabase>) {
     let (env, suite) = common::red_team_setup_on(db);
-    let result = red_team_all(&env, &suite);
+    let result = common::red_team_all(&env, &suite);
     let result = result.as_str();
     // The failing model's weights damaged: its fine-tune starts, then fails.
     let weights = json(&env, &["show", "tiny@1.0.0"])["outputs"]["weights"]

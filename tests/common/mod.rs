@@ -266,6 +266,21 @@ pub fn damage(path: &Path) {
     std::fs::write(path, bytes).expect("damage");
 }
 
+/// `cairn redteam run --all` with the suite; the result's id.
+pub fn red_team_all(env: &Env, suite: &Path) -> String {
+    let test = json(
+        env,
+        &[
+            "redteam",
+            "run",
+            "--suite",
+            suite.to_str().expect("utf-8"),
+            "--all",
+        ],
+    );
+    test["result"].as_str().expect("result").to_string()
+}
+
 /// `cairn --json <args>`, which must succeed, parsed.
 pub fn json(env: &Env, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["--json"];
