@@ -152,6 +152,15 @@ fn crash_trials() -> u64 {
         .unwrap_or(3)
 }
 
+/// How long `args` takes uninterrupted, in milliseconds (at least 1): kills are drawn
+/// uniformly within it, so they land mid-way.
+fn duration_ms(env: &Env, args: &[&str]) -> u64 {
+    let clock = std::time::Instant::now();
+    let out = env.run(args);
+    assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+    (clock.elapsed().as_millis() as u64).max(1)
+}
+
 /// Starts `args`, kills it (SIGKILL) after `delay_ms` unless it ended first; whether it ended.
 fn kill_after(env: &Env, args: &[&str], delay_ms: u64) -> bool {
     let mut child = env
@@ -197,19 +206,41 @@ fn deployed_whole(env: &Env, trial: u64) -> String {
     version
 }
 
+/// `next.toml`: tiny@1.0.1, fine-tuned from tiny@1.0.0.
+fn write_next(env: &Env) {
+    std::fs::write(
+        env.path("next.toml"),
+        common::tiny_experiment("1.0.1", Some("tiny@1.0.0"), None, 1, "0.01"),
+    )
+    .expect("write");
+}
+
 #[test]
 fn kill_9_at_random_instants_of_run_deploy_and_rollback_leaves_a_valid_store() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(15);
     let mut killed = [0u64; 3];
+    // Each command's length, from one uninterrupted pass.
+    let (run_ms, deploy_ms, rollback_ms) = {
+        let env = Env::new();
+        experiments(&env, &["tiny"]);
+        write_next(&env);
+        let prod = env.path("prod");
+        let prod = prod.to_str().expect("utf-8");
+        let run = duration_ms(&env, &["run", "tiny.toml"]);
+        let deploy = duration_ms(&env, &["deploy", "tiny@1.0.0", "--to", prod]);
+        duration_ms(&env, &["run", "--force", "next.toml"]);
+        duration_ms(&env, &["deploy", "tiny@1.0.1", "--to", prod]);
+        let rollback = duration_ms(&env, &["deploy", "--rollback", "--to", prod]);
+        (run, deploy, rollback)
+    };
     for trial in 0..crash_trials() {
         let env = Env::new();
         experiments(&env, &["tiny"]);
-        // A tiny run takes about a second here: kill anywhere in it.
         killed[0] += u64::from(!kill_after(
             &env,
             &["run", "tiny.toml"],
-            rng.random_range(0..1500),
+            rng.random_range(0..run_ms),
         ));
         check_recovers(&env, trial, &["run", "tiny.toml"]);
         assert_eq!(json(&env, &["show", "tiny@1.0.0"])["name"], "tiny");
@@ -219,24 +250,20 @@ fn kill_9_at_random_instants_of_run_deploy_and_rollback_leaves_a_valid_store() {
         killed[1] += u64::from(!kill_after(
             &env,
             &["deploy", "tiny@1.0.0", "--to", prod],
-            rng.random_range(0..300),
+            rng.random_range(0..deploy_ms),
         ));
         check_recovers(&env, trial, &["deploy", "tiny@1.0.0", "--to", prod]);
         assert_eq!(deployed_whole(&env, trial), "1.0.0");
 
         // A second version deployed, then a rollback killed anywhere: the folder holds one
         // version whole; if the rollback had not happened, running it again does it.
-        std::fs::write(
-            env.path("next.toml"),
-            common::tiny_experiment("1.0.1", Some("tiny@1.0.0"), None, 1, "0.01"),
-        )
-        .expect("write");
+        write_next(&env);
         assert_eq!(code(&env.run(&["run", "--force", "next.toml"])), 0);
         assert_eq!(code(&env.run(&["deploy", "tiny@1.0.1", "--to", prod])), 0);
         killed[2] += u64::from(!kill_after(
             &env,
             &["deploy", "--rollback", "--to", prod],
-            rng.random_range(0..300),
+            rng.random_range(0..rollback_ms),
         ));
         if deployed_whole(&env, trial) == "1.0.1" {
             check_recovers(&env, trial, &["deploy", "--rollback", "--to", prod]);
@@ -261,6 +288,11 @@ fn kill_9_at_random_instants_of_redteam_retrain_leaves_a_valid_store() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(19);
     let mut killed = 0;
+    let retrain_ms = {
+        let (env, suite) = common::red_team_setup();
+        let result = common::red_team_all(&env, &suite);
+        duration_ms(&env, &["redteam", "retrain", &result])
+    };
     for trial in 0..crash_trials() {
         let (env, suite) = common::red_team_setup();
         let result = common::red_team_all(&env, &suite);
@@ -268,7 +300,7 @@ fn kill_9_at_random_instants_of_redteam_retrain_leaves_a_valid_store() {
         killed += u64::from(!kill_after(
             &env,
             &["redteam", "retrain", result],
-            rng.random_range(0..2000),
+            rng.random_range(0..retrain_ms),
         ));
         // Valid after the kill; the rerun finishes the fine-tune (or finds it done).
         check_recovers(&env, trial, &["redteam", "retrain", result]);
