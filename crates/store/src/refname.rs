@@ -22,8 +22,11 @@ pub struct RefName(String);
 
 /// Why a string is not a valid ref name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+// The name is shown escaped: a control character in it (a newline from a TOML string) must
+// not split the one-line error (found by `cairn-fuzz experiment`).
 #[error(
-    "invalid ref name `{name}`: {reason} (use letters, digits, `.`, `_`, `-`, `/` between parts and one `@version`, e.g. `l2@1.2.1` or `l2/latest`)"
+    "invalid ref name `{}`: {reason} (use letters, digits, `.`, `_`, `-`, `/` between parts and one `@version`, e.g. `l2@1.2.1` or `l2/latest`)",
+    .name.escape_debug()
 )]
 pub struct RefNameError {
     pub name: String,
@@ -178,6 +181,16 @@ mod tests {
                 .expect("valid")
                 .is_immutable()
         );
+    }
+
+    #[test]
+    fn an_error_is_one_line_whatever_the_name_holds() {
+        let e = "detector-m\nilm@1.0.0"
+            .parse::<RefName>()
+            .expect_err("newline");
+        let message = e.to_string();
+        assert!(!message.contains('\n'), "{message}");
+        assert!(message.contains("`detector-m\\nilm@1.0.0`"), "{message}");
     }
 
     #[test]
