@@ -310,24 +310,9 @@ fn problem(file: &str, line: usize, field: Option<&str>, message: impl Into<Stri
     Problem {
         file: file.to_string(),
         line,
-        field: field.map(one_line),
-        message: one_line(&message.into()),
+        field: field.map(|f| cairn_store::one_line(f).into_owned()),
+        message: cairn_store::one_line(&message.into()).into_owned(),
     }
-}
-
-fn one_line(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
-        return text.to_string();
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 /// JSON has no NaN or infinities; serde_json only says "expected value". Find which field

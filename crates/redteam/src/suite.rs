@@ -125,7 +125,8 @@ impl Suite {
 
 /// A problem in a suite file: `file:line:col: message`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{file}:{line}:{col}: {message}")]
+// Values echoed in the message cannot split the line (found by `cairn-fuzz`).
+#[error("{file}:{line}:{col}: {}", cairn_store::one_line(.message))]
 pub struct SuiteError {
     pub file: String,
     pub line: usize,
@@ -400,6 +401,15 @@ values = ["print", "recite", "copy out"]
         assert_eq!(suite.attacks[0].id, "prompt_injection-1");
         assert_eq!(suite.attacks[0].category.family(), "PI");
         assert_eq!(suite.probes[0].id, "probe-1");
+    }
+
+    /// Found by `cairn-fuzz suite`: a slot name holding `\n` (a TOML escape) split the error.
+    #[test]
+    fn an_error_is_one_line_whatever_the_values_hold() {
+        let text = OK.replace("name = \"mini_verb\"", "name = \"mini\\nverb\"");
+        let message = parse(&text, "s.toml").expect_err("bad slot").to_string();
+        assert!(!message.contains('\n'), "{message}");
+        assert!(message.contains("mini\\nverb"), "{message}");
     }
 
     #[test]

@@ -43,7 +43,8 @@ use experiment::SizeValue;
 
 /// An error in an experiment file: `file:line:col: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}:{col}: {message}")]
+// Values echoed in the message cannot split the line (found by `cairn-fuzz`).
+#[error("{file}:{line}:{col}: {}", cairn_store::one_line(.message))]
 pub struct SpecError {
     pub file: String,
     pub line: usize,

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use error::{Result, StoreError};
-pub use files::{line_col, write_atomic};
+pub use files::{line_col, one_line, write_atomic};
 pub use fsck::{FsckReport, FsckSummary, Problem};
 pub use gc::{GcOptions, GcReport, GcSummary};
 pub use id::{ObjectId, ParseIdError, REF_PREFIX};

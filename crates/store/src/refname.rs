@@ -26,7 +26,7 @@ pub struct RefName(String);
 // not split the one-line error (found by `cairn-fuzz experiment`).
 #[error(
     "invalid ref name `{}`: {reason} (use letters, digits, `.`, `_`, `-`, `/` between parts and one `@version`, e.g. `l2@1.2.1` or `l2/latest`)",
-    .name.escape_debug()
+    crate::one_line(.name)
 )]
 pub struct RefNameError {
     pub name: String,
