@@ -24,6 +24,10 @@ pub struct Vocab<'a> {
     pub tables: Vec<&'a [Slot]>,
 }
 
+/// The most placeholders one [`Vocab::fill`] expands. The project's templates use a few
+/// dozen at most.
+pub const MAX_EXPANSIONS: usize = 512;
+
 impl<'a> Vocab<'a> {
     pub fn new(tables: Vec<&'a [Slot]>) -> Self {
         Vocab { tables }
@@ -35,22 +39,34 @@ impl<'a> Vocab<'a> {
             .find_map(|t| t.iter().find(|s| s.name == name))
     }
 
-    /// Fills every placeholder in `template`.
+    /// Fills every placeholder in `template`, expanding at most [`MAX_EXPANSIONS`] of them
+    /// (nested ones included); any beyond stay as written. Depth alone does not bound the
+    /// work: slot values that each name a slot several times grow exponentially, and a
+    /// fuzzed suite took seconds per text before this budget.
     pub fn fill(&self, template: &str, split: Split, g: &mut Gen) -> String {
-        self.fill_depth(template, split, g, 0)
+        let mut budget = MAX_EXPANSIONS;
+        self.fill_depth(template, split, g, 0, &mut budget)
     }
 
-    fn fill_depth(&self, template: &str, split: Split, g: &mut Gen, depth: usize) -> String {
+    fn fill_depth(
+        &self,
+        template: &str,
+        split: Split,
+        g: &mut Gen,
+        depth: usize,
+        budget: &mut usize,
+    ) -> String {
         let mut out = String::with_capacity(template.len() + 32);
         let mut rest = template;
         while let Some(start) = rest.find('{') {
             out.push_str(&rest[..start]);
             let after = &rest[start + 1..];
             match parse_placeholder(after) {
-                Some((name, transforms, len)) if depth < 8 => match self.get(name) {
+                Some((name, transforms, len)) if depth < 8 && *budget > 0 => match self.get(name) {
                     Some(slot) => {
+                        *budget -= 1;
                         let value = pick_value(slot, split, g);
-                        let mut filled = self.fill_depth(value, split, g, depth + 1);
+                        let mut filled = self.fill_depth(value, split, g, depth + 1, budget);
                         for t in transforms.split('|').filter(|t| !t.is_empty()) {
                             filled = encode::apply(t, &filled, g);
                         }
@@ -125,6 +141,27 @@ pub fn placeholders(template: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `cairn-fuzz suite`: values that name slots several times at each of the 8
+    /// levels meant 8^8 expansions per text. The budget keeps one fill small and quick.
+    #[test]
+    fn nested_slot_references_expand_within_a_budget() {
+        let names = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"];
+        let slots: Vec<Slot> = names
+            .windows(2)
+            .map(|w| {
+                let value = format!("{{{}}}", w[1]).repeat(8);
+                slot(w[0], &[&value], &[&value])
+            })
+            .chain([slot("s8", &["x"], &["x"])])
+            .collect();
+        let vocab = Vocab::new(vec![&slots]);
+        let mut g = Gen::new(1, 1);
+        let text = vocab.fill("{s0}", Split::Train, &mut g);
+        // At most MAX_EXPANSIONS placeholders were filled; the rest stay as written.
+        assert!(text.len() < MAX_EXPANSIONS * 8 * 8, "{} bytes", text.len());
+        assert!(text.contains("{s"), "the budget ran out before the leaves");
+    }
 
     fn slot(name: &str, train: &[&str], test: &[&str]) -> Slot {
         let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
