@@ -625,6 +625,30 @@ pub struct DeploymentLine {
     pub action: cairn_spec::DeployAction,
 }
 
+/// The published versions that recorded `id` as one of their outputs, with the output's
+/// name (`weights`, `onnx`, …): what `cairn reproduce --repair` can make again. Run
+/// manifests that cannot be read are skipped — this is asked of damaged stores.
+pub fn versions_with_output(
+    store: &Store,
+    id: &ObjectId,
+) -> Result<Vec<(String, &'static str)>, LineageError> {
+    let mut found = Vec::new();
+    for (name, run) in store.list_refs()? {
+        if !name.is_immutable() {
+            continue;
+        }
+        let Ok(manifest) = store.get_manifest::<RunManifest>(&run) else {
+            continue;
+        };
+        for (output, object) in manifest.outputs.named() {
+            if object == *id {
+                found.push((name.to_string(), output));
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The production folders whose newest deployment record holds `run`, by folder.
 pub fn deployments(store: &Store, run: ObjectId) -> Result<Vec<DeploymentLine>, LineageError> {
     let mut out = Vec::new();

@@ -498,16 +498,14 @@ pub fn failure_ref(recipe: &ObjectId) -> Result<RefName, PipelineError> {
     short_ref("redteam/failed/", recipe)
 }
 
-/// Stores the record of a fine-tune that failed (and its recipe, which it names) under
-/// [`failure_ref`].
+/// Stores the record of a fine-tune that failed under [`failure_ref`]. The recipe it names
+/// is in the store already: `run_recipe` stores it before anything else.
 fn store_failure(
     store: &Store,
-    recipe: &cairn_spec::Recipe,
     job: cairn_redteam::RetrainJob,
     duration_seconds: f64,
     error: &PipelineError,
 ) -> Result<ObjectId, PipelineError> {
-    store.put_manifest(recipe)?;
     let record = cairn_redteam::RetrainFailure {
         job,
         duration_seconds,
@@ -593,13 +591,7 @@ pub fn redteam_retrain(
             );
             let failure = match &outcome {
                 Ok(_) => None,
-                Err(e) => Some(store_failure(
-                    store,
-                    &recipe,
-                    job,
-                    clock.elapsed().as_secs_f64(),
-                    e,
-                )?),
+                Err(e) => Some(store_failure(store, job, clock.elapsed().as_secs_f64(), e)?),
             };
             events(RetrainProgress::Finished {
                 recipe_id,

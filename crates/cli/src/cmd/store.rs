@@ -133,25 +133,6 @@ pub struct FsckArgs {
     repair: bool,
 }
 
-/// The registered versions that recorded `id` as one of their outputs, with the output's name.
-fn versions_with_output(store: &Store, id: &ObjectId) -> Result<Vec<(String, &'static str)>> {
-    let mut found = Vec::new();
-    for (name, run) in store.list_refs()? {
-        if !name.as_str().contains('@') {
-            continue;
-        }
-        let Ok(manifest) = store.get_manifest::<cairn_spec::RunManifest>(&run) else {
-            continue;
-        };
-        for (output, object) in manifest.outputs.named() {
-            if object == *id {
-                found.push((name.to_string(), output));
-            }
-        }
-    }
-    Ok(found)
-}
-
 pub fn fsck(store: &Path, out: &Output, args: FsckArgs) -> Result<ExitCode> {
     let store = open(store)?;
     let report = store.fsck()?;
@@ -166,7 +147,7 @@ pub fn fsck(store: &Path, out: &Output, args: FsckArgs) -> Result<ExitCode> {
                 _ => None,
             };
             if let (true, Some(id)) = (args.repair, damaged) {
-                let versions = versions_with_output(&store, &id)?;
+                let versions = cairn_lineage::versions_with_output(&store, &id)?;
                 match versions.first() {
                     Some((version, output)) => out.line(format!(
                         "  repair: `cairn reproduce {version} --repair` rewrites {id} (its `{output}`) from a re-run"
