@@ -238,7 +238,10 @@ impl PipelineError {
             | PipelineError::Generate(_) => ErrorKind::InvalidInput,
             PipelineError::Store(e) => match e {
                 S::NotFound(_) | S::NotAStore(_) => ErrorKind::NotFound,
-                S::Corrupt { .. } | S::NotAManifest { .. } | S::BadRef { .. } => ErrorKind::Corrupt,
+                S::Corrupt { .. }
+                | S::NotAManifest { .. }
+                | S::BadRef { .. }
+                | S::BrokenRef { .. } => ErrorKind::Corrupt,
                 S::RefConflict { .. } | S::ImmutableRef { .. } => ErrorKind::Conflict,
                 S::Io { .. } | S::Canonical(_) => ErrorKind::Failed,
             },

@@ -61,6 +61,15 @@ pub enum StoreError {
         current: ObjectId,
         new: String,
     },
+    /// `gc` cannot read everything a ref reaches, so it cannot tell what is garbage.
+    #[error(
+        "gc refused: ref `{name}` reaches object {object}, which is {problem}; what it references cannot be known, so nothing was deleted (run `cairn fsck`, restore the object or delete the ref, or pass --force-broken-refs to sweep anyway and lose what only it referenced)"
+    )]
+    BrokenRef {
+        name: RefName,
+        object: ObjectId,
+        problem: String,
+    },
     /// A ref file that does not hold an object id.
     #[error("ref file `{path}` is damaged: {reason}")]
     BadRef { path: PathBuf, reason: String },

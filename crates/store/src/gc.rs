@@ -18,6 +18,9 @@ pub struct GcOptions {
     /// Unreachable objects and temp files modified more recently than this are kept: a
     /// running `cairn run` writes its objects before it sets the ref that reaches them.
     pub grace: Duration,
+    /// Sweep even when a ref's closure cannot be read completely (a missing or damaged
+    /// object): what only the broken part referenced is deleted. Without it gc refuses.
+    pub force_broken_refs: bool,
 }
 
 impl Default for GcOptions {
@@ -25,6 +28,7 @@ impl Default for GcOptions {
         Self {
             dry_run: false,
             grace: Duration::from_secs(3600),
+            force_broken_refs: false,
         }
     }
 }
@@ -94,8 +98,12 @@ pub(crate) fn run(store: &Store, options: &GcOptions) -> Result<GcReport> {
     // Roots: every ref, and every object a running process holds (whatever the grace).
     let live = roots::read(layout)?;
     let held = store.reachable(live.ids.iter().copied())?;
-    let refs = refs::list(layout)?.into_iter().map(|(_, id)| id);
-    let mut reachable = store.reachable(refs)?;
+    let refs = refs::list(layout)?;
+    let mut reachable = if options.force_broken_refs {
+        store.reachable(refs.into_iter().map(|(_, id)| id))?
+    } else {
+        store.reachable_from_refs(&refs)?
+    };
     let mut report = GcReport {
         reachable: reachable.len(),
         dry_run: options.dry_run,

@@ -322,6 +322,53 @@ impl Store {
         Ok(seen)
     }
 
+    /// Every object reachable from the refs, read strictly: an object that is missing, or
+    /// small enough to be a manifest and whose bytes do not hash to its name (a truncated or
+    /// damaged manifest hides what it referenced), is [`StoreError::BrokenRef`] naming the
+    /// ref and the object. What `gc` marks before it may sweep.
+    pub fn reachable_from_refs(
+        &self,
+        refs: &[(RefName, ObjectId)],
+    ) -> Result<BTreeSet<ObjectId>> {
+        let mut seen = BTreeSet::new();
+        for (name, root) in refs {
+            let broken = |object: ObjectId, problem: String| StoreError::BrokenRef {
+                name: name.clone(),
+                object,
+                problem,
+            };
+            let mut stack = vec![*root];
+            while let Some(id) = stack.pop() {
+                if !seen.insert(id) {
+                    continue;
+                }
+                let size = match self.size(&id) {
+                    Ok(size) => size,
+                    Err(StoreError::NotFound(_)) => return Err(broken(id, "missing".into())),
+                    Err(e) => return Err(e),
+                };
+                if size > MAX_MANIFEST {
+                    continue;
+                }
+                let bytes = match self.read(&id) {
+                    Ok(bytes) => bytes,
+                    Err(StoreError::NotFound(_)) => return Err(broken(id, "missing".into())),
+                    Err(StoreError::Corrupt { actual, .. }) => {
+                        return Err(broken(
+                            id,
+                            format!("corrupt ({size} bytes that hash to {actual})"),
+                        ));
+                    }
+                    Err(e) => return Err(e),
+                };
+                if let Some((_, fields)) = manifest::parse(&bytes) {
+                    stack.extend(manifest::references(&serde_json::Value::Object(fields)));
+                }
+            }
+        }
+        Ok(seen)
+    }
+
     /// Checks that `root` and everything it references exist and hash to their names, before
     /// a ref is set to it: a ref never points at something missing. Objects another ref
     /// already points at were checked when that ref was set and are kept by it, so the walk

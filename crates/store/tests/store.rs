@@ -197,6 +197,7 @@ fn gc_keeps_young_objects_and_honours_dry_run() {
         .gc(&GcOptions {
             dry_run: true,
             grace: Duration::ZERO,
+            ..GcOptions::default()
         })
         .expect("gc");
     assert_eq!(
@@ -208,6 +209,7 @@ fn gc_keeps_young_objects_and_honours_dry_run() {
         .gc(&GcOptions {
             dry_run: false,
             grace: Duration::ZERO,
+            ..GcOptions::default()
         })
         .expect("gc");
     assert!(!store.has(&loose) && store.has(&kept));
@@ -219,6 +221,7 @@ fn gc_spares_what_a_live_process_holds_and_expires_a_dead_ones_roots() {
     let none = GcOptions {
         dry_run: false,
         grace: Duration::ZERO,
+        ..GcOptions::default()
     };
     // Written and not yet referenced by any ref: held while this handle lives.
     let held = store.put_bytes(b"in flight").expect("put").id;
@@ -346,7 +349,7 @@ proptest! {
         }
         let all: BTreeSet<ObjectId> = ids.iter().copied().collect();
         let store = reopen(&dir, store);
-        let report = store.gc(&GcOptions { dry_run: false, grace: Duration::ZERO }).expect("gc");
+        let report = store.gc(&GcOptions { dry_run: false, grace: Duration::ZERO, ..GcOptions::default() }).expect("gc");
         let removed: BTreeSet<ObjectId> = report.removed.iter().map(|(id, _)| *id).collect();
         let expected_removed: BTreeSet<ObjectId> = all.difference(&reachable).copied().collect();
         prop_assert_eq!(&removed, &expected_removed);

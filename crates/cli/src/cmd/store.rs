@@ -35,6 +35,10 @@ pub struct GcArgs {
     /// Keep unreachable objects younger than this (e.g. `30s`, `10m`, `1h`, `0s`).
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     grace: Duration,
+    /// Sweep even when a ref reaches a missing or damaged object (after `cairn fsck`):
+    /// whatever only the broken part referenced is deleted too. Without it gc refuses.
+    #[arg(long)]
+    force_broken_refs: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -195,6 +199,7 @@ pub fn gc(store: &Path, out: &Output, args: GcArgs) -> Result<ExitCode> {
     let report = store.gc(&GcOptions {
         dry_run: args.dry_run,
         grace: args.grace,
+        force_broken_refs: args.force_broken_refs,
     })?;
     if out.json {
         out.json(&report.summary())?;
