@@ -124,7 +124,8 @@ fn a_frozen_encoder_trains_caches_exports_and_scans_at_its_operating_point() {
         "1.0.1",
         "",
         "trainable_layers = 0\nweight_decay = 0.1",
-        "[evaluate]\nthreshold = 0.4",
+        // A new root version is gated against enc@1.0.0; this one is about the cache.
+        "[evaluate]\nthreshold = 0.4\n\n[regression]\nreject_rate = 1.0\ncaution_rate = 1.0",
     );
     let (done, log) = run(&env, &second);
     assert_eq!(done["status"], "registered", "{done}");

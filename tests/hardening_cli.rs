@@ -326,3 +326,121 @@ fn kill_9_at_random_instants_of_redteam_retrain_leaves_a_valid_store() {
         crash_trials()
     );
 }
+
+/// Starts `args` with `CAIRN_PAUSE_AT=point`, waits until it says it paused there, and
+/// kills it (SIGKILL) at exactly that instant.
+fn kill_at(env: &Env, args: &[&str], point: &str) {
+    use std::io::BufRead;
+    let mut child = env
+        .cairn()
+        .args(args)
+        .env("CAIRN_PAUSE_AT", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.expect("read stderr");
+        if line.contains(&format!("paused at {point}")) {
+            child.kill().expect("kill -9");
+            child.wait().expect("wait");
+            return;
+        }
+        seen.push(line);
+    }
+    child.wait().expect("wait");
+    panic!(
+        "{args:?} ended without reaching {point}: {}",
+        seen.join("\n")
+    );
+}
+
+/// The version whose deployment record the folder's ref holds, as `cairn show` reports it.
+fn shown_deployed(env: &Env, version: &str) -> bool {
+    json(env, &["show", &format!("tiny@{version}")])["deployments"]
+        .as_array()
+        .is_some_and(|d| !d.is_empty())
+}
+
+#[test]
+fn kill_9_in_the_register_window_and_between_deploy_steps_leaves_it_whole() {
+    for trial in 0..crash_trials() {
+        let env = Env::new();
+        experiments(&env, &["tiny"]);
+        assert_eq!(code(&env.run(&["run", "tiny.toml"])), 0);
+        // Killed after the version ref (the commit point) and before what is derived from
+        // it: the version is published, and the rerun derives `latest` and metadata.json.
+        write_next(&env);
+        let point = ["register", "metadata"][trial as usize % 2];
+        kill_at(&env, &["run", "next.toml"], point);
+        check_recovers(&env, trial, &["run", "next.toml"]);
+        let v101 = json(&env, &["show", "tiny@1.0.1"])["run"].clone();
+        assert_eq!(
+            json(&env, &["show", "tiny/latest"])["run"],
+            v101,
+            "trial {trial}"
+        );
+        assert!(
+            env.path("models/tiny/1.0.1/metadata.json").is_file(),
+            "trial {trial}"
+        );
+
+        // A folder an older cairn wrote (plain files), adopted with a kill between its links:
+        // it serves tiny@1.0.0 whole throughout.
+        let prod = env.path("prod");
+        std::fs::create_dir_all(&prod).expect("mkdir");
+        let shown = json(&env, &["show", "tiny@1.0.0"]);
+        let onnx = env.run(&["cat", shown["outputs"]["onnx"].as_str().expect("onnx")]);
+        let tokenizer = env.run(&["cat", shown["outputs"]["tokenizer"].as_str().expect("tok")]);
+        std::fs::write(prod.join("model.onnx"), onnx.stdout).expect("write");
+        std::fs::write(prod.join("tokenizer.json"), tokenizer.stdout).expect("write");
+        std::fs::copy(
+            env.path("models/tiny/1.0.0/metadata.json"),
+            prod.join("metadata.json"),
+        )
+        .expect("copy");
+        let prod = prod.to_str().expect("utf-8");
+        kill_at(
+            &env,
+            &["deploy", "tiny@1.0.1", "--to", prod],
+            "deploy-adopt",
+        );
+        assert_eq!(deployed_whole(&env, trial), "1.0.0");
+
+        // Killed before the switch: the old version whole; after it: the new one whole, and
+        // `show` (which finishes the change) says so before any deploy runs again.
+        let point = ["deploy-switch", "deploy-ref"][trial as usize % 2];
+        kill_at(&env, &["deploy", "tiny@1.0.1", "--to", prod], point);
+        let served = deployed_whole(&env, trial);
+        assert_eq!(
+            served,
+            if point == "deploy-switch" {
+                "1.0.0"
+            } else {
+                "1.0.1"
+            },
+            "trial {trial}"
+        );
+        if served == "1.0.1" {
+            assert!(
+                shown_deployed(&env, "1.0.1"),
+                "trial {trial}: show names it"
+            );
+        }
+        check_recovers(&env, trial, &["deploy", "tiny@1.0.1", "--to", prod]);
+        assert_eq!(deployed_whole(&env, trial), "1.0.1");
+        assert!(shown_deployed(&env, "1.0.1"));
+        // And a rollback killed after its switch is whole and recorded the same way.
+        kill_at(&env, &["deploy", "--rollback", "--to", prod], "deploy-ref");
+        assert_eq!(deployed_whole(&env, trial), "1.0.0");
+        // (Back to the adopted files, which cairn did not deploy: no version is deployed.)
+        assert!(!shown_deployed(&env, "1.0.0") && !shown_deployed(&env, "1.0.1"));
+        assert_eq!(code(&env.run(&["fsck"])), 0, "trial {trial}");
+    }
+    eprintln!(
+        "kill -9: {} trials, each killed at register or metadata, between adopted links, before or after a deploy switch, and after a rollback switch",
+        crash_trials()
+    );
+}

@@ -122,13 +122,25 @@ fn log_show_and_diff_of_a_fixture_lineage() {
     );
     insta::assert_json_snapshot!("diff_siblings_json", json);
 
-    // Unrelated retrains: no common ancestor, compared anyway; only the learning rate differs.
+    // Unrelated retrains: no common ancestor, compared anyway; the learning rate differs,
+    // and 2.0.0, a new root version, was gated against the version below it.
     let unrelated = env.run(&["--json", "diff", "tiny@1.0.0", "tiny@2.0.0"]);
     let json: serde_json::Value = serde_json::from_slice(&unrelated.stdout).expect("json");
     assert_eq!(json["common_ancestor"], serde_json::Value::Null);
+    let params = json["params"].as_array().expect("params");
+    let keys: Vec<&str> = params.iter().filter_map(|p| p["key"].as_str()).collect();
     assert_eq!(
-        json["params"],
-        serde_json::json!([{"key": "train.learning_rate", "a": 0.01, "b": 0.02}])
+        keys,
+        [
+            "regression.baseline.name",
+            "regression.baseline.run",
+            "train.learning_rate"
+        ]
+    );
+    assert_eq!(params[0]["b"], "tiny@1.2.0");
+    assert_eq!(
+        params[2],
+        serde_json::json!({"key": "train.learning_rate", "a": 0.01, "b": 0.02})
     );
     assert_eq!(json["data"]["added"], 0);
     let text = stdout(&env.run(&["diff", "tiny@1.0.0", "tiny@2.0.0"]));

@@ -292,12 +292,19 @@ fn deploy_backs_up_records_and_rolls_back() {
     let text = stdout(&env.run(&["show", "tiny@1.1.0"]));
     assert!(text.contains("deployed"), "{text}");
 
-    // Three deployments, two backups: the hand-made file and tiny@1.0.0.
-    let backups: Vec<PathBuf> = std::fs::read_dir(prod.join(".cairn-backups"))
-        .expect("backups")
+    // Three releases: the hand-made file (adopted), tiny@1.0.0 and tiny@1.1.0; the served
+    // files are links through the one `.cairn-current` link.
+    let releases: Vec<PathBuf> = std::fs::read_dir(prod.join(".cairn-releases"))
+        .expect("releases")
         .map(|e| e.expect("entry").path())
         .collect();
-    assert_eq!(backups.len(), 2, "{backups:?}");
+    assert_eq!(releases.len(), 3, "{releases:?}");
+    for f in ["model.onnx", "tokenizer.json", "metadata.json"] {
+        assert_eq!(
+            std::fs::read_link(prod.join(f)).expect("link"),
+            Path::new(".cairn-current").join(f)
+        );
+    }
 
     let out = env.run(&["deploy", "--rollback", "--to", "prod"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -326,13 +333,13 @@ fn deploy_backs_up_records_and_rolls_back() {
     );
     assert_eq!(file(&prod, "model.onnx"), b"hand-made", "nothing changed");
 
-    // Nothing was lost: every version that was replaced is in a backup folder.
-    let kept: usize = std::fs::read_dir(prod.join(".cairn-backups"))
-        .expect("backups")
+    // Nothing was lost: every state the folder held is a release.
+    let kept: usize = std::fs::read_dir(prod.join(".cairn-releases"))
+        .expect("releases")
         .map(|e| e.expect("entry").path().join("model.onnx"))
         .filter(|p| p.exists())
         .count();
-    assert_eq!(kept, 2, "tiny@1.1.0 and tiny@1.0.0 were set aside");
+    assert_eq!(kept, 3, "the hand-made file, tiny@1.0.0 and tiny@1.1.0");
 
     let out = env.run(&["fsck"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -402,7 +409,7 @@ fn deployment_ref(env: &Env) -> (String, String) {
 }
 
 #[test]
-fn an_interrupted_deploy_is_undone_and_a_busy_folder_refused() {
+fn an_interrupted_deploy_is_finished_and_a_busy_folder_refused() {
     let env = two_versions();
     let prod = env.path("prod");
     let out = env.run(&["deploy", "tiny@1.0.0", "--to", "prod"]);
@@ -410,26 +417,31 @@ fn an_interrupted_deploy_is_undone_and_a_busy_folder_refused() {
     let v1 = file(&prod, "model.onnx");
     let (_, record) = deployment_ref(&env);
 
-    // A crash in the middle of replacing tiny@1.0.0: the backup and the journal were
-    // written, one file was replaced, the record was not.
-    let backup = prod.join(".cairn-backups/0000-crashed");
-    std::fs::create_dir_all(&backup).expect("mkdir");
-    for f in ["model.onnx", "tokenizer.json", "metadata.json"] {
-        std::fs::copy(prod.join(f), backup.join(f)).expect("copy");
-    }
+    // A crash before the switch: a half-written release and its journal. The folder still
+    // serves tiny@1.0.0 whole; the next command removes the unused release.
+    let half = prod.join(".cairn-releases/0009-crashed");
+    std::fs::create_dir_all(&half).expect("mkdir");
+    std::fs::write(half.join("model.onnx"), b"half of a new model").expect("write");
     let journal = serde_json::json!({
-        "backup": ".cairn-backups/0000-crashed",
-        "existed": ["model.onnx", "tokenizer.json", "metadata.json"],
+        "record": format!("blake3:{record}"),
+        "release": ".cairn-releases/0009-crashed",
         "before": format!("blake3:{record}"),
     });
     std::fs::write(prod.join(".cairn-deploy.pending"), journal.to_string()).expect("journal");
-    std::fs::write(prod.join("model.onnx"), b"half of a new model").expect("write");
-
-    // The next command under the lock finishes it: the old files come back first.
+    std::fs::write(prod.join(".model.onnx.incoming"), b"stale").expect("stale file");
+    assert_eq!(file(&prod, "model.onnx"), v1);
     let out = env.run(&["deploy", "--rollback", "--to", "prod"]);
     assert_eq!(code(&out), 1, "tiny@1.0.0 was the first deployment");
     assert_eq!(file(&prod, "model.onnx"), v1);
     assert!(!prod.join(".cairn-deploy.pending").exists());
+    assert!(
+        !half.exists(),
+        "the release that was never switched to is gone"
+    );
+    assert!(
+        !prod.join(".model.onnx.incoming").exists(),
+        "stale files are removed"
+    );
     assert_eq!(deployment_ref(&env).1, record, "nothing was recorded");
 
     // Another deploy holding the folder's lock.

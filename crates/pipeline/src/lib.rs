@@ -25,7 +25,9 @@ mod stages;
 use std::path::Path;
 
 pub use architectures::{Schema as ArchitectureSchemaOf, schemas as architecture_schemas};
-pub use deploy::{DEPLOYED_FILES, DeployResult, deploy, export_onnx, rollback};
+pub use deploy::{
+    DEFAULT_KEEP, DEPLOYED_FILES, DeployResult, deploy, export_onnx, rollback, settle_deployments,
+};
 pub use eval::{
     EvalMetrics, EvalReport, GroupBy, GroupMetrics, VersionEval, eval, eval_jsonl, render_eval,
 };
@@ -39,12 +41,28 @@ pub use redteam::{
 pub use register::{
     EnvironmentChange, OutputCheck, PlanResult, ReproduceReport, RunOptions, RunResult, RunStatus,
     RunSummary, build_recipe, export_safetensors, html_report, load_run, markdown_report, plan,
-    regress, reproduce, resolve_experiment, run, run_recipe, run_stored, save_plan,
+    regress, reproduce, resolve_experiment, run, run_recipe, run_stored, save_plan, settle_latest,
 };
 pub use scan::{
     Classifier, ScanInput, ScanLine, ScanSummary, Scanner, TextEncoder, Verdict, default_model,
     quantile, read_scan_inputs, scan_stream,
 };
+
+/// Crash-test hook: when `CAIRN_PAUSE_AT` names this point (comma-separated names), the
+/// process says so on stderr and sleeps, so a test can `kill -9` it at exactly this instant
+/// (`just crash-test`). Points: `register` (the version ref is set, `latest` not yet),
+/// `metadata` (before `metadata.json`), `deploy-adopt` (between the links of a folder being
+/// adopted), `deploy-switch` (journal written, folder not switched), `deploy-ref` (folder
+/// switched, its ref not moved).
+pub(crate) fn pause_point(name: &str) {
+    let Some(points) = std::env::var_os("CAIRN_PAUSE_AT") else {
+        return;
+    };
+    if points.to_string_lossy().split(',').any(|p| p == name) {
+        eprintln!("cairn: paused at {name}");
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
 
 /// A stage of a run, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]

@@ -206,13 +206,113 @@ pub fn run(
     events: &mut dyn FnMut(Event),
 ) -> Result<RunResult, PipelineError> {
     let loaded = LoadedExperiment::load(path, &crate::architectures::schemas())?;
+    let dir = Path::new(&loaded.experiment.export.dir);
+    let metadata_dir = dir
+        .join(&loaded.experiment.experiment.name)
+        .join(&loaded.experiment.experiment.version);
+    creatable(&metadata_dir)?;
     let recipe = resolve_experiment(Some(store), &loaded, Ingest::Store, cairn_version)?;
     let mut result = run_recipe(store, &recipe, RunOptions { force }, cairn_version, events)?;
-    if result.status == RunStatus::Registered {
-        let dir = Path::new(&loaded.experiment.export.dir);
-        result.metadata = Some(write_metadata(dir, &recipe, &result.manifest, result.run)?);
-    }
+    crate::pause_point("metadata");
+    result.metadata = derive_metadata(dir, &recipe, &result)?;
     Ok(result)
+}
+
+/// Fails, naming the path in the way, when `dir` cannot be created because a file sits
+/// where one of its folders would go: checked before any work, so a run is not published
+/// and then unable to write its `metadata.json`.
+fn creatable(dir: &Path) -> Result<(), PipelineError> {
+    for ancestor in dir.ancestors() {
+        match std::fs::metadata(ancestor) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(_) => {
+                return Err(PipelineError::Invalid {
+                    field: "[export] dir".into(),
+                    problem: format!(
+                        "`{}` is a file where the folder for `{}` must go (move it away or set another [export] dir)",
+                        ancestor.display(),
+                        dir.display()
+                    ),
+                });
+            }
+            Err(_) => continue,
+        }
+    }
+    Ok(())
+}
+
+/// `metadata.json` is derived from a registered version: written when the version is
+/// registered, and rewritten by the rerun that finds it up to date when it is missing or
+/// stale (a crash or a failure after the version was published). `None` when the run was
+/// not registered, or the file already holds what it should.
+fn derive_metadata(
+    dir: &Path,
+    recipe: &Recipe,
+    result: &RunResult,
+) -> Result<Option<PathBuf>, PipelineError> {
+    match result.status {
+        RunStatus::Rejected => Ok(None),
+        RunStatus::Registered => Ok(Some(write_metadata(
+            dir,
+            recipe,
+            &result.manifest,
+            result.run,
+        )?)),
+        RunStatus::UpToDate => {
+            // The recipe that registered the version (equal to `recipe`, or the run would be
+            // refused as a different recipe).
+            let path = dir
+                .join(&recipe.name)
+                .join(&recipe.version)
+                .join("metadata.json");
+            let want = metadata_json(recipe, &result.manifest, result.run)?;
+            if std::fs::read_to_string(&path).is_ok_and(|have| have == want) {
+                return Ok(None);
+            }
+            Ok(Some(write_metadata(
+                dir,
+                recipe,
+                &result.manifest,
+                result.run,
+            )?))
+        }
+    }
+}
+
+/// Re-derives `name/latest`: the highest registered version of the model (registered
+/// includes `--force`d ones; a rejected run has no version ref). It only ever names a
+/// published version, so it never moves backwards or past the gate, and a run that died
+/// between publishing its version and moving `latest` is corrected by the next run of the
+/// model (or the rerun that finds it up to date). Returns the ref it points to, if any.
+pub fn settle_latest(store: &Store, name: &str) -> Result<Option<RefName>, PipelineError> {
+    let latest: RefName =
+        format!("{name}/latest")
+            .parse()
+            .map_err(|e: cairn_store::RefNameError| PipelineError::Invalid {
+                field: "[experiment] name".into(),
+                problem: e.to_string(),
+            })?;
+    // Compare-and-swap against what was read; a concurrent run moving it too makes us
+    // read again, so the last writer always wrote the highest version.
+    loop {
+        let versions = cairn_spec::registered_versions(store, name)?;
+        let Some((_, highest, run)) = versions.into_iter().next_back() else {
+            return Ok(None);
+        };
+        let current = store.get_ref(&latest)?;
+        if current == Some(run) {
+            return Ok(Some(highest));
+        }
+        let expect = match current {
+            Some(c) => Expect::Is(c),
+            None => Expect::Absent,
+        };
+        match store.set_ref(&latest, run, expect) {
+            Ok(_) => return Ok(Some(highest)),
+            Err(cairn_store::StoreError::RefConflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// `cairn run --recipe <hash>`: run a recipe already in the store (from `cairn plan --save`,
@@ -237,9 +337,12 @@ pub fn run_stored(
             ),
         });
     }
+    if let Some(dir) = metadata_dir {
+        creatable(&dir.join(&recipe.name).join(&recipe.version))?;
+    }
     let mut result = run_recipe(store, &recipe, RunOptions { force }, cairn_version, events)?;
-    if let (RunStatus::Registered, Some(dir)) = (result.status, metadata_dir) {
-        result.metadata = Some(write_metadata(dir, &recipe, &result.manifest, result.run)?);
+    if let Some(dir) = metadata_dir {
+        result.metadata = derive_metadata(dir, &recipe, &result)?;
     }
     Ok(result)
 }
@@ -286,6 +389,7 @@ pub fn run_recipe(
     let recipe_id = store.put_manifest(recipe)?;
     let reference = version_ref(recipe)?;
     if let Some(done) = registered_already(store, &reference, recipe_id)? {
+        settle_latest(store, &recipe.name)?;
         return Ok(done);
     }
 
@@ -369,15 +473,14 @@ pub fn run_recipe(
                 | cairn_store::StoreError::ImmutableRef { .. }
         ) && let Some(done) = registered_already(store, &reference, recipe_id)?
         {
+            settle_latest(store, &recipe.name)?;
             return Ok(done);
         }
         return Err(e.into());
     }
-    let latest = recipe.latest_ref().map_err(|e| PipelineError::Invalid {
-        field: "[experiment] name".into(),
-        problem: e.to_string(),
-    })?;
-    store.set_ref(&latest, run, Expect::Any)?;
+    crate::pause_point("register");
+    // The version ref was the commit point; what follows is derived from it.
+    settle_latest(store, &recipe.name)?;
     events(Event::Registered {
         reference: reference.to_string(),
         run,

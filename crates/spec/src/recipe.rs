@@ -304,7 +304,44 @@ impl InputSource {
     }
 }
 
+/// The registered versions of model `name` (its `name@version` refs whose version is
+/// semver), lowest first.
+pub fn registered_versions(
+    store: &Store,
+    name: &str,
+) -> Result<Vec<(semver::Version, RefName, ObjectId)>, cairn_store::StoreError> {
+    let prefix = format!("{name}@");
+    let mut out: Vec<_> = store
+        .list_refs()?
+        .into_iter()
+        .filter_map(|(reference, run)| {
+            let version = reference.as_str().strip_prefix(&prefix)?;
+            Some((semver::Version::parse(version).ok()?, reference, run))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
 impl VersionRef {
+    /// The default baseline of a version with no parent: the highest registered version of
+    /// the same model below it (its `latest` when it is a new version), so a new root
+    /// version is gated like any other. `None` for a model's first version.
+    pub fn previous(store: &Store, name: &str, version: &str) -> Result<Option<Self>, String> {
+        let Ok(this) = semver::Version::parse(version) else {
+            return Ok(None);
+        };
+        let versions = registered_versions(store, name).map_err(|e| e.to_string())?;
+        Ok(versions
+            .into_iter()
+            .rev()
+            .find(|(v, _, _)| *v < this)
+            .map(|(_, reference, run)| Self {
+                name: reference.to_string(),
+                run,
+            }))
+    }
+
     /// The run a version name (`name@version`, `name/latest`) points to in `store`.
     pub fn resolve(store: Option<&Store>, name: &str) -> Result<Self, String> {
         let reference: RefName = name
@@ -586,6 +623,12 @@ impl LoadedExperiment {
         };
         builder.parent = version("model", "parent", e.model.parent.as_deref())?;
         builder.baseline = version("regression", "baseline", e.regression.baseline.as_deref())?;
+        // A new root version of a model that has versions is gated against the one below it.
+        if let (None, None, Some(store)) = (&builder.parent, &builder.baseline, store) {
+            builder.baseline =
+                VersionRef::previous(store, &e.experiment.name, &e.experiment.version)
+                    .map_err(|m| self.error_at("regression", "baseline", m))?;
+        }
         builder.extra_sets = files("regression", "extra_sets", &e.regression.extra_sets)?;
         Ok(builder)
     }

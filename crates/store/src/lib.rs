@@ -326,10 +326,7 @@ impl Store {
     /// small enough to be a manifest and whose bytes do not hash to its name (a truncated or
     /// damaged manifest hides what it referenced), is [`StoreError::BrokenRef`] naming the
     /// ref and the object. What `gc` marks before it may sweep.
-    pub fn reachable_from_refs(
-        &self,
-        refs: &[(RefName, ObjectId)],
-    ) -> Result<BTreeSet<ObjectId>> {
+    pub fn reachable_from_refs(&self, refs: &[(RefName, ObjectId)]) -> Result<BTreeSet<ObjectId>> {
         let mut seen = BTreeSet::new();
         for (name, root) in refs {
             let broken = |object: ObjectId, problem: String| StoreError::BrokenRef {

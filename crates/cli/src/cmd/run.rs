@@ -396,6 +396,9 @@ pub fn plan(store: &Path, out: &Output, args: PlanArgs) -> Result<ExitCode> {
 
 pub fn show(store: &Path, out: &Output, args: RefArg) -> Result<ExitCode> {
     let store = Store::open(store)?;
+    // A deploy that a crash interrupted after switching its folder is recorded first, so
+    // "deployed" names what each folder serves.
+    cairn_pipeline::settle_deployments(&store)?;
     let provenance = cairn_lineage::provenance(&store, &args.reference)?;
     if out.json {
         out.json(&provenance.document())?;

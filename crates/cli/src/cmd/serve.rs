@@ -42,6 +42,10 @@ pub struct DeployArgs {
     /// Restore what the newest deployment to the folder replaced.
     #[arg(long, conflicts_with = "reference")]
     rollback: bool,
+    /// How many releases the folder keeps (the current one always stays); older ones are
+    /// deleted after the change.
+    #[arg(long, default_value_t = cairn_pipeline::DEFAULT_KEEP as u64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    keep: u64,
 }
 
 fn short(text: &str, n: usize) -> String {
@@ -150,8 +154,10 @@ pub fn scan(store: &Path, out: &Output, args: ScanArgs) -> Result<ExitCode> {
 pub fn deploy(store: &Path, out: &Output, args: DeployArgs) -> Result<ExitCode> {
     let store = Store::open(store)?;
     let result = match (&args.reference, args.rollback) {
-        (_, true) => cairn_pipeline::rollback(&store, &args.to)?,
-        (Some(reference), false) => cairn_pipeline::deploy(&store, reference, &args.to)?,
+        (_, true) => cairn_pipeline::rollback(&store, &args.to, args.keep as usize)?,
+        (Some(reference), false) => {
+            cairn_pipeline::deploy(&store, reference, &args.to, args.keep as usize)?
+        }
         (None, false) => bail!("name the version to deploy, or pass --rollback"),
     };
     if out.json {
@@ -167,11 +173,19 @@ pub fn deploy(store: &Path, out: &Output, args: DeployArgs) -> Result<ExitCode> 
             .map(|b| format!(" (the files it replaced are kept in {b})"))
             .unwrap_or_default();
         let target = result.target.display();
-        out.status(if args.rollback {
+        out.status(if result.unchanged {
+            format!("{target} already serves {version} (nothing changed)")
+        } else if args.rollback {
             format!("rolled back {target} to {version}{kept}")
         } else {
             format!("deployed {version} to {target}{kept}")
         });
+        if result.pruned > 0 {
+            out.status(format!(
+                "  deleted {} old release(s) beyond the newest {}",
+                result.pruned, args.keep
+            ));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
