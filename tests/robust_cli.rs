@@ -285,3 +285,297 @@ fn deploy_switches_one_link_keeps_the_newest_releases_and_cleans_stale_files() {
     );
     assert_eq!(std::fs::read(env.path("afile")).expect("read"), b"x");
 }
+
+fn store_object_count(env: &Env) -> usize {
+    object_count(env)
+}
+
+#[test]
+fn empty_or_one_label_data_is_refused_before_anything_is_stored() {
+    let env = trained();
+    let before = store_object_count(&env);
+    let train = std::fs::read_to_string(env.path("train.jsonl")).expect("train");
+    let attacks: String = train
+        .lines()
+        .filter(|l| l.contains("\"label\":1") || l.contains("\"label\": 1"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!attacks.is_empty());
+    std::fs::write(env.path("empty.jsonl"), b"").expect("write");
+    std::fs::write(env.path("attacks.jsonl"), &attacks).expect("write");
+    for (file, base, test, message) in [
+        (
+            "a.toml",
+            "empty.jsonl",
+            "test.jsonl",
+            "the training set has 0 row(s); a run needs at least 10 (add rows, or lower [data] min_train_rows)",
+        ),
+        (
+            "b.toml",
+            "train.jsonl",
+            "empty.jsonl",
+            "the test set has 0 row(s); a run needs at least 10 (add rows, or lower [data] min_test_rows)",
+        ),
+        (
+            "c.toml",
+            "attacks.jsonl",
+            "test.jsonl",
+            "benign row(s); a run needs both labels",
+        ),
+    ] {
+        let text = common::tiny_experiment("2.0.0", None, None, 2, "0.01")
+            .replace("base = [\"train.jsonl\"]", &format!("base = [\"{base}\"]"))
+            .replace("test = \"test.jsonl\"", &format!("test = \"{test}\""));
+        std::fs::write(env.path(file), text).expect("write");
+        let out = env.run(&["run", file]);
+        assert_eq!(code(&out), 1, "{file}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(message), "{file}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert_eq!(store_object_count(&env), before, "{file}: nothing stored");
+    }
+    // The minimum is a setting.
+    let text = common::tiny_experiment("2.0.0", None, None, 2, "0.01")
+        .replace("[data]", "[data]\nmin_train_rows = 0");
+    std::fs::write(env.path("d.toml"), text).expect("write");
+    let out = env.run(&["run", "d.toml"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("min_train_rows must be at least 1"),
+        "{}",
+        stderr(&out)
+    );
+    // A bad line in a big file: nothing of it is stored either.
+    let mut bad = train.clone();
+    bad.push_str("{\"text\": 5}\n");
+    std::fs::write(env.path("bad.jsonl"), bad).expect("write");
+    let text = common::tiny_experiment("2.0.0", None, None, 2, "0.01")
+        .replace("base = [\"train.jsonl\"]", "base = [\"bad.jsonl\"]");
+    std::fs::write(env.path("e.toml"), text).expect("write");
+    let out = env.run(&["run", "e.toml"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("bad.jsonl:601"), "{}", stderr(&out));
+    assert_eq!(store_object_count(&env), before, "nothing stored");
+}
+
+#[test]
+fn limits_are_checked_before_any_work() {
+    let env = trained();
+    let before = object_count(&env);
+    for (key, value, message) in [
+        (
+            "epochs",
+            "4000000000",
+            "epochs 4000000000 must be in [1, 100000]",
+        ),
+        (
+            "buckets",
+            "1000000000000",
+            "`buckets` = 1000000000000 is more than 1048576",
+        ),
+        (
+            "hidden",
+            "4000000000",
+            "`hidden` = 4000000000 is more than 1048576",
+        ),
+        (
+            "learning_rate",
+            "inf",
+            "learning_rate inf must be a finite number greater than 0",
+        ),
+        (
+            "batch_size",
+            "100000000",
+            "batch_size 100000000 must be in [1, 65536]",
+        ),
+    ] {
+        let text = common::tiny_experiment("2.0.0", None, None, 2, "0.01");
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{key} =")))
+            .map(str::to_string)
+            .collect();
+        let section = if ["buckets", "hidden"].contains(&key) {
+            "[model]"
+        } else {
+            "[train]"
+        };
+        let at = lines.iter().position(|l| l == section).expect("section");
+        lines.insert(at + 1, format!("{key} = {value}"));
+        std::fs::write(env.path("big.toml"), lines.join("\n")).expect("write");
+        let out = env.run(&["run", "big.toml"]);
+        assert_eq!(code(&out), 1, "{key}");
+        let err = stderr(&out);
+        assert!(err.contains(message), "{key}: {err}");
+        assert!(err.contains("big.toml:"), "file:line:col: {err}");
+        assert_eq!(object_count(&env), before, "{key}: nothing stored");
+    }
+    // Within every range, but too big for any machine: refused from the parameter count.
+    let text = common::tiny_experiment("2.0.0", None, None, 2, "0.01")
+        .replace("embed_dim = 16", "embed_dim = 1048576")
+        .replace("hidden = 32", "hidden = 1048576");
+    assert!(text.contains("embed_dim = 1048576"));
+    std::fs::write(env.path("huge.toml"), text).expect("write");
+    let out = env.run(&["run", "huge.toml"]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("GiB to train") && err.contains("GiB available") && err.contains("huge.toml:"),
+        "{err}"
+    );
+    assert_eq!(object_count(&env), before, "nothing stored");
+    let out = env.run(&["scan", "--threads", "100000", "hello"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("100000 is not in 1..=256"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn re_adding_a_file_heals_its_damaged_copy_and_log_lists_damaged_versions() {
+    let env = trained();
+    let train = env.path("train.jsonl");
+    let out = env.run(&["add", train.to_str().expect("utf-8")]);
+    let hash = stdout(&out)
+        .split_whitespace()
+        .next()
+        .expect("hash")
+        .to_string();
+    let path = common::object_path(&env.store(), &hash);
+    common::damage(&path);
+    assert_eq!(code(&env.run(&["fsck"])), 1);
+    let out = env.run(&["add", train.to_str().expect("utf-8")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&path).expect("object"),
+        std::fs::read(&train).expect("train"),
+        "the stored copy is whole again"
+    );
+    assert_eq!(code(&env.run(&["fsck"])), 0);
+
+    // A version whose run manifest is gone is listed, marked, and fails --strict.
+    write_tiny(&env, "next.toml", "1.1.0", Some("tiny@1.0.0"), "0.01");
+    assert_eq!(code(&env.run(&["run", "--force", "next.toml"])), 0);
+    let run = run_object(&env, "tiny@1.1.0");
+    std::fs::remove_file(common::object_path(&env.store(), &run)).expect("rm");
+    let out = env.run(&["log", "tiny"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("tiny@1.1.0  DAMAGED") && text.contains("tiny@1.0.0"),
+        "{text}"
+    );
+    assert!(
+        stderr(&out).contains("1 version(s) damaged"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(code(&env.run(&["log", "tiny", "--strict"])), 1);
+    let entries = json(&env, &["log", "tiny"]);
+    let damaged: Vec<&serde_json::Value> = entries
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["damaged"].is_string())
+        .collect();
+    assert_eq!(damaged.len(), 1);
+    assert_eq!(damaged[0]["version"], "tiny@1.1.0");
+}
+
+#[test]
+fn the_store_format_marker_is_checked_and_no_folder_becomes_a_store_by_accident() {
+    let env = trained();
+    let marker = env.store().join("CAIRN_STORE");
+    std::fs::write(&marker, "cairn store, format 2\n").expect("write");
+    let out = env.run(&["log"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("is format 2; this cairn reads format 1"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(code(&env.run(&["run", "tiny.toml"])), 1, "run refuses too");
+    std::fs::write(&marker, "garbage").expect("write");
+    let out = env.run(&["fsck"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("is not a cairn store marker (it holds `garbage`)"),
+        "{}",
+        stderr(&out)
+    );
+    // Without the marker, run does not quietly make the folder a store again.
+    std::fs::remove_file(&marker).expect("rm");
+    let out = env.run(&["run", "tiny.toml"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("is not empty and is not a cairn store"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!marker.exists());
+    let out = env.run(&["init"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(code(&env.run(&["fsck"])), 0);
+    assert_eq!(code(&env.run(&["run", "tiny.toml"])), 0, "up to date again");
+    // A folder of other files is not a store either, until `cairn init`.
+    std::fs::create_dir_all(env.path("photos")).expect("mkdir");
+    std::fs::write(env.path("photos/cat.jpg"), b"cat").expect("write");
+    let out = env
+        .cairn_at(&env.path("photos"))
+        .args(["add", "tiny.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 1);
+    assert!(!env.path("photos/CAIRN_STORE").exists());
+}
+
+#[test]
+fn messages_name_the_real_problem() {
+    let env = trained();
+    let out = env.run(&["add", env.path("models").to_str().expect("utf-8")]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("is a folder; `cairn add` stores files"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env
+        .cairn()
+        .env("CAIRN_STORE", "")
+        .args(["log"])
+        .output()
+        .expect("run");
+    // --store wins over the variable; without it the empty variable is named.
+    assert_eq!(code(&out), 0);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("cairn"))
+        .env("CAIRN_STORE", "")
+        .arg("log")
+        .current_dir(env.dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("CAIRN_STORE is set but empty"),
+        "{}",
+        stderr(&out)
+    );
+    let run = run_object(&env, "tiny@1.0.0");
+    let long = format!("{}@1.0.0", vec!["a"; 70].join("/"));
+    let out = env.run(&["ref", "set", &long, &run]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("longer than 200 characters"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["ref", "set", "tiny@banana", &run]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("`banana` is not a semantic version"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!ref_file(&env, "tiny@banana").exists());
+}

@@ -118,6 +118,7 @@ fn an_unusable_index_never_fails_a_run_and_a_newer_schema_is_refused(db: Option<
     )
     .expect("write");
     // Unusable: a folder where the SQLite file should be; a database the server lacks.
+    assert_eq!(code(&env.run(&["init"])), 0);
     let file = env.store().join(cairn_track::DB_FILE);
     match db {
         Some(db) => env.db = Some(format!("{}_missing", db.url)),

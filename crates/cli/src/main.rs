@@ -19,9 +19,9 @@ pub const EXIT_REJECTED: u8 = 3;
 #[derive(Debug, Parser)]
 #[command(name = "cairn", version, about = "Reproducible, content-addressed ML model updates", long_about = None)]
 struct Cli {
-    /// The store folder.
-    #[arg(long, global = true, env = "CAIRN_STORE", default_value = "artifacts")]
-    store: PathBuf,
+    /// The store folder [default: $CAIRN_STORE, else `artifacts`].
+    #[arg(long, global = true, value_name = "DIR")]
+    store: Option<PathBuf>,
     /// The tracking database: a postgres://user[:password]@host[:port]/database URL for one a
     /// team shares; unset, the store's own SQLite file (`<store>/track.db`).
     #[arg(
@@ -74,6 +74,9 @@ enum Command {
     Scan(cmd::serve::ScanArgs),
     /// Put a version into a production folder (model.onnx, tokenizer.json, metadata.json), or roll back.
     Deploy(cmd::serve::DeployArgs),
+    /// Make a folder a store (the store folder by default); needed for a folder that
+    /// already holds other files.
+    Init(cmd::store::InitArgs),
     /// Store files as objects and print `<hash>  <path>` for each (`-` reads stdin).
     Add(cmd::store::AddArgs),
     /// Write an object to stdout, after checking its hash.
@@ -102,8 +105,34 @@ enum Command {
     Stats(cmd::stats::StatsCommand),
 }
 
+/// The store folder: `--store`, else `$CAIRN_STORE` (which may not be empty), else
+/// `artifacts`.
+fn store_path(flag: Option<PathBuf>) -> Result<PathBuf, String> {
+    if let Some(path) = flag {
+        if path.as_os_str().is_empty() {
+            return Err("--store is empty (name the store folder)".into());
+        }
+        return Ok(path);
+    }
+    match std::env::var_os("CAIRN_STORE") {
+        Some(v) if v.is_empty() => Err(
+            "CAIRN_STORE is set but empty (set it to the store folder, or unset it to use ./artifacts)"
+                .into(),
+        ),
+        Some(v) => Ok(PathBuf::from(v)),
+        None => Ok(PathBuf::from("artifacts")),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let store = match store_path(cli.store.clone()) {
+        Ok(store) => store,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
     let out = Output {
         json: cli.json,
         quiet: cli.quiet,
@@ -111,30 +140,31 @@ fn main() -> ExitCode {
     };
     track::choose(cli.db.clone());
     let result = match cli.command {
-        Command::Run(args) => cmd::run::run(&cli.store, &out, args),
-        Command::Regress(args) => cmd::run::regress(&cli.store, &out, args),
-        Command::Log(args) => cmd::run::log(&cli.store, &out, args),
-        Command::Diff(args) => cmd::run::diff(&cli.store, &out, args),
-        Command::Graph(args) => cmd::run::graph(&cli.store, &out, args),
-        Command::Report(args) => cmd::run::report(&cli.store, &out, args),
-        Command::Eval(args) => cmd::run::eval(&cli.store, &out, args),
-        Command::Plan(args) => cmd::run::plan(&cli.store, &out, args),
-        Command::Show(args) => cmd::run::show(&cli.store, &out, args),
-        Command::Reproduce(args) => cmd::run::reproduce(&cli.store, &out, args),
-        Command::Export(args) => cmd::run::export(&cli.store, &out, args),
-        Command::Scan(args) => cmd::serve::scan(&cli.store, &out, args),
-        Command::Deploy(args) => cmd::serve::deploy(&cli.store, &out, args),
-        Command::Add(args) => cmd::store::add(&cli.store, &out, args),
-        Command::Cat(args) => cmd::store::cat(&cli.store, args),
-        Command::Fsck(args) => cmd::store::fsck(&cli.store, &out, args),
-        Command::Gc(args) => cmd::store::gc(&cli.store, &out, args),
-        Command::Ref(command) => cmd::store::refs(&cli.store, &out, command),
+        Command::Run(args) => cmd::run::run(&store, &out, args),
+        Command::Regress(args) => cmd::run::regress(&store, &out, args),
+        Command::Log(args) => cmd::run::log(&store, &out, args),
+        Command::Diff(args) => cmd::run::diff(&store, &out, args),
+        Command::Graph(args) => cmd::run::graph(&store, &out, args),
+        Command::Report(args) => cmd::run::report(&store, &out, args),
+        Command::Eval(args) => cmd::run::eval(&store, &out, args),
+        Command::Plan(args) => cmd::run::plan(&store, &out, args),
+        Command::Show(args) => cmd::run::show(&store, &out, args),
+        Command::Reproduce(args) => cmd::run::reproduce(&store, &out, args),
+        Command::Export(args) => cmd::run::export(&store, &out, args),
+        Command::Scan(args) => cmd::serve::scan(&store, &out, args),
+        Command::Deploy(args) => cmd::serve::deploy(&store, &out, args),
+        Command::Init(args) => cmd::store::init(&store, &out, args),
+        Command::Add(args) => cmd::store::add(&store, &out, args),
+        Command::Cat(args) => cmd::store::cat(&store, args),
+        Command::Fsck(args) => cmd::store::fsck(&store, &out, args),
+        Command::Gc(args) => cmd::store::gc(&store, &out, args),
+        Command::Ref(command) => cmd::store::refs(&store, &out, command),
         Command::Validate(args) => cmd::data::validate(&out, args),
-        Command::Data(command) => cmd::data::data(&cli.store, &out, command),
-        Command::Redteam(command) => cmd::redteam::redteam(&cli.store, &out, command),
-        Command::Reindex => cmd::stats::reindex(&cli.store, &out),
-        Command::Serve(args) => cmd::api::serve(&cli.store, &out, args),
-        Command::Stats(command) => cmd::stats::stats(&cli.store, &out, command),
+        Command::Data(command) => cmd::data::data(&store, &out, command),
+        Command::Redteam(command) => cmd::redteam::redteam(&store, &out, command),
+        Command::Reindex => cmd::stats::reindex(&store, &out),
+        Command::Serve(args) => cmd::api::serve(&store, &out, args),
+        Command::Stats(command) => cmd::stats::stats(&store, &out, command),
     };
     match result {
         Ok(code) => code,

@@ -29,7 +29,7 @@ pub use dataset::{
 pub use diff::{DataDiff, FamilyDiff, FieldChange, RowBrief, RowChange, diff};
 pub use error::DataError;
 pub use example::{Example, OPTIONAL_FIELDS, REQUIRED_FIELDS, normalize};
-pub use merge::{MergeInputs, Merged, merge, split, store_merged, stratified_sample};
+pub use merge::{MergeInputs, Merged, merge, split, store_merged, store_result, stratified_sample};
 pub use source::{DatasetSource, LoadedRows};
 pub use taxonomy::{BENIGN, Taxonomy};
 pub use validate::{

@@ -219,6 +219,18 @@ pub fn store_merged(
     params: &MergeParams,
 ) -> Result<(ObjectId, DatasetManifest, Merged), DataError> {
     let merged = merge(inputs, taxonomy, params)?;
+    store_result(store, inputs, taxonomy, params, merged)
+}
+
+/// Stores what [`merge`] returned for these inputs and parameters (a caller that checks
+/// the merged rows before anything is written merges, checks, then stores).
+pub fn store_result(
+    store: &Store,
+    inputs: &MergeInputs,
+    taxonomy: &Taxonomy,
+    params: &MergeParams,
+    merged: Merged,
+) -> Result<(ObjectId, DatasetManifest, Merged), DataError> {
     let mut records = Vec::new();
     for (role, files) in [("base", &inputs.base), ("addition", &inputs.additions)] {
         for input in files {

@@ -107,6 +107,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 seed: g as u64,
                 taxonomy: taxonomy.clone(),
                 max_text_chars: 8192,
+                min_train_rows: cairn_spec::DEFAULT_MIN_ROWS,
+                min_test_rows: cairn_spec::DEFAULT_MIN_ROWS,
             },
             tokenizer: TokenizerRecipe {
                 vocab_size: 4000,

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use cairn_data::{DataDiff, load_dataset};
 use cairn_spec::{Recipe, RunManifest};
-use cairn_store::{ObjectId, RefName, Store};
+use cairn_store::{ObjectId, RefName, Store, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -109,15 +109,21 @@ fn version_names(store: &Store) -> Result<HashMap<ObjectId, String>, LineageErro
 pub struct LogEntry {
     pub version: String,
     pub run: String,
+    /// What is wrong when the version's run manifest cannot be read (missing, corrupt, not
+    /// a run); the fields below are then empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<String>,
     pub date: String,
     pub parent: Option<String>,
-    pub mode: cairn_spec::Mode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<cairn_spec::Mode>,
     /// Additions files (name, valid rows).
     pub additions: Vec<(String, u64)>,
     pub f1: Option<f64>,
     pub fpr: Option<f64>,
     pub fnr: Option<f64>,
-    pub decision: cairn_spec::Decision,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<cairn_spec::Decision>,
     pub forced: bool,
     pub backend: String,
     /// The pretrained encoder the version's weights descend from (`[model] pretrained` of
@@ -127,6 +133,31 @@ pub struct LogEntry {
     /// What asked for the run when no person's experiment did (a red-team result).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<cairn_spec::Cause>,
+}
+
+impl LogEntry {
+    /// A version whose run manifest cannot be read.
+    fn damaged(name: &RefName, run: ObjectId, error: &StoreError) -> Self {
+        LogEntry {
+            version: name.to_string(),
+            run: run.to_hex(),
+            damaged: Some(format!(
+                "{error} (run `cairn fsck`; restore the object from a copy, or `cairn reproduce {name} --repair` when its outputs are intact)"
+            )),
+            date: String::new(),
+            parent: None,
+            mode: None,
+            additions: Vec::new(),
+            f1: None,
+            fpr: None,
+            fnr: None,
+            decision: None,
+            forced: false,
+            backend: String::new(),
+            encoder: None,
+            cause: None,
+        }
+    }
 }
 
 /// The pretrained encoder behind a run: its recipe's, or the nearest ancestor's.
@@ -157,8 +188,17 @@ pub fn log(store: &Store, model: Option<&str>) -> Result<Vec<LogEntry>, LineageE
         if !name.is_immutable() || model.is_some_and(|m| m != name.path()) {
             continue;
         }
-        let Some(run) = optional_manifest::<RunManifest>(store, &id)? else {
-            continue; // a version ref to something that is not a run
+        let run = match store.get_manifest::<RunManifest>(&id) {
+            Ok(run) => run,
+            Err(
+                e @ (StoreError::NotFound(_)
+                | StoreError::Corrupt { .. }
+                | StoreError::NotAManifest { .. }),
+            ) => {
+                entries.push(LogEntry::damaged(&name, id, &e));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
         };
         let dataset = load_dataset_manifest(store, &run.outputs.dataset)?;
         let additions = dataset
@@ -177,12 +217,13 @@ pub fn log(store: &Store, model: Option<&str>) -> Result<Vec<LogEntry>, LineageE
             parent: run
                 .parent
                 .map(|p| names.get(&p).cloned().unwrap_or_else(|| p.short())),
-            mode: run.mode,
+            damaged: None,
+            mode: Some(run.mode),
             additions,
             f1: run.metrics.get("f1").copied(),
             fpr: run.metrics.get("fpr").copied(),
             fnr: run.metrics.get("fnr").copied(),
-            decision: run.decision,
+            decision: Some(run.decision),
             forced: run.forced,
             backend: run.environment.backend.clone(),
             encoder: encoder_of(store, &run)?,
@@ -436,22 +477,30 @@ fn short_value(v: &Value) -> String {
 pub fn render_log(entries: &[LogEntry]) -> String {
     let mut out = String::new();
     for e in entries {
+        if let Some(problem) = &e.damaged {
+            out.push_str(&format!(
+                "{}  DAMAGED  run {}\n    {problem}\n",
+                e.version, e.run
+            ));
+            continue;
+        }
         let parent = e
             .parent
             .as_deref()
             .map(|p| format!(" from {p}"))
             .unwrap_or_default();
         let forced = if e.forced { " (forced)" } else { "" };
+        let mode = e.mode.map(|m| m.to_string()).unwrap_or_default();
         out.push_str(&format!(
-            "{}  {}  {}{parent}  [{}]\n",
-            e.version, e.date, e.mode, e.backend
+            "{}  {}  {mode}{parent}  [{}]\n",
+            e.version, e.date, e.backend
         ));
         out.push_str(&format!(
             "    f1 {}  fpr {}  fnr {}  gate {}{forced}\n",
             opt(e.f1),
             opt(e.fpr),
             opt(e.fnr),
-            e.decision
+            e.decision.map(|d| d.to_string()).unwrap_or_default()
         ));
         if let Some((name, id)) = &e.encoder {
             out.push_str(&format!("    encoder {name} {}\n", id.short()));

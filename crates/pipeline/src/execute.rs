@@ -63,6 +63,51 @@ pub(crate) fn model_config(
     })
 }
 
+/// Bytes per parameter while training: the weights, their gradients and Adam's two
+/// moments, 4 bytes each.
+const TRAINING_BYTES_PER_PARAMETER: u64 = 16;
+
+/// Memory this machine can give a run now (`MemAvailable`), when the system says.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses, before any data work, a model too big to train on this machine: its parameter
+/// count (from the sizes, the tokenizer's vocabulary size and the taxonomy) times the bytes
+/// training keeps per parameter, against the memory available. `Err((key, message))` names
+/// the largest `[model]` size.
+pub(crate) fn check_fits(recipe: &Recipe, taxonomy: &Taxonomy) -> Result<(), (String, String)> {
+    let largest = recipe
+        .model
+        .sizes
+        .iter()
+        .max_by_key(|(_, v)| **v)
+        .map(|(k, _)| k.clone())
+        .unwrap_or_else(|| "architecture".into());
+    let model = model_config(recipe, recipe.tokenizer.vocab_size as usize, taxonomy)
+        .map_err(|e| (largest.clone(), e.to_string()))?;
+    let parameters = cairn_model::parameter_count(&model) as u64;
+    let needed = parameters.saturating_mul(TRAINING_BYTES_PER_PARAMETER);
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
+    if needed <= available {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+    Err((
+        largest,
+        format!(
+            "the model has {parameters} parameters and needs at least {:.1} GiB to train ({TRAINING_BYTES_PER_PARAMETER} bytes each for weights, gradients and optimizer state); this machine has {:.1} GiB available (lower the [model] sizes)",
+            gib(needed),
+            gib(available)
+        ),
+    ))
+}
+
 /// The model crate's backend for a recipe's backend name (the names are shared).
 pub(crate) fn backend(name: &str) -> Result<Backend, PipelineError> {
     serde_json::from_value(serde_json::Value::String(name.to_string()))
@@ -115,6 +160,10 @@ pub fn execute(
         cairn_onnx::runtime_name()?;
     }
     let taxonomy = crate::loaded::taxonomy_of(store, recipe)?;
+    check_fits(recipe, &taxonomy).map_err(|(key, problem)| PipelineError::Invalid {
+        field: format!("[model] {key}"),
+        problem,
+    })?;
     if let Some(p) = &recipe.model.pretrained {
         check_pretrained_config(
             &recipe.model.architecture,

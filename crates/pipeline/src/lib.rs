@@ -256,6 +256,8 @@ impl PipelineError {
             | PipelineError::Generate(_) => ErrorKind::InvalidInput,
             PipelineError::Store(e) => match e {
                 S::NotFound(_) | S::NotAStore(_) => ErrorKind::NotFound,
+                S::NotEmpty(_) | S::UnsupportedFormat { .. } => ErrorKind::InvalidInput,
+                S::BadMarker { .. } => ErrorKind::Corrupt,
                 S::Corrupt { .. }
                 | S::NotAManifest { .. }
                 | S::BadRef { .. }

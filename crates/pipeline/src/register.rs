@@ -211,11 +211,59 @@ pub fn run(
         .join(&loaded.experiment.experiment.name)
         .join(&loaded.experiment.experiment.version);
     creatable(&metadata_dir)?;
+    check_files(store, &loaded, cairn_version)?;
     let recipe = resolve_experiment(Some(store), &loaded, Ingest::Store, cairn_version)?;
     let mut result = run_recipe(store, &recipe, RunOptions { force }, cairn_version, events)?;
     crate::pause_point("metadata");
     result.metadata = derive_metadata(dir, &recipe, &result)?;
     Ok(result)
+}
+
+/// Checks that the model fits the machine, then the experiment's data files as its run
+/// will (validation, merge, enough rows of both labels), before any of them is stored: a
+/// run that fails here writes nothing to the store.
+fn check_files(
+    store: &Store,
+    loaded: &LoadedExperiment,
+    cairn_version: &str,
+) -> Result<(), PipelineError> {
+    let recipe = resolve_experiment(Some(store), loaded, Ingest::HashOnly, cairn_version)?;
+    let builder = loaded.builder(Some(store))?;
+    let read = |source: &cairn_spec::InputSource| match source {
+        cairn_spec::InputSource::File { path, name } => Ok(cairn_data::Input {
+            name: name.clone(),
+            bytes: std::fs::read(path).map_err(|e| PipelineError::io(path, e))?,
+        }),
+        cairn_spec::InputSource::Object { id, name } => Ok(cairn_data::Input {
+            name: name.clone(),
+            bytes: store.read(id)?,
+        }),
+    };
+    let all = |sources: &[cairn_spec::InputSource]| {
+        sources
+            .iter()
+            .map(read)
+            .collect::<Result<Vec<_>, PipelineError>>()
+    };
+    let taxonomy = match &builder.taxonomy {
+        Some(source) => {
+            let file = read(source)?;
+            cairn_data::Taxonomy::parse(&String::from_utf8_lossy(&file.bytes), &file.name)?
+        }
+        None => cairn_data::Taxonomy::builtin(),
+    };
+    // What does not fit the machine is refused before the data is read.
+    crate::execute::check_fits(&recipe, &taxonomy)
+        .map_err(|(key, message)| loaded.error_at("model", &key, message))?;
+    let inputs = cairn_data::MergeInputs {
+        base: all(&builder.base)?,
+        additions: all(&builder.additions)?,
+    };
+    let Some(test) = &builder.test else {
+        return Ok(());
+    };
+    crate::stages::data::checked(&recipe, &inputs, read(test)?, &taxonomy)?;
+    Ok(())
 }
 
 /// Fails, naming the path in the way, when `dir` cannot be created because a file sits

@@ -114,7 +114,7 @@ fn bad_settings_and_missing_objects_are_errors_before_any_work() {
     b.settings.train.epochs = 0;
     let err = cairn_pipeline::build_recipe(&store, &b, "test").expect_err("epochs 0");
     assert!(
-        err.to_string().contains("epochs must be at least 1"),
+        err.to_string().contains("epochs 0 must be in [1, 100000]"),
         "{err}"
     );
 

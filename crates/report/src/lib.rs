@@ -258,7 +258,14 @@ pub fn compare(
 pub fn decide(has_baseline: bool, overall: &Counts, t: Thresholds) -> Decision {
     let rate = overall.regression_rate();
     let pct = |x: f64| format!("{:.2}%", 100.0 * x);
-    let (decision, rule, reason) = if !has_baseline {
+    let (decision, rule, reason) = if overall.examples == 0 {
+        (
+            Gate::Reject,
+            "no-examples",
+            "the gate compared 0 examples: nothing was measured (give a test set with rows)"
+                .to_string(),
+        )
+    } else if !has_baseline {
         (
             Gate::Accept,
             "no-baseline",

@@ -127,3 +127,12 @@ fn metric_deltas_are_exact() {
     assert_eq!(report.metrics["fnr"].candidate, 0.5);
     assert_eq!(report.families["PI"].regressions, 1);
 }
+
+#[test]
+fn a_gate_over_zero_examples_rejects() {
+    for baseline in [None, Some("l2@1.0.0")] {
+        let report = compare(baseline, "l2@1.1.0", "ndarray", &[], Thresholds::default());
+        assert!(!report.decision.accepted(), "{baseline:?}");
+        assert_eq!(report.decision.rule, "no-examples");
+    }
+}

@@ -44,6 +44,21 @@ pub struct DataSection {
     pub taxonomy: Option<String>,
     #[serde(default = "default_max_chars")]
     pub max_text_chars: u64,
+    /// A run refuses to train on fewer rows than this (after the validation split), or on
+    /// rows of one label only.
+    #[serde(default = "default_min_rows")]
+    pub min_train_rows: u64,
+    /// A run refuses a test set with fewer rows than this, or with rows of one label only:
+    /// the gate and the metrics would measure nothing.
+    #[serde(default = "default_min_rows")]
+    pub min_test_rows: u64,
+}
+
+/// The default of `[data] min_train_rows` and `min_test_rows`.
+pub const DEFAULT_MIN_ROWS: u64 = 10;
+
+fn default_min_rows() -> u64 {
+    DEFAULT_MIN_ROWS
 }
 
 /// `[tokenizer]`: trained from the training texts, or a given `tokenizer.json`.
@@ -392,6 +407,8 @@ impl Default for DataSection {
             seed: None,
             taxonomy: None,
             max_text_chars: default_max_chars(),
+            min_train_rows: default_min_rows(),
+            min_test_rows: default_min_rows(),
         }
     }
 }

@@ -273,7 +273,10 @@ impl LoadedExperiment {
             return err(
                 "data",
                 "new_data_boost",
-                format!("new_data_boost {} must be greater than 0", d.new_data_boost),
+                format!(
+                    "new_data_boost {} must be a finite number greater than 0",
+                    d.new_data_boost
+                ),
             );
         }
         if d.base_sample == Some(0) {
@@ -299,6 +302,20 @@ impl LoadedExperiment {
                 "max_text_chars",
                 "max_text_chars must be at least 1".into(),
             );
+        }
+        for (key, value) in [
+            ("min_train_rows", d.min_train_rows),
+            ("min_test_rows", d.min_test_rows),
+        ] {
+            if value == 0 {
+                return err(
+                    "data",
+                    key,
+                    format!(
+                        "{key} must be at least 1 (a model needs rows to learn from and to be measured on)"
+                    ),
+                );
+            }
         }
         let t = &e.tokenizer;
         if !(300..=1_000_000).contains(&t.vocab_size) {
@@ -354,8 +371,16 @@ impl LoadedExperiment {
             }
         }
         for (key, _) in own {
-            if model_size(m, key) == Some(0) {
-                return err("model", key, format!("`{key}` must be at least 1"));
+            match model_size(m, key) {
+                Some(0) => return err("model", key, format!("`{key}` must be at least 1")),
+                Some(n) if n > MAX_MODEL_SIZE => {
+                    return err(
+                        "model",
+                        key,
+                        format!("`{key}` = {n} is more than {MAX_MODEL_SIZE}"),
+                    );
+                }
+                _ => {}
             }
         }
         let size = |key: &str| {
@@ -374,28 +399,38 @@ impl LoadedExperiment {
             );
         }
         let tr = &e.train;
-        if tr.epochs == 0 {
-            return err("train", "epochs", "epochs must be at least 1".into());
+        if !(1..=MAX_EPOCHS).contains(&tr.epochs) {
+            return err(
+                "train",
+                "epochs",
+                format!("epochs {} must be in [1, {MAX_EPOCHS}]", tr.epochs),
+            );
         }
-        if tr.batch_size == 0 {
+        if !(1..=MAX_BATCH).contains(&tr.batch_size) {
             return err(
                 "train",
                 "batch_size",
-                "batch_size must be at least 1".into(),
+                format!("batch_size {} must be in [1, {MAX_BATCH}]", tr.batch_size),
             );
         }
         if !(tr.learning_rate.is_finite() && tr.learning_rate > 0.0) {
             return err(
                 "train",
                 "learning_rate",
-                format!("learning_rate {} must be greater than 0", tr.learning_rate),
+                format!(
+                    "learning_rate {} must be a finite number greater than 0, e.g. 0.001",
+                    tr.learning_rate
+                ),
             );
         }
         if !(tr.weight_decay.is_finite() && tr.weight_decay >= 0.0) {
             return err(
                 "train",
                 "weight_decay",
-                format!("weight_decay {} must be 0 or more", tr.weight_decay),
+                format!(
+                    "weight_decay {} must be a finite number, 0 or more",
+                    tr.weight_decay
+                ),
             );
         }
         if tr.trainable_layers.is_some() && m.pretrained.is_none() && m.parent.is_none() {
@@ -411,7 +446,7 @@ impl LoadedExperiment {
             return err(
                 "train",
                 "encoder_learning_rate",
-                format!("encoder_learning_rate {lr} must be 0 or more"),
+                format!("encoder_learning_rate {lr} must be a finite number, 0 or more"),
             );
         }
         let ev = &e.evaluate;
@@ -534,7 +569,17 @@ pub fn model_sizes(m: &ModelSection) -> Vec<(String, u64)> {
     m.sizes.iter().map(|(k, v)| (k.clone(), *v)).collect()
 }
 
-fn is_semver(v: &str) -> bool {
+/// The largest `[model]` size (a width, a layer count, a bucket count) an experiment may
+/// ask for; what fits the machine is checked from the parameter count before a run.
+pub const MAX_MODEL_SIZE: u64 = 1 << 20;
+/// The most `[train] epochs`.
+pub const MAX_EPOCHS: u64 = 100_000;
+/// The largest `[train] batch_size`.
+pub const MAX_BATCH: u64 = 65_536;
+
+/// Whether `v` is a semantic version (`MAJOR.MINOR.PATCH`, optional pre-release and build)
+/// that a ref can hold.
+pub fn is_semver(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
     let numeric = |p: &&str| {

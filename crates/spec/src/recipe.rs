@@ -37,6 +37,27 @@ pub struct DataRecipe {
     pub seed: u64,
     pub taxonomy: NamedObject,
     pub max_text_chars: u64,
+    /// `[data] min_train_rows` (left out of the recipe at its default, so recipes written
+    /// before it existed keep their hashes).
+    #[serde(
+        default = "default_min_rows",
+        skip_serializing_if = "is_default_min_rows"
+    )]
+    pub min_train_rows: u64,
+    /// `[data] min_test_rows` (likewise).
+    #[serde(
+        default = "default_min_rows",
+        skip_serializing_if = "is_default_min_rows"
+    )]
+    pub min_test_rows: u64,
+}
+
+fn default_min_rows() -> u64 {
+    crate::DEFAULT_MIN_ROWS
+}
+
+fn is_default_min_rows(n: &u64) -> bool {
+    *n == crate::DEFAULT_MIN_ROWS
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -503,6 +524,8 @@ impl RecipeBuilder {
                 seed: e.data.seed.unwrap_or(e.train.seed),
                 taxonomy,
                 max_text_chars: e.data.max_text_chars,
+                min_train_rows: e.data.min_train_rows,
+                min_test_rows: e.data.min_test_rows,
             },
             tokenizer: TokenizerRecipe {
                 vocab_size: e.tokenizer.vocab_size,

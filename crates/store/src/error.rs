@@ -21,6 +21,25 @@ pub enum StoreError {
         "no cairn store at `{0}` (run `cairn add <file>` to create one there, or pass --store <dir>)"
     )]
     NotAStore(PathBuf),
+    /// The folder holds files but no store marker: it is not made a store implicitly.
+    #[error(
+        "`{0}` is not empty and is not a cairn store (it has no CAIRN_STORE marker); run `cairn init {0}` to make it one, or pass --store <an empty or new folder>"
+    )]
+    NotEmpty(PathBuf),
+    /// The store marker names a format this cairn does not read.
+    #[error(
+        "the store at `{path}` is format {found}; this cairn reads format {supported} (use a cairn that reads format {found})"
+    )]
+    UnsupportedFormat {
+        path: PathBuf,
+        found: u64,
+        supported: u64,
+    },
+    /// The store marker is not a marker.
+    #[error(
+        "`{path}` is not a cairn store marker (it holds `{content}`); restore it (it reads `cairn store, format 1`) or point --store at the right folder"
+    )]
+    BadMarker { path: PathBuf, content: String },
     /// No object with this id.
     #[error("object {0} is not in the store")]
     NotFound(ObjectId),

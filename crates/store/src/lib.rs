@@ -50,6 +50,53 @@ use objects::Layout;
 const MARKER: &str = "CAIRN_STORE";
 const MARKER_TEXT: &str = "cairn store, format 1\n";
 
+/// The store format this cairn reads and writes.
+pub const FORMAT: u64 = 1;
+
+/// Whether a folder without a marker may become a store implicitly: it is missing, empty,
+/// or holds only what another process initializing it at this moment creates (the store's
+/// folders, with no object or ref yet). A store that lost its marker has objects or refs
+/// and is refused.
+fn initializable(root: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(root) else {
+        return true;
+    };
+    let empty = |dir: &Path| fs::read_dir(dir).is_ok_and(|mut e| e.next().is_none());
+    entries.flatten().all(|entry| {
+        let name = entry.file_name();
+        match name.to_str() {
+            Some("objects" | "refs") => empty(&entry.path()),
+            Some("tmp" | "roots" | "refs.lock") => true,
+            _ => false,
+        }
+    })
+}
+
+/// Checks the marker names [`FORMAT`].
+fn check_marker(root: &Path) -> Result<()> {
+    let path = root.join(MARKER);
+    let bytes = fs::read(&path).ctx("failed to read", &path)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let found = text
+        .strip_prefix("cairn store, format ")
+        .and_then(|rest| rest.trim_end().parse::<u64>().ok());
+    match found {
+        Some(FORMAT) => Ok(()),
+        Some(found) => Err(StoreError::UnsupportedFormat {
+            path: root.to_path_buf(),
+            found,
+            supported: FORMAT,
+        }),
+        None => {
+            let shown: String = text.chars().take(40).collect();
+            Err(StoreError::BadMarker {
+                path,
+                content: files::one_line(shown.trim_end()).into_owned(),
+            })
+        }
+    }
+}
+
 /// Manifests are small; anything bigger is not parsed when walking the graph.
 const MAX_MANIFEST: u64 = 64 << 20;
 
@@ -65,12 +112,13 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens an existing store.
+    /// Opens an existing store (its marker names a format this cairn reads).
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         if !root.join(MARKER).is_file() {
             return Err(StoreError::NotAStore(root));
         }
+        check_marker(&root)?;
         Ok(Self {
             layout: Layout { root },
             roots: Arc::new(roots::TempRoots::new()),
@@ -78,9 +126,32 @@ impl Store {
         })
     }
 
-    /// Opens the store at `root`, creating it (and its folders) if needed.
+    /// Opens the store at `root`, creating it (and its folders) when the folder is new or
+    /// empty; a folder with other files in it is [`StoreError::NotEmpty`] (see
+    /// [`Store::init`]).
     pub fn open_or_init(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
+        if root.join(MARKER).is_file() {
+            check_marker(&root)?;
+            return Self::init(root);
+        }
+        // Several processes may create the same new store at once: the first to hold the
+        // lock creates it, the others then find the marker.
+        objects::ensure_dir(&root)?;
+        let _lock = refs::lock(&Layout { root: root.clone() })?;
+        if !root.join(MARKER).is_file() && !initializable(&root) {
+            return Err(StoreError::NotEmpty(root));
+        }
+        Self::init(root)
+    }
+
+    /// Makes `root` a store (`cairn init`): created if missing, in a folder that may hold
+    /// other files; an existing store is opened (its format checked).
+    pub fn init(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        if root.join(MARKER).is_file() {
+            check_marker(&root)?;
+        }
         let layout = Layout { root: root.clone() };
         objects::ensure_dir(&root)?;
         for dir in [layout.objects(), layout.refs(), layout.tmp()] {

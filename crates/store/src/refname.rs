@@ -117,8 +117,12 @@ impl FromStr for RefName {
         if name.is_empty() {
             return Err(err(name, "it is empty"));
         }
-        if name.len() > MAX_LEN {
-            return Err(err(name, "it is longer than 200 characters"));
+        // The ref's file name writes each `/` as `%2F`; it must stay a valid file name.
+        if name.len() + 2 * name.matches('/').count() > MAX_LEN {
+            return Err(err(
+                name,
+                "it is longer than 200 characters (counting each `/` as 3, as its file name does)",
+            ));
         }
         if name.contains("..") {
             return Err(err(name, "it contains `..`"));

@@ -74,7 +74,7 @@ pub struct RunArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// ONNX Runtime threads per model (default: every core).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
     threads: Option<u64>,
 }
 

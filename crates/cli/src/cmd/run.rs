@@ -36,6 +36,9 @@ pub struct RunArgs {
 pub struct LogArgs {
     /// The model name (all models when absent).
     model: Option<String>,
+    /// Exit 1 when a version's run manifest is missing or damaged (it is listed either way).
+    #[arg(long)]
+    strict: bool,
 }
 
 #[derive(Debug, Args)]
@@ -330,6 +333,15 @@ pub fn log(store: &Path, out: &Output, args: LogArgs) -> Result<ExitCode> {
         out.json(&entries)?;
     } else {
         out.line(cairn_lineage::render_log(&entries).trim_end());
+    }
+    let damaged = entries.iter().filter(|e| e.damaged.is_some()).count();
+    if damaged > 0 {
+        out.status(format!(
+            "{damaged} version(s) damaged: their run manifests cannot be read (`cairn fsck` lists every problem)"
+        ));
+        if args.strict {
+            return Ok(ExitCode::from(crate::EXIT_FAILURE));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -28,6 +28,12 @@ pub struct CatArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder (default: the store folder, `--store`).
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct GcArgs {
     /// List what would be deleted, delete nothing.
     #[arg(long)]
@@ -75,8 +81,31 @@ fn open(store: &Path) -> Result<Store> {
     Ok(Store::open(store)?)
 }
 
+pub fn init(store: &Path, out: &Output, args: InitArgs) -> Result<ExitCode> {
+    let dir = args.dir.as_deref().unwrap_or(store);
+    let existed = dir.join("CAIRN_STORE").is_file();
+    Store::init(dir)?;
+    out.status(if existed {
+        format!("`{}` is a cairn store already", dir.display())
+    } else {
+        format!("initialized a cairn store in `{}`", dir.display())
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn add(store: &Path, out: &Output, args: AddArgs) -> Result<ExitCode> {
-    let store = Store::open_or_init(store)?;
+    for path in &args.files {
+        if path.is_dir() {
+            anyhow::bail!(
+                "`{}` is a folder; `cairn add` stores files (name them, e.g. `{}/*.jsonl`)",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    // Re-adding a file whose stored copy no longer matches its hash heals that copy
+    // (every existing object met is re-hashed).
+    let store = Store::open_or_init(store)?.repairing();
     let mut added = Vec::new();
     for path in &args.files {
         let outcome = if path.as_os_str() == "-" {
@@ -272,6 +301,17 @@ pub fn refs(store: &Path, out: &Output, command: RefCommand) -> Result<ExitCode>
             create,
         } => {
             let store = open(store)?;
+            // A model whose versions are semantic versions gets no other kind.
+            if let Some(version) = name.version()
+                && !cairn_spec::is_semver(version)
+                && !cairn_spec::registered_versions(&store, name.path())?.is_empty()
+            {
+                anyhow::bail!(
+                    "`{name}`: `{version}` is not a semantic version, and the versions of `{}` are (write MAJOR.MINOR.PATCH, e.g. `{}@1.2.0`)",
+                    name.path(),
+                    name.path()
+                );
+            }
             let expect = match (expect, create) {
                 (Some(id), _) => Expect::Is(id),
                 (None, true) => Expect::Absent,
