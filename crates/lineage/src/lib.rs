@@ -142,7 +142,7 @@ impl LogEntry {
             version: name.to_string(),
             run: run.to_hex(),
             damaged: Some(format!(
-                "{error} (run `cairn fsck`; restore the object from a copy, or `cairn reproduce {name} --repair` when its outputs are intact)"
+                "{error} (`cairn fsck` lists every problem; restore the object from a copy of the store)"
             )),
             date: String::new(),
             parent: None,

@@ -248,6 +248,20 @@ fn remove_stale(target: &Path) -> Result<(), PipelineError> {
     Ok(())
 }
 
+/// The deployed files present in `dir` (through links), with their bytes.
+fn read_files(dir: &Path) -> Result<Vec<(&'static str, Vec<u8>)>, PipelineError> {
+    let mut files = Vec::new();
+    for f in DEPLOYED_FILES {
+        let path = dir.join(f);
+        match std::fs::read(&path) {
+            Ok(bytes) => files.push((f, bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(PipelineError::io(&path, e)),
+        }
+    }
+    Ok(files)
+}
+
 /// Makes the folder follow the layout without changing what a reader sees: when a
 /// deployed file is not the link into `.cairn-current` (hand-made, or an older cairn's
 /// plain file), the visible set becomes a release, `.cairn-current` points at it, and each
@@ -256,15 +270,7 @@ fn adopt(target: &Path) -> Result<(), PipelineError> {
     if DEPLOYED_FILES.iter().all(|f| is_link(target, f)) {
         return Ok(());
     }
-    let mut visible = Vec::new();
-    for f in DEPLOYED_FILES {
-        let path = target.join(f);
-        match std::fs::read(&path) {
-            Ok(bytes) => visible.push((f, bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(PipelineError::io(&path, e)),
-        }
-    }
+    let visible = read_files(target)?;
     if !visible.is_empty() {
         let release = new_release(target, &visible)?;
         switch_link(&target.join(CURRENT), Path::new(&release))?;
@@ -301,10 +307,7 @@ fn finish_journal(store: &Store, target: &Path) -> Result<(), PipelineError> {
         // The folder switched: the change happened, and the ref catches up.
         let reference = target_ref(target)?;
         if store.get_ref(&reference)? == journal.before {
-            let expect = match journal.before {
-                Some(c) => Expect::Is(c),
-                None => Expect::Absent,
-            };
+            let expect = Expect::current(journal.before);
             store.set_ref(&reference, journal.record, expect)?;
         }
     } else {
@@ -330,7 +333,7 @@ pub fn settle_deployments(store: &Store) -> Result<(), PipelineError> {
         }
         let record: Deployment = store.get_manifest(&id)?;
         let target = PathBuf::from(&record.target);
-        if !pending && !target.join(JOURNAL).exists() {
+        if !target.is_dir() || (!pending && !target.join(JOURNAL).exists()) {
             continue;
         }
         match open_target(&target) {
@@ -392,10 +395,7 @@ fn switch(
     switch_link(&target.join(CURRENT), Path::new(release))?;
     sync_dir(target)?;
     crate::pause_point("deploy-ref");
-    let expect = match before {
-        Some(c) => Expect::Is(c),
-        None => Expect::Absent,
-    };
+    let expect = Expect::current(before);
     store.set_ref(&reference, id, expect)?;
     std::fs::remove_file(&journal_path).map_err(io(&journal_path))?;
     sync_dir(target)?;
@@ -519,15 +519,7 @@ pub fn rollback(store: &Store, target: &Path, keep: usize) -> Result<DeployResul
     let release = if backup.starts_with(&format!("{RELEASES}/")) {
         backup
     } else {
-        let mut files = Vec::new();
-        for f in DEPLOYED_FILES {
-            let path = from.join(f);
-            match std::fs::read(&path) {
-                Ok(bytes) => files.push((f, bytes)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(PipelineError::io(&path, e)),
-            }
-        }
+        let files = read_files(&from)?;
         if files.is_empty() {
             return Err(PipelineError::Rollback(format!(
                 "the backup `{}` is empty",

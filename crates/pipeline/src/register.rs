@@ -298,33 +298,22 @@ fn derive_metadata(
     recipe: &Recipe,
     result: &RunResult,
 ) -> Result<Option<PathBuf>, PipelineError> {
-    match result.status {
-        RunStatus::Rejected => Ok(None),
-        RunStatus::Registered => Ok(Some(write_metadata(
-            dir,
-            recipe,
-            &result.manifest,
-            result.run,
-        )?)),
-        RunStatus::UpToDate => {
-            // The recipe that registered the version (equal to `recipe`, or the run would be
-            // refused as a different recipe).
-            let path = dir
-                .join(&recipe.name)
-                .join(&recipe.version)
-                .join("metadata.json");
-            let want = metadata_json(recipe, &result.manifest, result.run)?;
-            if std::fs::read_to_string(&path).is_ok_and(|have| have == want) {
-                return Ok(None);
-            }
-            Ok(Some(write_metadata(
-                dir,
-                recipe,
-                &result.manifest,
-                result.run,
-            )?))
-        }
+    if result.status == RunStatus::Rejected {
+        return Ok(None);
     }
+    let path = dir
+        .join(&recipe.name)
+        .join(&recipe.version)
+        .join("metadata.json");
+    // An up-to-date version's recipe is `recipe` (another recipe would have been refused).
+    let text = metadata_json(recipe, &result.manifest, result.run)?;
+    if result.status == RunStatus::UpToDate
+        && std::fs::read_to_string(&path).is_ok_and(|have| have == text)
+    {
+        return Ok(None);
+    }
+    write_metadata(&path, &text)?;
+    Ok(Some(path))
 }
 
 /// Re-derives `name/latest`: the highest registered version of the model (registered
@@ -333,13 +322,10 @@ fn derive_metadata(
 /// between publishing its version and moving `latest` is corrected by the next run of the
 /// model (or the rerun that finds it up to date). Returns the ref it points to, if any.
 pub fn settle_latest(store: &Store, name: &str) -> Result<Option<RefName>, PipelineError> {
-    let latest: RefName =
-        format!("{name}/latest")
-            .parse()
-            .map_err(|e: cairn_store::RefNameError| PipelineError::Invalid {
-                field: "[experiment] name".into(),
-                problem: e.to_string(),
-            })?;
+    let latest = cairn_spec::latest_ref(name).map_err(|e| PipelineError::Invalid {
+        field: "[experiment] name".into(),
+        problem: e.to_string(),
+    })?;
     // Compare-and-swap against what was read; a concurrent run moving it too makes us
     // read again, so the last writer always wrote the highest version.
     loop {
@@ -351,10 +337,7 @@ pub fn settle_latest(store: &Store, name: &str) -> Result<Option<RefName>, Pipel
         if current == Some(run) {
             return Ok(Some(highest));
         }
-        let expect = match current {
-            Some(c) => Expect::Is(c),
-            None => Expect::Absent,
-        };
+        let expect = Expect::current(current);
         match store.set_ref(&latest, run, expect) {
             Ok(_) => return Ok(Some(highest)),
             Err(cairn_store::StoreError::RefConflict { .. }) => continue,
@@ -608,20 +591,14 @@ pub(crate) fn metadata_json(
     Ok(text)
 }
 
-/// `metadata.json` for the deploy step: `<dir>/<name>/<version>/metadata.json`.
-fn write_metadata(
-    dir: &Path,
-    recipe: &Recipe,
-    manifest: &RunManifest,
-    run: ObjectId,
-) -> Result<PathBuf, PipelineError> {
-    let dir = dir.join(&recipe.name).join(&recipe.version);
-    std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
-    let path = dir.join("metadata.json");
-    let text = metadata_json(recipe, manifest, run)?;
-    cairn_store::write_atomic(&path, |w| w.write_all(text.as_bytes()))
-        .map_err(|e| PipelineError::io(&path, e))?;
-    Ok(path)
+/// Writes `metadata.json` (for the deploy step, `<dir>/<name>/<version>/metadata.json`)
+/// atomically.
+fn write_metadata(path: &Path, text: &str) -> Result<(), PipelineError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
+    }
+    cairn_store::write_atomic(path, |w| w.write_all(text.as_bytes()))
+        .map_err(|e| PipelineError::io(path, e))
 }
 
 /// One output compared by `reproduce`.

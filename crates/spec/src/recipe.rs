@@ -183,11 +183,6 @@ impl Recipe {
         RefName::versioned(&self.name, &self.version)
     }
 
-    /// `name/latest`.
-    pub fn latest_ref(&self) -> Result<RefName, cairn_store::RefNameError> {
-        format!("{}/latest", self.name).parse()
-    }
-
     /// The recipe hash (its manifest id), computed without storing it.
     pub fn id(&self) -> Result<ObjectId, cairn_store::StoreError> {
         Ok(ObjectId::of(&cairn_store::manifest::encode(self)?))
@@ -323,6 +318,11 @@ impl InputSource {
             }
         }
     }
+}
+
+/// `name/latest`: the model's highest registered version.
+pub fn latest_ref(name: &str) -> Result<RefName, cairn_store::RefNameError> {
+    format!("{name}/latest").parse()
 }
 
 /// The registered versions of model `name` (its `name@version` refs whose version is

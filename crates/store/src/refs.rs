@@ -19,6 +19,16 @@ pub enum Expect {
     Is(ObjectId),
 }
 
+impl Expect {
+    /// What a ref read as `current` must still hold: that id, or nothing.
+    pub fn current(current: Option<ObjectId>) -> Self {
+        match current {
+            Some(id) => Expect::Is(id),
+            None => Expect::Absent,
+        }
+    }
+}
+
 /// The result of a ref update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefUpdate {
