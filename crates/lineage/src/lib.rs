@@ -632,6 +632,8 @@ pub struct Provenance {
     pub gate: Option<GateLine>,
     /// Production folders this version is deployed in now (`cairn deploy`).
     pub deployments: Vec<DeploymentLine>,
+    /// The newest cross-backend snapshot (`cairn regress <ref> --backends …`).
+    pub backends: Option<cairn_spec::BackendSnapshot>,
 }
 
 /// `cairn show --json`: the run manifest's own fields at the top level, plus what `show`
@@ -648,6 +650,8 @@ pub struct ShowDocument<'a> {
     pub inputs: &'a [InputLine],
     pub gate: Option<&'a GateLine>,
     pub deployments: &'a [DeploymentLine],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backends: Option<&'a cairn_spec::BackendSnapshot>,
 }
 
 impl Provenance {
@@ -661,6 +665,7 @@ impl Provenance {
             inputs: &self.inputs,
             gate: self.gate.as_ref(),
             deployments: &self.deployments,
+            backends: self.backends.as_ref(),
         }
     }
 }
@@ -718,6 +723,60 @@ pub fn deployments(store: &Store, run: ObjectId) -> Result<Vec<DeploymentLine>, 
     Ok(out)
 }
 
+/// The newest cross-backend snapshot of a run, if one was taken.
+pub fn backend_snapshot(
+    store: &Store,
+    run: &ObjectId,
+) -> Result<Option<cairn_spec::BackendSnapshot>, LineageError> {
+    let Ok(name) = cairn_spec::backend_snapshot_ref(run) else {
+        return Ok(None);
+    };
+    match store.get_ref(&name)? {
+        Some(id) => Ok(Some(store.get_manifest(&id)?)),
+        None => Ok(None),
+    }
+}
+
+/// The cross-backend table as text (`cairn show`, `cairn regress --backends`).
+pub fn render_backends(s: &cairn_spec::BackendSnapshot) -> String {
+    let mut out = format!(
+        "backends    {} on {} test rows at threshold {}, trained on {}; deviations against {}\n",
+        s.version, s.examples, s.threshold, s.trained_on, s.reference
+    );
+    out.push_str(&format!(
+        "  {:<8} {:>7} {:>7} {:>7} {:>12} {:>6}  {}\n",
+        "backend", "f1", "fpr", "fnr", "max |Δ|", "flips", "on"
+    ));
+    for row in &s.rows {
+        if !row.available {
+            out.push_str(&format!("  {:<8} unavailable: {}\n", row.backend, row.note));
+            continue;
+        }
+        let metric = |k: &str| {
+            row.metrics
+                .get(k)
+                .map(|v| format!("{v:.4}"))
+                .unwrap_or_default()
+        };
+        let worst = row
+            .max_abs_deviation
+            .values()
+            .copied()
+            .fold(0.0_f64, f64::max);
+        out.push_str(&format!(
+            "  {:<8} {:>7} {:>7} {:>7} {:>12.2e} {:>6}  {}\n",
+            row.backend,
+            metric("f1"),
+            metric("fpr"),
+            metric("fnr"),
+            worst,
+            row.flips.unwrap_or(0),
+            row.note
+        ));
+    }
+    out
+}
+
 /// The full provenance of one version.
 pub fn provenance(store: &Store, reference: &str) -> Result<Provenance, LineageError> {
     let v = version(store, reference)?;
@@ -747,6 +806,7 @@ pub fn provenance(store: &Store, reference: &str) -> Result<Provenance, LineageE
     });
     let deployments = deployments(store, v.run_id)?;
     Ok(Provenance {
+        backends: backend_snapshot(store, &v.run_id)?,
         deployments,
         reference: v.name.to_string(),
         run_id: v.run_id.to_hex(),
@@ -874,6 +934,11 @@ pub fn render_provenance(p: &Provenance) -> String {
             "  deployed    {} since {}{how}\n",
             d.target, d.since
         ));
+    }
+    if let Some(b) = &p.backends {
+        for line in render_backends(b).lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
     }
     out
 }

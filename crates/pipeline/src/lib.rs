@@ -12,6 +12,7 @@
 //! between evaluation and registration.
 
 mod architectures;
+mod backends;
 mod deploy;
 mod eval;
 mod execute;
@@ -25,6 +26,7 @@ mod stages;
 use std::path::Path;
 
 pub use architectures::{Schema as ArchitectureSchemaOf, schemas as architecture_schemas};
+pub use backends::{ONNX, backend_snapshot};
 pub use deploy::{
     DEFAULT_KEEP, DEPLOYED_FILES, DeployResult, deploy, export_onnx, rollback, settle_deployments,
 };

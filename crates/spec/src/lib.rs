@@ -27,6 +27,7 @@ macro_rules! display_as_serialized {
     )+};
 }
 
+mod backends;
 mod deploy;
 mod experiment;
 mod recipe;
@@ -34,6 +35,7 @@ mod run;
 
 use std::path::{Path, PathBuf};
 
+pub use backends::*;
 pub use deploy::*;
 pub use experiment::*;
 pub use recipe::*;
@@ -508,11 +510,20 @@ impl LoadedExperiment {
             return err(
                 "train",
                 "backend",
-                format!(
-                    "backend `{}` is not built into this cairn (available: {}; wgpu and tch come as Cargo features)",
-                    tr.backend,
-                    BACKENDS.join(", ")
-                ),
+                match OPTIONAL_BACKENDS
+                    .iter()
+                    .find(|(name, _)| *name == tr.backend)
+                {
+                    Some((name, feature)) => format!(
+                        "backend `{name}` is not built into this cairn (available: {}; rebuild with `cargo build --release --features {feature}`)",
+                        BACKENDS.join(", ")
+                    ),
+                    None => format!(
+                        "unknown backend `{}` (available: {}; wgpu and tch come as Cargo features)",
+                        tr.backend,
+                        BACKENDS.join(", ")
+                    ),
+                },
             );
         }
         if !(1..=256).contains(&tr.threads) {

@@ -72,13 +72,18 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct RegressArgs {
-    /// The baseline version.
+    /// The baseline version (with --backends: the version to evaluate).
     baseline: String,
     /// The candidate version.
-    candidate: String,
+    #[arg(required_unless_present = "backends")]
+    candidate: Option<String>,
     /// A JSONL test set (default: the candidate's recorded test set).
     #[arg(long, value_name = "FILE")]
     test: Option<PathBuf>,
+    /// Evaluate one version on each of these backends (comma-separated: ndarray, wgpu,
+    /// tch, onnx) against the one it was trained on, and keep the table in its lineage.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', conflicts_with_all = ["candidate", "test"])]
+    backends: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]
@@ -308,12 +313,25 @@ fn print_gate(out: &Output, report: &cairn_report::Report) {
 
 pub fn regress(store: &Path, out: &Output, args: RegressArgs) -> Result<ExitCode> {
     let store = Store::open(store)?;
-    let report = cairn_pipeline::regress(
-        &store,
-        &args.baseline,
-        &args.candidate,
-        args.test.as_deref(),
-    )?;
+    let candidate = match (&args.backends, &args.candidate) {
+        (Some(backends), _) => {
+            let (id, snapshot) =
+                cairn_pipeline::backend_snapshot(&store, &args.baseline, backends)?;
+            if out.json {
+                out.json(&snapshot)?;
+            } else {
+                out.line(cairn_lineage::render_backends(&snapshot).trim_end());
+                out.status(format!(
+                    "stored as {id} (cairn show {} lists it)",
+                    snapshot.version
+                ));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        (None, Some(candidate)) => candidate,
+        (None, None) => anyhow::bail!("name the candidate version, or pass --backends"),
+    };
+    let report = cairn_pipeline::regress(&store, &args.baseline, candidate, args.test.as_deref())?;
     if out.json {
         out.json(&report)?;
     } else {

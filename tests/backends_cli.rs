@@ -1,0 +1,99 @@
+//! The cross-backend regression snapshot through the binary: `cairn regress <ref>
+//! --backends …` evaluates one version on every backend asked for, says which are not built
+//! in, stores the table, and `cairn show` lists it.
+
+mod common;
+
+use common::{Env, code, json, stderr, stdout};
+
+fn trained() -> Env {
+    let env = Env::new();
+    common::copy_run_fixtures(&env);
+    std::fs::write(
+        env.path("tiny.toml"),
+        common::tiny_experiment("1.0.0", None, None, 2, "0.01"),
+    )
+    .expect("write");
+    let out = env.run(&["run", "tiny.toml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    env
+}
+
+#[test]
+fn one_version_on_every_backend_is_a_table_in_its_lineage() {
+    let env = trained();
+    let args = ["regress", "tiny@1.0.0", "--backends", "ndarray,onnx,wgpu,tch"];
+    let out = env.run(&args);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut settings = insta::Settings::clone_current();
+    // ONNX Runtime's kernels depend on the CPU, and its library's name on the install.
+    settings.add_filter(r"\d\.\d\de-\d+", "[deviation]");
+    settings.add_filter(r"libonnxruntime[^\s,]*", "[onnxruntime]");
+    settings.bind(|| insta::assert_snapshot!("backends", stdout(&out)));
+
+    let table = json(&env, &args);
+    let rows = table["rows"].as_array().expect("rows");
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["backend"].as_str()).collect();
+    assert_eq!(names, ["ndarray", "onnx", "wgpu", "tch"], "in the order asked");
+    assert_eq!(table["trained_on"], "ndarray");
+    assert_eq!(table["reference"], "ndarray");
+    let ndarray = &rows[0];
+    assert_eq!(ndarray["available"], true);
+    assert_eq!(ndarray["flips"], 0);
+    for v in ndarray["max_abs_deviation"].as_object().expect("deviations").values() {
+        assert_eq!(v.as_f64(), Some(0.0), "the trained backend against itself");
+    }
+    let shown = json(&env, &["show", "tiny@1.0.0"]);
+    assert_eq!(
+        ndarray["metrics"]["f1"], shown["metrics"]["f1"],
+        "the same figure the run recorded"
+    );
+    let onnx = &rows[1];
+    assert_eq!(onnx["available"], true);
+    let worst = onnx["max_abs_deviation"]
+        .as_object()
+        .expect("deviations")
+        .values()
+        .filter_map(|v| v.as_f64())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-4, "{worst}");
+    for row in &rows[2..] {
+        assert_eq!(row["available"], false, "{row}");
+        let note = row["note"].as_str().expect("note");
+        assert!(note.contains("--features"), "{note}");
+    }
+
+    // The version's lineage links the table.
+    assert_eq!(shown["backends"], table);
+    let text = stdout(&env.run(&["show", "tiny@1.0.0"]));
+    assert!(text.contains("backends    tiny@1.0.0 on 100 test rows"), "{text}");
+    assert!(text.contains("wgpu     unavailable: not built into this cairn"), "{text}");
+    assert_eq!(code(&env.run(&["fsck"])), 0);
+
+    // Names that are no backend are refused, with nothing stored.
+    let out = env.run(&["regress", "tiny@1.0.0", "--backends", "ndarray,cuda"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("unknown backend `cuda`"), "{}", stderr(&out));
+    let out = env.run(&["regress", "tiny@1.0.0", "--backends", "onnx,onnx"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("`onnx` is named twice"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_experiment_on_a_backend_not_built_in_names_the_feature() {
+    let env = Env::new();
+    common::copy_run_fixtures(&env);
+    let text = common::tiny_experiment("1.0.0", None, None, 2, "0.01")
+        .replace("[train]", "[train]\nbackend = \"wgpu\"");
+    std::fs::write(env.path("gpu.toml"), text).expect("write");
+    let out = env.run(&["run", "gpu.toml"]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("backend `wgpu` is not built into this cairn")
+            && err.contains("--features wgpu")
+            && err.contains("gpu.toml:"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
