@@ -22,7 +22,12 @@ fn trained() -> Env {
 #[test]
 fn one_version_on_every_backend_is_a_table_in_its_lineage() {
     let env = trained();
-    let args = ["regress", "tiny@1.0.0", "--backends", "ndarray,onnx,wgpu,tch"];
+    let args = [
+        "regress",
+        "tiny@1.0.0",
+        "--backends",
+        "ndarray,onnx,wgpu,tch",
+    ];
     let out = env.run(&args);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let mut settings = insta::Settings::clone_current();
@@ -34,13 +39,21 @@ fn one_version_on_every_backend_is_a_table_in_its_lineage() {
     let table = json(&env, &args);
     let rows = table["rows"].as_array().expect("rows");
     let names: Vec<&str> = rows.iter().filter_map(|r| r["backend"].as_str()).collect();
-    assert_eq!(names, ["ndarray", "onnx", "wgpu", "tch"], "in the order asked");
+    assert_eq!(
+        names,
+        ["ndarray", "onnx", "wgpu", "tch"],
+        "in the order asked"
+    );
     assert_eq!(table["trained_on"], "ndarray");
     assert_eq!(table["reference"], "ndarray");
     let ndarray = &rows[0];
     assert_eq!(ndarray["available"], true);
     assert_eq!(ndarray["flips"], 0);
-    for v in ndarray["max_abs_deviation"].as_object().expect("deviations").values() {
+    for v in ndarray["max_abs_deviation"]
+        .as_object()
+        .expect("deviations")
+        .values()
+    {
         assert_eq!(v.as_f64(), Some(0.0), "the trained backend against itself");
     }
     let shown = json(&env, &["show", "tiny@1.0.0"]);
@@ -63,20 +76,44 @@ fn one_version_on_every_backend_is_a_table_in_its_lineage() {
         assert!(note.contains("--features"), "{note}");
     }
 
+    // The run records what its backend promises a re-run, and reproduce reports it.
+    assert_eq!(shown["reproducibility"], serde_json::json!({"class": "bitwise"}));
+    let again = json(&env, &["reproduce", "tiny@1.0.0"]);
+    assert_eq!(again["promised"], serde_json::json!({"class": "bitwise"}));
+    assert_eq!(again["identical"], true);
+
     // The version's lineage links the table.
     assert_eq!(shown["backends"], table);
     let text = stdout(&env.run(&["show", "tiny@1.0.0"]));
-    assert!(text.contains("backends    tiny@1.0.0 on 100 test rows"), "{text}");
-    assert!(text.contains("wgpu     unavailable: not built into this cairn"), "{text}");
+    assert!(
+        text.contains("reproduces  bit for bit on the same backend, device and thread count"),
+        "{text}"
+    );
+    assert!(
+        text.contains("backends    tiny@1.0.0 on 100 test rows"),
+        "{text}"
+    );
+    assert!(
+        text.contains("wgpu     unavailable: not built into this cairn"),
+        "{text}"
+    );
     assert_eq!(code(&env.run(&["fsck"])), 0);
 
     // Names that are no backend are refused, with nothing stored.
     let out = env.run(&["regress", "tiny@1.0.0", "--backends", "ndarray,cuda"]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("unknown backend `cuda`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown backend `cuda`"),
+        "{}",
+        stderr(&out)
+    );
     let out = env.run(&["regress", "tiny@1.0.0", "--backends", "onnx,onnx"]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("`onnx` is named twice"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("`onnx` is named twice"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -181,6 +181,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             started: format!("2026-01-01T00:{:02}:{:02}Z", g / 60, g % 60),
             duration_ms: 1,
             train_examples_per_second: 0.0,
+            reproducibility: None,
             onnx_parity: None,
         };
         let run_id = store.put_manifest(&run)?;

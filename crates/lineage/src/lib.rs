@@ -852,6 +852,11 @@ pub fn render_provenance(p: &Provenance) -> String {
         "  environment cairn {}, {} on {}, {} thread(s)\n",
         env.cairn_version, env.backend, env.device, env.threads
     ));
+    if let Some(class) = &r.reproducibility {
+        out.push_str(&format!(
+            "  reproduces  {class} on the same backend, device and thread count\n"
+        ));
+    }
     let metrics: Vec<String> = ["accuracy", "precision", "recall", "f1", "fpr", "fnr"]
         .iter()
         .filter_map(|k| r.metrics.get(*k).map(|v| format!("{k} {v:.4}")))

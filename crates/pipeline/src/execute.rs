@@ -108,6 +108,14 @@ pub(crate) fn check_fits(recipe: &Recipe, taxonomy: &Taxonomy) -> Result<(), (St
     ))
 }
 
+/// What a backend promises a re-run on the same backend, device and thread count: burn's
+/// ndarray backend (fixed reduction order, seeded) repeats bit for bit.
+pub(crate) fn reproducibility(backend: Backend) -> cairn_spec::Reproducibility {
+    match backend {
+        Backend::Ndarray => cairn_spec::Reproducibility::Bitwise,
+    }
+}
+
 /// The model crate's backend for a recipe's backend name (the names are shared).
 pub(crate) fn backend(name: &str) -> Result<Backend, PipelineError> {
     serde_json::from_value(serde_json::Value::String(name.to_string()))

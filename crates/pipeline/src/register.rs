@@ -473,6 +473,7 @@ pub fn run_recipe(
             0.0
         },
         onnx_parity: done.onnx.as_ref().map(|(_, p)| p.clone()),
+        reproducibility: Some(crate::execute::reproducibility(backend)),
         threshold: done.threshold,
     };
     let run = store.put_manifest(&manifest)?;
@@ -631,6 +632,8 @@ pub struct ReproduceReport {
     /// Some stored output is still corrupt or missing (`--repair` rewrites what the re-run
     /// reproduced).
     pub damaged: bool,
+    /// What the run's backend promised a re-run in the same environment.
+    pub promised: Option<cairn_spec::Reproducibility>,
 }
 
 /// The state of a stored object, as [`OutputCheck::stored`] names it.
@@ -737,6 +740,7 @@ pub fn reproduce(
         environment,
         identical,
         damaged,
+        promised: manifest.reproducibility,
     })
 }
 

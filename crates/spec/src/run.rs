@@ -92,6 +92,32 @@ pub struct RunManifest {
     /// ONNX Runtime's outputs on the test set against burn's (when the run exports ONNX).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onnx_parity: Option<OnnxParity>,
+    /// What its backend promises a re-run on the same backend, device and thread count
+    /// (absent in runs recorded before it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reproducibility: Option<Reproducibility>,
+}
+
+/// How exactly a backend's training repeats; recorded in the run, checked by `cairn
+/// reproduce`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "class")]
+pub enum Reproducibility {
+    /// The same backend, device and thread count give the same bytes.
+    Bitwise,
+    /// Outputs agree within `max_abs_deviation` (kernels that may sum in another order).
+    WithinTolerance { max_abs_deviation: f64 },
+}
+
+impl std::fmt::Display for Reproducibility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reproducibility::Bitwise => write!(f, "bit for bit"),
+            Reproducibility::WithinTolerance { max_abs_deviation } => {
+                write!(f, "within {max_abs_deviation:e}")
+            }
+        }
+    }
 }
 
 /// Whether a run trained from scratch or continued from its parent's weights.

@@ -478,7 +478,13 @@ pub fn reproduce(store: &Path, out: &Output, args: ReproduceArgs) -> Result<Exit
                 "{}: bit-for-bit identical, but stored outputs are damaged",
                 report.reference
             )),
-            (false, _) => out.line(format!("{}: not reproduced", report.reference)),
+            (false, _) => out.line(match (&report.promised, report.environment.is_empty()) {
+                (Some(promised), true) => format!(
+                    "{}: not reproduced, although its backend promises {promised} in this environment",
+                    report.reference
+                ),
+                _ => format!("{}: not reproduced", report.reference),
+            }),
         }
     }
     Ok(if report.identical && !report.damaged {
