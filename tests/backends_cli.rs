@@ -6,22 +6,9 @@ mod common;
 
 use common::{Env, code, json, stderr, stdout};
 
-fn trained() -> Env {
-    let env = Env::new();
-    common::copy_run_fixtures(&env);
-    std::fs::write(
-        env.path("tiny.toml"),
-        common::tiny_experiment("1.0.0", None, None, 2, "0.01"),
-    )
-    .expect("write");
-    let out = env.run(&["run", "tiny.toml"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    env
-}
-
 #[test]
 fn one_version_on_every_backend_is_a_table_in_its_lineage() {
-    let env = trained();
+    let env = common::trained_tiny();
     let args = [
         "regress",
         "tiny@1.0.0",
@@ -77,7 +64,10 @@ fn one_version_on_every_backend_is_a_table_in_its_lineage() {
     }
 
     // The run records what its backend promises a re-run, and reproduce reports it.
-    assert_eq!(shown["reproducibility"], serde_json::json!({"class": "bitwise"}));
+    assert_eq!(
+        shown["reproducibility"],
+        serde_json::json!({"class": "bitwise"})
+    );
     let again = json(&env, &["reproduce", "tiny@1.0.0"]);
     assert_eq!(again["promised"], serde_json::json!({"class": "bitwise"}));
     assert_eq!(again["identical"], true);

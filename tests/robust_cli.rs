@@ -8,20 +8,6 @@ mod common;
 
 use common::{Env, code, json, stderr, stdout};
 
-/// A store with `tiny@1.0.0` trained on the fixtures.
-fn trained() -> Env {
-    let env = Env::new();
-    common::copy_run_fixtures(&env);
-    std::fs::write(
-        env.path("tiny.toml"),
-        common::tiny_experiment("1.0.0", None, None, 2, "0.01"),
-    )
-    .expect("write");
-    let out = env.run(&["run", "tiny.toml"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    env
-}
-
 fn run_object(env: &Env, reference: &str) -> String {
     json(env, &["show", reference])["run"]
         .as_str()
@@ -53,7 +39,7 @@ fn walkdir(dir: &std::path::Path) -> usize {
 #[test]
 fn gc_refuses_when_a_version_manifest_is_missing_or_empty() {
     for damage in ["delete", "truncate"] {
-        let env = trained();
+        let env = common::trained_tiny();
         let run = run_object(&env, "tiny@1.0.0");
         let path = common::object_path(&env.store(), &run);
         let mut perms = std::fs::metadata(&path).expect("stat").permissions();
@@ -144,7 +130,7 @@ fn registration_is_one_step_and_a_rerun_re_derives_latest_and_metadata() {
 
 #[test]
 fn latest_never_moves_backwards_and_a_new_root_version_is_gated() {
-    let env = trained();
+    let env = common::trained_tiny();
     // A newer root version trained to be useless: gated against 1.0.0 (the version below
     // it), rejected, and `latest` stays.
     write_tiny(&env, "bad.toml", "2.0.0", None, "0.0000001");
@@ -186,7 +172,7 @@ fn latest_never_moves_backwards_and_a_new_root_version_is_gated() {
 
 /// tiny@1.0.0 and tiny@1.1.0 (fine-tuned from it).
 fn two_versions() -> Env {
-    let env = trained();
+    let env = common::trained_tiny();
     write_tiny(&env, "next.toml", "1.1.0", Some("tiny@1.0.0"), "0.01");
     let out = env.run(&["run", "--force", "next.toml"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -292,7 +278,7 @@ fn store_object_count(env: &Env) -> usize {
 
 #[test]
 fn empty_or_one_label_data_is_refused_before_anything_is_stored() {
-    let env = trained();
+    let env = common::trained_tiny();
     let before = store_object_count(&env);
     let train = std::fs::read_to_string(env.path("train.jsonl")).expect("train");
     let attacks: String = train
@@ -360,7 +346,7 @@ fn empty_or_one_label_data_is_refused_before_anything_is_stored() {
 
 #[test]
 fn limits_are_checked_before_any_work() {
-    let env = trained();
+    let env = common::trained_tiny();
     let before = object_count(&env);
     for (key, value, message) in [
         (
@@ -435,7 +421,7 @@ fn limits_are_checked_before_any_work() {
 
 #[test]
 fn re_adding_a_file_heals_its_damaged_copy_and_log_lists_damaged_versions() {
-    let env = trained();
+    let env = common::trained_tiny();
     let train = env.path("train.jsonl");
     let out = env.run(&["add", train.to_str().expect("utf-8")]);
     let hash = stdout(&out)
@@ -486,7 +472,7 @@ fn re_adding_a_file_heals_its_damaged_copy_and_log_lists_damaged_versions() {
 
 #[test]
 fn the_store_format_marker_is_checked_and_no_folder_becomes_a_store_by_accident() {
-    let env = trained();
+    let env = common::trained_tiny();
     let marker = env.store().join("CAIRN_STORE");
     std::fs::write(&marker, "cairn store, format 2\n").expect("write");
     let out = env.run(&["log"]);
@@ -533,7 +519,7 @@ fn the_store_format_marker_is_checked_and_no_folder_becomes_a_store_by_accident(
 
 #[test]
 fn messages_name_the_real_problem() {
-    let env = trained();
+    let env = common::trained_tiny();
     let out = env.run(&["add", env.path("models").to_str().expect("utf-8")]);
     assert_eq!(code(&out), 1);
     assert!(

@@ -375,3 +375,17 @@ impl Drop for PgDatabase {
         }
     }
 }
+
+/// A store with `tiny@1.0.0` trained on the fixtures (`tiny.toml`, 2 epochs).
+pub fn trained_tiny() -> Env {
+    let env = Env::new();
+    copy_run_fixtures(&env);
+    std::fs::write(
+        env.path("tiny.toml"),
+        tiny_experiment("1.0.0", None, None, 2, "0.01"),
+    )
+    .expect("write");
+    let out = env.run(&["run", "tiny.toml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    env
+}

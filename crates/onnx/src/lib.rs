@@ -48,6 +48,19 @@ pub struct Deviation {
 }
 
 impl Deviation {
+    /// The largest absolute difference per output, by output name.
+    pub fn by_output(&self) -> std::collections::BTreeMap<String, f64> {
+        [
+            ("binary_logits", self.binary_logits),
+            ("family_logits", self.family_logits),
+            ("severity_score", self.severity_score),
+            ("context_logits", self.context_logits),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
     /// The largest deviation over every output.
     pub fn max(&self) -> f64 {
         self.binary_logits

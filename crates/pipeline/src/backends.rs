@@ -174,15 +174,7 @@ pub fn backend_snapshot(
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), v))
                     .collect(),
-                    max_abs_deviation: [
-                        ("binary_logits", d.binary_logits),
-                        ("family_logits", d.family_logits),
-                        ("severity_score", d.severity_score),
-                        ("context_logits", d.context_logits),
-                    ]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect(),
+                    max_abs_deviation: d.by_output(),
                     flips: Some(flips),
                 }
             }

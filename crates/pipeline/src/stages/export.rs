@@ -40,15 +40,7 @@ fn parity(
     let parity = OnnxParity {
         runtime: cairn_onnx::runtime_name()?,
         examples: d.examples,
-        max_abs_deviation: [
-            ("binary_logits", d.binary_logits),
-            ("family_logits", d.family_logits),
-            ("severity_score", d.severity_score),
-            ("context_logits", d.context_logits),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect(),
+        max_abs_deviation: d.by_output(),
         binary_disagreements: d.binary_disagreements,
         tolerance,
     };
