@@ -87,6 +87,32 @@ fn one_version_on_every_backend_is_a_table_in_its_lineage() {
         text.contains("wgpu     unavailable: not built into this cairn"),
         "{text}"
     );
+    // And its graph.
+    let graph = json(&env, &["graph", "tiny@1.0.0", "--format", "json"]);
+    let node = graph["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["kind"] == "backends")
+        .expect("a backends node");
+    assert_eq!(
+        node["label"],
+        "backends\\nndarray 0 flips\\nonnx 0 flips\\nwgpu unavailable\\ntch unavailable"
+    );
+
+    // And its HTML report.
+    let out = env.run(&["report", "tiny@1.0.0", "--html", "report.html"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let html = std::fs::read_to_string(env.path("report.html")).expect("report.html");
+    assert!(html.contains("<h2>Backends</h2>"), "{html}");
+    assert!(
+        html.contains("<tr><td>ndarray</td><td class=\"n\">"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<tr><td>tch</td><td colspan=\"6\">unavailable: not built into this cairn"),
+        "{html}"
+    );
     assert_eq!(code(&env.run(&["fsck"])), 0);
 
     // Names that are no backend are refused, with nothing stored.

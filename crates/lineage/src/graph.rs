@@ -184,6 +184,14 @@ pub fn graph(store: &Store, reference: &str) -> Result<Graph, LineageError> {
             );
             g.edge(&run_node, &report_node, "gate");
         }
+        if let Some((id, snapshot)) = cairn_spec::BackendSnapshot::of_run(store, &run_id)? {
+            let node = g.node(
+                &id,
+                "backends",
+                format!("backends\\n{}", snapshot.summary()),
+            );
+            g.edge(&run_node, &node, "evaluated on");
+        }
         if let Some(cause) = &recipe.cause
             && let Some(object) = cause.object
         {

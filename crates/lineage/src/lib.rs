@@ -723,20 +723,6 @@ pub fn deployments(store: &Store, run: ObjectId) -> Result<Vec<DeploymentLine>, 
     Ok(out)
 }
 
-/// The newest cross-backend snapshot of a run, if one was taken.
-pub fn backend_snapshot(
-    store: &Store,
-    run: &ObjectId,
-) -> Result<Option<cairn_spec::BackendSnapshot>, LineageError> {
-    let Ok(name) = cairn_spec::backend_snapshot_ref(run) else {
-        return Ok(None);
-    };
-    match store.get_ref(&name)? {
-        Some(id) => Ok(Some(store.get_manifest(&id)?)),
-        None => Ok(None),
-    }
-}
-
 /// The cross-backend table as text (`cairn show`, `cairn regress --backends`).
 pub fn render_backends(s: &cairn_spec::BackendSnapshot) -> String {
     let mut out = format!(
@@ -806,7 +792,7 @@ pub fn provenance(store: &Store, reference: &str) -> Result<Provenance, LineageE
     });
     let deployments = deployments(store, v.run_id)?;
     Ok(Provenance {
-        backends: backend_snapshot(store, &v.run_id)?,
+        backends: cairn_spec::BackendSnapshot::of_run(store, &v.run_id)?.map(|(_, s)| s),
         deployments,
         reference: v.name.to_string(),
         run_id: v.run_id.to_hex(),

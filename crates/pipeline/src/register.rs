@@ -874,6 +874,35 @@ pub fn html_report(store: &Store, reference: &str) -> Result<String, PipelineErr
         family_recall,
         confusion: eval.metrics.binary_confusion,
         report: report.as_ref(),
+        backends: cairn_spec::BackendSnapshot::of_run(store, &run)?.map(|(_, s)| {
+            let caption = format!(
+                "{} test rows at threshold {}, trained on {}; |Δ| and flips against {}",
+                s.examples, s.threshold, s.trained_on, s.reference
+            );
+            let rows = s
+                .rows
+                .into_iter()
+                .map(|row| {
+                    let metric = |k: &str| row.metrics.get(k).copied().unwrap_or(0.0);
+                    cairn_report::BackendLine {
+                        figures: row.available.then(|| cairn_report::BackendFigures {
+                            f1: metric("f1"),
+                            fpr: metric("fpr"),
+                            fnr: metric("fnr"),
+                            max_deviation: row
+                                .max_abs_deviation
+                                .values()
+                                .copied()
+                                .fold(0.0, f64::max),
+                            flips: row.flips.unwrap_or(0),
+                        }),
+                        backend: row.backend,
+                        note: row.note,
+                    }
+                })
+                .collect();
+            (caption, rows)
+        }),
     };
     cairn_report::html(&input).map_err(|e| {
         PipelineError::io(

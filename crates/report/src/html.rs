@@ -36,6 +36,28 @@ pub struct HtmlInput<'a> {
     /// `[true][predicted]`, 0 = benign, 1 = attack.
     pub confusion: [[u64; 2]; 2],
     pub report: Option<&'a Report>,
+    /// The version on every backend (`cairn regress --backends`): a caption and the rows.
+    pub backends: Option<(String, Vec<BackendLine>)>,
+}
+
+/// One backend's row of the cross-backend table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendLine {
+    pub backend: String,
+    /// `None`: not available here; `note` says why.
+    pub figures: Option<BackendFigures>,
+    pub note: String,
+}
+
+/// What one backend made of the test set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BackendFigures {
+    pub f1: f64,
+    pub fpr: f64,
+    pub fnr: f64,
+    /// Largest |Δ| of any output against the reference backend.
+    pub max_deviation: f64,
+    pub flips: u64,
 }
 
 /// A chart could not be drawn.
@@ -297,6 +319,39 @@ pub fn html(input: &HtmlInput) -> Result<String, HtmlError> {
             r.overall.unchanged,
             r.overall.examples
         );
+    }
+    if let Some((caption, rows)) = &input.backends {
+        let _ = writeln!(
+            out,
+            "<h2>Backends</h2><p>{}</p><table><tr><th>backend</th><th>F1</th><th>FPR</th><th>FNR</th><th>max |&Delta;|</th><th>flips</th><th>on</th></tr>",
+            escape(caption)
+        );
+        for row in rows {
+            match &row.figures {
+                Some(f) => {
+                    let _ = writeln!(
+                        out,
+                        "<tr><td>{}</td><td class=\"n\">{:.4}</td><td class=\"n\">{:.4}</td><td class=\"n\">{:.4}</td><td class=\"n\">{:.2e}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                        escape(&row.backend),
+                        f.f1,
+                        f.fpr,
+                        f.fnr,
+                        f.max_deviation,
+                        f.flips,
+                        escape(&row.note)
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "<tr><td>{}</td><td colspan=\"6\">unavailable: {}</td></tr>",
+                        escape(&row.backend),
+                        escape(&row.note)
+                    );
+                }
+            }
+        }
+        let _ = writeln!(out, "</table>");
     }
     let _ = writeln!(
         out,

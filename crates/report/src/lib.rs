@@ -19,7 +19,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use html::{EpochPoint, FamilyRecall, HtmlError, HtmlInput, escape, html};
+pub use html::{
+    BackendFigures, BackendLine, EpochPoint, FamilyRecall, HtmlError, HtmlInput, escape, html,
+};
 pub use render::markdown;
 
 /// One model's verdict on one example.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cairn_store::{Manifest, ObjectId, RefName};
+use cairn_store::{Manifest, ObjectId, RefName, Store};
 use serde::{Deserialize, Serialize};
 
 /// Backends that come as Cargo features of the `cairn` binary: name and feature.
@@ -57,4 +57,32 @@ pub const BACKEND_SNAPSHOT_PREFIX: &str = "backends/";
 /// `backends/<first 16 hex digits of the run id>`: the newest snapshot of a run.
 pub fn backend_snapshot_ref(run: &ObjectId) -> Result<RefName, cairn_store::RefNameError> {
     format!("{BACKEND_SNAPSHOT_PREFIX}{}", &run.to_hex()[..16]).parse()
+}
+
+impl BackendSnapshot {
+    /// The newest snapshot of a run and its id, if one was taken.
+    pub fn of_run(
+        store: &Store,
+        run: &ObjectId,
+    ) -> Result<Option<(ObjectId, Self)>, cairn_store::StoreError> {
+        let Ok(name) = backend_snapshot_ref(run) else {
+            return Ok(None);
+        };
+        match store.get_ref(&name)? {
+            Some(id) => Ok(Some((id, store.get_manifest(&id)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// One line per row for a graph node: `ndarray 0 flips`, `wgpu unavailable`.
+    pub fn summary(&self) -> String {
+        self.rows
+            .iter()
+            .map(|r| match r.flips {
+                Some(flips) if r.available => format!("{} {flips} flips", r.backend),
+                _ => format!("{} unavailable", r.backend),
+            })
+            .collect::<Vec<_>>()
+            .join("\\n")
+    }
 }
