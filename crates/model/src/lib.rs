@@ -313,13 +313,32 @@ pub use arch::Features;
 pub enum Backend {
     /// burn-ndarray (CPU, pure Rust).
     Ndarray,
+    /// burn's wgpu backend on wgpu's default adapter (the `wgpu` feature).
+    #[cfg(feature = "wgpu")]
+    Wgpu,
+    /// libtorch through burn-tch, on the CPU (the `tch` feature).
+    #[cfg(feature = "tch")]
+    Tch,
 }
 
 impl Backend {
+    /// Every backend this build has, in a fixed order.
+    pub const BUILT: &'static [Backend] = &[
+        Backend::Ndarray,
+        #[cfg(feature = "wgpu")]
+        Backend::Wgpu,
+        #[cfg(feature = "tch")]
+        Backend::Tch,
+    ];
+
     /// The name experiments use for it (`[train] backend`).
     pub fn name(self) -> &'static str {
         match self {
             Backend::Ndarray => "ndarray",
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => "wgpu",
+            #[cfg(feature = "tch")]
+            Backend::Tch => "tch",
         }
     }
 
@@ -327,6 +346,10 @@ impl Backend {
     pub fn device_name(self) -> &'static str {
         match self {
             Backend::Ndarray => "cpu",
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => "default",
+            #[cfg(feature = "tch")]
+            Backend::Tch => "cpu",
         }
     }
 
@@ -334,6 +357,11 @@ impl Backend {
         match self {
             #[allow(deprecated)] // burn 0.22 marks ndarray deprecated in favour of flex
             Backend::Ndarray => burn::tensor::Device::ndarray(),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => burn::tensor::Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+            #[cfg(feature = "tch")]
+            #[allow(deprecated)] // burn 0.22 marks burn-tch deprecated
+            Backend::Tch => burn::tensor::Device::libtorch(),
         }
     }
 }

@@ -49,7 +49,7 @@ fn run_backend(
         });
     }
     if let Some((_, feature)) = OPTIONAL_BACKENDS.iter().find(|(n, _)| *n == name)
-        && !cairn_spec::BACKENDS.contains(&name)
+        && !cairn_model::Backend::BUILT.iter().any(|b| b.name() == name)
     {
         return Ok(Outcome::Unavailable(format!(
             "not built into this cairn (rebuild with `--features {feature}`)"

@@ -113,6 +113,15 @@ pub(crate) fn check_fits(recipe: &Recipe, taxonomy: &Taxonomy) -> Result<(), (St
 pub(crate) fn reproducibility(backend: Backend) -> cairn_spec::Reproducibility {
     match backend {
         Backend::Ndarray => cairn_spec::Reproducibility::Bitwise,
+        // GPU kernels may sum in another order from one run (or autotune choice) to the next.
+        #[cfg(feature = "wgpu")]
+        Backend::Wgpu => cairn_spec::Reproducibility::WithinTolerance {
+            max_abs_deviation: 1e-4,
+        },
+        #[cfg(feature = "tch")]
+        Backend::Tch => cairn_spec::Reproducibility::WithinTolerance {
+            max_abs_deviation: 1e-5,
+        },
     }
 }
 

@@ -200,7 +200,9 @@ pub enum PipelineError {
     #[error("cannot fine-tune from {parent}: {reason}")]
     IncompatibleParent { parent: String, reason: String },
     /// The recipe names a backend this build does not have.
-    #[error("backend `{0}` is not built into this cairn (rebuild with its Cargo feature)")]
+    #[error(
+        "backend `{0}` is not built into this cairn (rebuild with `cargo build --release --features {0}`)"
+    )]
     UnknownBackend(String),
     /// A ref that does not name a run.
     #[error("`{0}` is not a registered version (see `cairn ref list`)")]

@@ -112,10 +112,10 @@ pub fn resolve_experiment(
         )
         .map_err(|m| experiment.error_at("model", "pretrained", m))?;
     }
+    let backend = crate::execute::backend(&experiment.experiment.train.backend)
+        .map_err(|e| experiment.error_at("train", "backend", e.to_string()))?;
     let mut recipe = experiment.resolve(store, ingest, cairn_version)?;
-    recipe.environment.device = crate::execute::backend(&recipe.train.backend)?
-        .device_name()
-        .to_string();
+    recipe.environment.device = backend.device_name().to_string();
     Ok(recipe)
 }
 

@@ -54,7 +54,8 @@ pub struct SpecError {
     pub message: String,
 }
 
-/// The CPU backend every build has; others arrive as Cargo features.
+/// The CPU backend every build has; others ([`OPTIONAL_BACKENDS`]) arrive as Cargo
+/// features, and the pipeline says whether a build has them.
 pub const BACKENDS: [&str; 1] = ["ndarray"];
 
 /// What checking and resolving an experiment needs to know about an architecture. The
@@ -506,24 +507,20 @@ impl LoadedExperiment {
                 "at least one loss weight must be greater than 0".into(),
             );
         }
-        if !BACKENDS.contains(&tr.backend.as_str()) {
+        // Whether this build has it is the pipeline's to say (it knows its features).
+        if !BACKENDS.contains(&tr.backend.as_str())
+            && !OPTIONAL_BACKENDS
+                .iter()
+                .any(|(name, _)| *name == tr.backend)
+        {
             return err(
                 "train",
                 "backend",
-                match OPTIONAL_BACKENDS
-                    .iter()
-                    .find(|(name, _)| *name == tr.backend)
-                {
-                    Some((name, feature)) => format!(
-                        "backend `{name}` is not built into this cairn (available: {}; rebuild with `cargo build --release --features {feature}`)",
-                        BACKENDS.join(", ")
-                    ),
-                    None => format!(
-                        "unknown backend `{}` (available: {}; wgpu and tch come as Cargo features)",
-                        tr.backend,
-                        BACKENDS.join(", ")
-                    ),
-                },
+                format!(
+                    "unknown backend `{}` (available: {}; wgpu and tch come as Cargo features)",
+                    tr.backend,
+                    BACKENDS.join(", ")
+                ),
             );
         }
         if !(1..=256).contains(&tr.threads) {
