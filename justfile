@@ -39,6 +39,17 @@ build:
 test:
     scripts/with-postgres.sh cargo test --workspace --locked
 
+# The wgpu backend on this machine: Vulkan's loader and Mesa's lavapipe (a CPU Vulkan driver)
+# where there is no GPU driver. Not part of `just setup` or CI yet (the feature adds 12–18
+# min to a cold build on 2 cores).
+setup-wgpu:
+    scripts/setup-wgpu.sh
+
+# The backend tests with the wgpu feature: a version trained on wgpu and compared with
+# ndarray and ONNX Runtime.
+test-wgpu: setup-wgpu
+    cargo test --locked -p cairn --features wgpu --test backends_cli -- --nocapture
+
 # `kill -9` at random instants of `cairn run`, `deploy`, `deploy --rollback` and `redteam retrain`,
 # then fsck and rerun, n times each (the test suite runs 3).
 crash-test n="50":

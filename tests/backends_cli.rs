@@ -6,6 +6,8 @@ mod common;
 
 use common::{Env, code, json, stderr, stdout};
 
+// Without the wgpu feature: its row says it is not built in (the wgpu build has its own test).
+#[cfg(not(feature = "wgpu"))]
 #[test]
 fn one_version_on_every_backend_is_a_table_in_its_lineage() {
     let env = common::trained_tiny();
@@ -132,6 +134,7 @@ fn one_version_on_every_backend_is_a_table_in_its_lineage() {
     );
 }
 
+#[cfg(not(feature = "wgpu"))]
 #[test]
 fn an_experiment_on_a_backend_not_built_in_names_the_feature() {
     let env = Env::new();
@@ -149,4 +152,38 @@ fn an_experiment_on_a_backend_not_built_in_names_the_feature() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+/// The wgpu backend (on Mesa's lavapipe where there is no GPU; `just test-wgpu`): a version
+/// trains on it, records where it ran and its reproducibility class, and the cross-backend
+/// table compares it with ndarray and ONNX Runtime.
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_version_trained_on_wgpu_is_compared_with_the_cpu_backends() {
+    let env = Env::new();
+    common::copy_run_fixtures(&env);
+    let text = common::tiny_experiment("1.0.0", None, None, 2, "0.01")
+        .replace("[train]", "[train]\nbackend = \"wgpu\"");
+    std::fs::write(env.path("gpu.toml"), text).expect("write");
+    let out = env.run(&["run", "gpu.toml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let shown = json(&env, &["show", "tiny@1.0.0"]);
+    assert_eq!(shown["environment"]["backend"], "wgpu");
+    assert_eq!(shown["reproducibility"]["class"], "within-tolerance");
+    let table = json(
+        &env,
+        &["regress", "tiny@1.0.0", "--backends", "wgpu,ndarray,onnx"],
+    );
+    eprintln!("{table:#}");
+    assert_eq!(table["reference"], "wgpu");
+    for row in table["rows"].as_array().expect("rows") {
+        assert_eq!(row["available"], true, "{row}");
+        let worst = row["max_abs_deviation"]
+            .as_object()
+            .expect("deviations")
+            .values()
+            .filter_map(|v| v.as_f64())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-3, "{row}");
+    }
 }
