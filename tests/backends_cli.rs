@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Env, code, json, stderr, stdout};
+use common::{Env, code, json, stderr};
 
 // Without the wgpu feature: its row says it is not built in (the wgpu build has its own test).
 #[cfg(not(feature = "wgpu"))]
@@ -23,7 +23,7 @@ fn one_version_on_every_backend_is_a_table_in_its_lineage() {
     // ONNX Runtime's kernels depend on the CPU, and its library's name on the install.
     settings.add_filter(r"\d\.\d\de-\d+", "[deviation]");
     settings.add_filter(r"libonnxruntime[^\s,]*", "[onnxruntime]");
-    settings.bind(|| insta::assert_snapshot!("backends", stdout(&out)));
+    settings.bind(|| insta::assert_snapshot!("backends", common::stdout(&out)));
 
     let table = json(&env, &args);
     let rows = table["rows"].as_array().expect("rows");
@@ -76,7 +76,7 @@ fn one_version_on_every_backend_is_a_table_in_its_lineage() {
 
     // The version's lineage links the table.
     assert_eq!(shown["backends"], table);
-    let text = stdout(&env.run(&["show", "tiny@1.0.0"]));
+    let text = common::stdout(&env.run(&["show", "tiny@1.0.0"]));
     assert!(
         text.contains("reproduces  bit for bit on the same backend, device and thread count"),
         "{text}"
@@ -134,15 +134,21 @@ fn one_version_on_every_backend_is_a_table_in_its_lineage() {
     );
 }
 
-#[cfg(not(feature = "wgpu"))]
-#[test]
-fn an_experiment_on_a_backend_not_built_in_names_the_feature() {
+/// `cairn run` of the tiny experiment with `[train] backend = "wgpu"`.
+fn run_on_wgpu() -> (Env, std::process::Output) {
     let env = Env::new();
     common::copy_run_fixtures(&env);
     let text = common::tiny_experiment("1.0.0", None, None, 2, "0.01")
         .replace("[train]", "[train]\nbackend = \"wgpu\"");
     std::fs::write(env.path("gpu.toml"), text).expect("write");
     let out = env.run(&["run", "gpu.toml"]);
+    (env, out)
+}
+
+#[cfg(not(feature = "wgpu"))]
+#[test]
+fn an_experiment_on_a_backend_not_built_in_names_the_feature() {
+    let (env, out) = run_on_wgpu();
     assert_eq!(code(&out), 1);
     let err = stderr(&out);
     assert!(
@@ -160,12 +166,7 @@ fn an_experiment_on_a_backend_not_built_in_names_the_feature() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn a_version_trained_on_wgpu_is_compared_with_the_cpu_backends() {
-    let env = Env::new();
-    common::copy_run_fixtures(&env);
-    let text = common::tiny_experiment("1.0.0", None, None, 2, "0.01")
-        .replace("[train]", "[train]\nbackend = \"wgpu\"");
-    std::fs::write(env.path("gpu.toml"), text).expect("write");
-    let out = env.run(&["run", "gpu.toml"]);
+    let (env, out) = run_on_wgpu();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let shown = json(&env, &["show", "tiny@1.0.0"]);
     assert_eq!(shown["environment"]["backend"], "wgpu");
