@@ -148,7 +148,7 @@ fn run_on_wgpu() -> (Env, std::process::Output) {
 #[cfg(not(feature = "wgpu"))]
 #[test]
 fn an_experiment_on_a_backend_not_built_in_names_the_feature() {
-    let (env, out) = run_on_wgpu();
+    let (_env, out) = run_on_wgpu();
     assert_eq!(code(&out), 1);
     let err = stderr(&out);
     assert!(
