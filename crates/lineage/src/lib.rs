@@ -744,11 +744,7 @@ pub fn render_backends(s: &cairn_spec::BackendSnapshot) -> String {
                 .map(|v| format!("{v:.4}"))
                 .unwrap_or_default()
         };
-        let worst = row
-            .max_abs_deviation
-            .values()
-            .copied()
-            .fold(0.0_f64, f64::max);
+        let worst = row.max_deviation();
         out.push_str(&format!(
             "  {:<8} {:>7} {:>7} {:>7} {:>12.2e} {:>6}  {}\n",
             row.backend,

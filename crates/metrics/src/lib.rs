@@ -96,6 +96,20 @@ pub struct Binary {
     pub fnr: f64,
 }
 
+impl Binary {
+    /// The ratios by name, in a fixed order.
+    pub fn named(&self) -> [(&'static str, f64); 6] {
+        [
+            ("accuracy", self.accuracy),
+            ("precision", self.precision),
+            ("recall", self.recall),
+            ("f1", self.f1),
+            ("fpr", self.fpr),
+            ("fnr", self.fnr),
+        ]
+    }
+}
+
 /// The area under the ROC curve of attack scores: the probability that a random attack
 /// scores above a random benign example (ties count half), computed from ranks in
 /// O(n log n). `None` when either class is missing.

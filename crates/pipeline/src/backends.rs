@@ -163,17 +163,11 @@ pub fn backend_snapshot(
                     backend,
                     available: true,
                     note,
-                    metrics: [
-                        ("accuracy", binary.accuracy),
-                        ("precision", binary.precision),
-                        ("recall", binary.recall),
-                        ("f1", binary.f1),
-                        ("fpr", binary.fpr),
-                        ("fnr", binary.fnr),
-                    ]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect(),
+                    metrics: binary
+                        .named()
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
                     max_abs_deviation: d.by_output(),
                     flips: Some(flips),
                 }

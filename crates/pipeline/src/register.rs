@@ -889,11 +889,7 @@ pub fn html_report(store: &Store, reference: &str) -> Result<String, PipelineErr
                             f1: metric("f1"),
                             fpr: metric("fpr"),
                             fnr: metric("fnr"),
-                            max_deviation: row
-                                .max_abs_deviation
-                                .values()
-                                .copied()
-                                .fold(0.0, f64::max),
+                            max_deviation: row.max_deviation(),
                             flips: row.flips.unwrap_or(0),
                         }),
                         backend: row.backend,

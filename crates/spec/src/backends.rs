@@ -47,6 +47,13 @@ pub struct BackendRow {
     pub flips: Option<u64>,
 }
 
+impl BackendRow {
+    /// The largest |Δ| of any output against the reference backend (0 when it did not run).
+    pub fn max_deviation(&self) -> f64 {
+        self.max_abs_deviation.values().copied().fold(0.0, f64::max)
+    }
+}
+
 impl Manifest for BackendSnapshot {
     const KIND: &'static str = "backend-snapshot";
 }
