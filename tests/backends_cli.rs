@@ -6,8 +6,9 @@ mod common;
 
 use common::{Env, code, json, stderr};
 
-// Without the wgpu feature: its row says it is not built in (the wgpu build has its own test).
-#[cfg(not(feature = "wgpu"))]
+// Without the optional backends: their rows say they are not built in (those builds have
+// their own tests).
+#[cfg(not(any(feature = "wgpu", feature = "tch")))]
 #[test]
 fn one_version_on_every_backend_is_a_table_in_its_lineage() {
     let env = common::trained_tiny();
@@ -134,12 +135,12 @@ fn one_version_on_every_backend_is_a_table_in_its_lineage() {
     );
 }
 
-/// `cairn run` of the tiny experiment with `[train] backend = "wgpu"`.
-fn run_on_wgpu() -> (Env, std::process::Output) {
+/// `cairn run` of the tiny experiment with `[train] backend = "<backend>"`.
+fn run_on(backend: &str) -> (Env, std::process::Output) {
     let env = Env::new();
     common::copy_run_fixtures(&env);
     let text = common::tiny_experiment("1.0.0", None, None, 2, "0.01")
-        .replace("[train]", "[train]\nbackend = \"wgpu\"");
+        .replace("[train]", &format!("[train]\nbackend = \"{backend}\""));
     std::fs::write(env.path("gpu.toml"), text).expect("write");
     let out = env.run(&["run", "gpu.toml"]);
     (env, out)
@@ -148,7 +149,7 @@ fn run_on_wgpu() -> (Env, std::process::Output) {
 #[cfg(not(feature = "wgpu"))]
 #[test]
 fn an_experiment_on_a_backend_not_built_in_names_the_feature() {
-    let (_env, out) = run_on_wgpu();
+    let (_env, out) = run_on("wgpu");
     assert_eq!(code(&out), 1);
     let err = stderr(&out);
     assert!(
@@ -160,23 +161,39 @@ fn an_experiment_on_a_backend_not_built_in_names_the_feature() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
-/// The wgpu backend (on Mesa's lavapipe where there is no GPU; `just test-wgpu`): a version
-/// trains on it, records where it ran and its reproducibility class, and the cross-backend
-/// table compares it with ndarray and ONNX Runtime.
-#[cfg(feature = "wgpu")]
-#[test]
-fn a_version_trained_on_wgpu_is_compared_with_the_cpu_backends() {
-    let (env, out) = run_on_wgpu();
+/// A version trained on `backend` (wgpu on Mesa's lavapipe where there is no GPU, tch on
+/// libtorch's CPU device): it records where it ran, its hardware and its reproducibility
+/// class; it reproduces within that class; and the cross-backend table compares it with
+/// ndarray and ONNX Runtime.
+#[cfg(any(feature = "wgpu", feature = "tch"))]
+fn trained_elsewhere_is_compared_with_the_cpu_backends(backend: &str, detail: &str) {
+    let (env, out) = run_on(backend);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let shown = json(&env, &["show", "tiny@1.0.0"]);
-    assert_eq!(shown["environment"]["backend"], "wgpu");
+    eprintln!("{backend}: hardware {}", shown["hardware"]);
+    assert_eq!(shown["environment"]["backend"], backend);
     assert_eq!(shown["reproducibility"]["class"], "within-tolerance");
+    assert!(
+        shown["hardware"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with(detail)),
+        "{shown}"
+    );
+    let again = json(&env, &["reproduce", "tiny@1.0.0"]);
+    eprintln!("{backend}: reproduce {again:#}");
+    assert_eq!(again["reproduced"], true, "{again}");
+    assert_eq!(again["environment"], serde_json::json!([]), "{again}");
     let table = json(
         &env,
-        &["regress", "tiny@1.0.0", "--backends", "wgpu,ndarray,onnx"],
+        &[
+            "regress",
+            "tiny@1.0.0",
+            "--backends",
+            &format!("{backend},ndarray,onnx"),
+        ],
     );
     eprintln!("{table:#}");
-    assert_eq!(table["reference"], "wgpu");
+    assert_eq!(table["reference"], backend);
     for row in table["rows"].as_array().expect("rows") {
         assert_eq!(row["available"], true, "{row}");
         let worst = row["max_abs_deviation"]
@@ -187,4 +204,186 @@ fn a_version_trained_on_wgpu_is_compared_with_the_cpu_backends() {
             .fold(0.0, f64::max);
         assert!(worst < 1e-3, "{row}");
     }
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_version_trained_on_wgpu_is_compared_with_the_cpu_backends() {
+    trained_elsewhere_is_compared_with_the_cpu_backends("wgpu", "wgpu (WGSL), kernels for");
+}
+
+#[cfg(feature = "tch")]
+#[test]
+fn a_version_trained_on_tch_is_compared_with_the_cpu_backends() {
+    trained_elsewhere_is_compared_with_the_cpu_backends("tch", "libtorch 2.9");
+}
+
+/// A copy of `tiny@1.0.0`'s run, changed by `edit`, registered as `tiny@<version>`.
+fn forged(
+    env: &Env,
+    version: &str,
+    edit: impl FnOnce(&cairn_store::Store, &mut cairn_spec::RunManifest),
+) -> String {
+    let store = cairn_store::Store::open(env.store()).expect("store");
+    let name: cairn_store::RefName = "tiny@1.0.0".parse().expect("ref");
+    let id = store.get_ref(&name).expect("ref").expect("registered");
+    let mut run: cairn_spec::RunManifest = store.get_manifest(&id).expect("run");
+    edit(&store, &mut run);
+    let forged = store.put_manifest(&run).expect("manifest");
+    let reference = format!("tiny@{version}");
+    let name: cairn_store::RefName = reference.parse().expect("ref");
+    store
+        .set_ref(&name, forged, cairn_store::Expect::Absent)
+        .expect("set ref");
+    reference
+}
+
+/// `tiny@1.0.0` as `tiny@<version>` with recorded weights that are the real ones with `delta`
+/// added to the last parameter, and a backend that promised `promised`: what a re-run on a
+/// GPU backend finds when its kernels summed in another order.
+fn recorded_elsewhere(
+    env: &Env,
+    version: &str,
+    delta: f32,
+    promised: cairn_spec::Reproducibility,
+) -> String {
+    forged(env, version, |store, run| {
+        let mut weights = store.read(&run.outputs.weights).expect("weights");
+        // The format ends with the last tensor's last float32, little-endian.
+        let at = weights.len() - 4;
+        let last = f32::from_le_bytes(weights[at..].try_into().expect("4 bytes"));
+        weights[at..].copy_from_slice(&(last + delta).to_le_bytes());
+        run.outputs.weights = store.put_bytes(&weights).expect("put").id;
+        run.reproducibility = Some(promised);
+    })
+}
+
+/// A version trained on wgpu stays usable in a build without it: it is evaluated on ndarray.
+#[cfg(not(feature = "wgpu"))]
+#[test]
+fn a_version_trained_on_a_backend_this_build_lacks_is_evaluated_on_ndarray() {
+    let env = common::trained_tiny();
+    let gpu = forged(&env, "1.0.9", |store, run| {
+        let mut recipe: cairn_spec::Recipe = store.get_manifest(&run.recipe).expect("recipe");
+        for env in [&mut recipe.environment, &mut run.environment] {
+            env.backend = "wgpu".into();
+            env.device = "default".into();
+        }
+        recipe.train.backend = "wgpu".into();
+        run.recipe = store.put_manifest(&recipe).expect("recipe");
+    });
+    let table = json(&env, &["regress", &gpu, "--backends", "ndarray,onnx,wgpu"]);
+    assert_eq!(table["trained_on"], "wgpu");
+    assert_eq!(table["reference"], "ndarray", "{table}");
+    let rows = table["rows"].as_array().expect("rows");
+    assert_eq!(rows[0]["available"], true);
+    assert_eq!(rows[1]["flips"], 0, "{table}");
+    assert_eq!(rows[2]["available"], false);
+    // The gate between it and a CPU version runs too.
+    let out = env.run(&["regress", "tiny@1.0.0", &gpu]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn reproduce_measures_a_rerun_against_the_tolerance_its_backend_promised() {
+    use cairn_spec::Reproducibility::{Bitwise, WithinTolerance};
+    let env = common::trained_tiny();
+    let within = WithinTolerance {
+        max_abs_deviation: 1e-4,
+    };
+
+    // Within the promise: the weights differ by 2e-6, so do the outputs at most as much.
+    let close = recorded_elsewhere(&env, "1.0.1", 2e-6, within);
+    let out = env.run(&["reproduce", &close]);
+    let text = common::stdout(&out);
+    assert_eq!(code(&out), 0, "{text}{}", stderr(&out));
+    assert!(text.contains("weights     DIFFERS"), "{text}");
+    assert!(
+        text.contains("reproduced within the tolerance its backend promises"),
+        "{text}"
+    );
+    let report = json(&env, &["reproduce", &close]);
+    assert_eq!(report["identical"], false);
+    assert_eq!(report["reproduced"], true);
+    let d = &report["deviation"];
+    let w = d["max_weight_deviation"].as_f64().expect("weights");
+    assert!(w > 1e-6 && w < 3e-6, "{d}");
+    assert!(
+        d["max_output_deviation"].as_f64().expect("outputs") <= w * 64.0,
+        "{d}"
+    );
+    assert_eq!(d["tolerance"], 1e-4);
+    assert_eq!(d["within"], true);
+
+    // The same re-run against a bit-for-bit promise fails, and says by how much.
+    let strict = recorded_elsewhere(&env, "1.0.2", 2e-6, Bitwise);
+    let out = env.run(&["reproduce", &strict]);
+    let text = common::stdout(&out);
+    assert_eq!(code(&out), 1, "{text}");
+    assert!(
+        text.contains("deviation   weights max |Δ| 1.9") || text.contains("|Δ| 2.0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not reproduced, although its backend promises bit for bit"),
+        "{text}"
+    );
+
+    // Past the tolerance: refused.
+    let far = recorded_elsewhere(&env, "1.0.3", 0.5, within);
+    let out = env.run(&["--json", "reproduce", &far]);
+    assert_eq!(code(&out), 1);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["reproduced"], false);
+    assert_eq!(report["deviation"]["within"], false);
+}
+
+#[test]
+fn a_device_is_checked_at_its_line_and_recorded_with_its_hardware() {
+    let env = common::trained_tiny();
+    let shown = json(&env, &["show", "tiny@1.0.0"]);
+    assert_eq!(shown["environment"]["device"], "cpu");
+    let hardware = &shown["hardware"];
+    assert!(
+        hardware["name"].as_str().is_some_and(|n| !n.is_empty())
+            && hardware["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("burn-ndarray")),
+        "{shown}"
+    );
+    let text = common::stdout(&env.run(&["show", "tiny@1.0.0"]));
+    assert!(text.contains("  hardware    "), "{text}");
+
+    // Writing the default device is the same recipe: nothing new runs.
+    let base = std::fs::read_to_string(env.path("tiny.toml")).expect("read");
+    let with = |device: &str| base.replace("[train]", &format!("[train]\ndevice = \"{device}\""));
+    std::fs::write(env.path("cpu.toml"), with("cpu")).expect("write");
+    let out = env.run(&["run", "cpu.toml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        json(&env, &["show", "tiny@1.0.0"])["recipe"],
+        shown["recipe"]
+    );
+
+    // A device the backend does not drive, or no device at all, is one line at its place.
+    let line = base.lines().position(|l| l == "[train]").expect("[train]") + 2;
+    for (device, says) in [
+        (
+            "cuda:0",
+            "backend `ndarray` does not run on device `cuda:0` (its devices: cpu)",
+        ),
+        ("gpu", "unknown device `gpu`"),
+        ("cuda:x", "the device index must be a number"),
+    ] {
+        std::fs::write(env.path("bad.toml"), with(device)).expect("write");
+        let out = env.run(&["run", "bad.toml"]);
+        assert_eq!(code(&out), 1, "{device}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("bad.toml:{line}:")) && err.contains(says),
+            "{device}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    assert_eq!(code(&env.run(&["fsck"])), 0);
 }

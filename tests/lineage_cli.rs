@@ -62,6 +62,8 @@ fn settings() -> insta::Settings {
     s.add_filter(r"\bn[0-9a-f]{12}\b", "n[id]");
     s.add_filter(r"\b[0-9a-f]{12}\b", "[short]");
     s.add_filter(r"\(\d+ ms\)", "([ms] ms)");
+    // The machine's CPU, as the backend reports it.
+    s.add_filter(r"(?m)^  hardware    .*$", "  hardware    [hardware]");
     s.add_filter(r#""duration_ms":\s*\d+"#, r#""duration_ms": [ms]"#);
     // ONNX Runtime's kernels depend on the CPU: the deviation's last digits may too.
     s.add_filter(r"\|onnx - burn\| [0-9.e+-]+", "|onnx - burn| [deviation]");

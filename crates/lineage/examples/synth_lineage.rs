@@ -182,6 +182,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             duration_ms: 1,
             train_examples_per_second: 0.0,
             reproducibility: None,
+            hardware: None,
             onnx_parity: None,
         };
         let run_id = store.put_manifest(&run)?;

@@ -834,6 +834,9 @@ pub fn render_provenance(p: &Provenance) -> String {
         "  environment cairn {}, {} on {}, {} thread(s)\n",
         env.cairn_version, env.backend, env.device, env.threads
     ));
+    if let Some(hardware) = &r.hardware {
+        out.push_str(&format!("  hardware    {hardware}\n"));
+    }
     if let Some(class) = &r.reproducibility {
         out.push_str(&format!(
             "  reproduces  {class} on the same backend, device and thread count\n"

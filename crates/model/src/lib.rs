@@ -24,6 +24,7 @@
 //!   threads; training runs inside a dedicated rayon pool of `threads` threads.
 
 pub mod arch;
+mod backend;
 pub mod hashing;
 mod metrics;
 mod net;
@@ -40,6 +41,8 @@ pub use metrics::{evaluate, evaluate_at};
 
 /// `(name, shape, row-major f32 values)` of one parameter, as returned by [`tensors`].
 pub type NamedParameter = (String, Vec<usize>, Vec<f32>);
+/// How far two sets of weights of one model are apart ([`weights::deviation`]).
+pub use weights::deviation as weight_deviation;
 pub use weights::{NamedTensor, safetensors, tensors};
 
 /// Encoder architecture: a registered [`arch::ArchitectureDef`] and its sizes.
@@ -307,64 +310,7 @@ pub struct Frozen<'a> {
 
 pub use arch::Features;
 
-/// Compute backend, chosen at run time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Backend {
-    /// burn-ndarray (CPU, pure Rust).
-    Ndarray,
-    /// burn's wgpu backend on wgpu's default adapter (the `wgpu` feature).
-    #[cfg(feature = "wgpu")]
-    Wgpu,
-    /// libtorch through burn-tch, on the CPU (the `tch` feature).
-    #[cfg(feature = "tch")]
-    Tch,
-}
-
-impl Backend {
-    /// Every backend this build has, in a fixed order.
-    pub const BUILT: &'static [Backend] = &[
-        Backend::Ndarray,
-        #[cfg(feature = "wgpu")]
-        Backend::Wgpu,
-        #[cfg(feature = "tch")]
-        Backend::Tch,
-    ];
-
-    /// The name experiments use for it (`[train] backend`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Ndarray => "ndarray",
-            #[cfg(feature = "wgpu")]
-            Backend::Wgpu => "wgpu",
-            #[cfg(feature = "tch")]
-            Backend::Tch => "tch",
-        }
-    }
-
-    /// The device this backend computes on, as recorded in a run's environment.
-    pub fn device_name(self) -> &'static str {
-        match self {
-            Backend::Ndarray => "cpu",
-            #[cfg(feature = "wgpu")]
-            Backend::Wgpu => "default",
-            #[cfg(feature = "tch")]
-            Backend::Tch => "cpu",
-        }
-    }
-
-    fn device(self) -> burn::tensor::Device {
-        match self {
-            #[allow(deprecated)] // burn 0.22 marks ndarray deprecated in favour of flex
-            Backend::Ndarray => burn::tensor::Device::ndarray(),
-            #[cfg(feature = "wgpu")]
-            Backend::Wgpu => burn::tensor::Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
-            #[cfg(feature = "tch")]
-            #[allow(deprecated)] // burn 0.22 marks burn-tch deprecated
-            Backend::Tch => burn::tensor::Device::libtorch(),
-        }
-    }
-}
+pub use backend::{Backend, DeviceName, Hardware, SelectError};
 
 /// One tokenized example. `ids` are already truncated to max_length (not padded); pad id is 0.
 #[derive(Debug, Clone, PartialEq)]

@@ -211,6 +211,30 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The largest absolute difference between two sets of weights of one model, parameter by
+/// parameter; infinite when their parameters differ in name or shape, or a value is NaN.
+pub fn deviation(a: &Weights, b: &Weights) -> Result<f64, ModelError> {
+    let (a, b) = (parse(a)?, parse(b)?);
+    if a.tensors.len() != b.tensors.len() {
+        return Ok(f64::INFINITY);
+    }
+    let mut max = 0.0f64;
+    for (x, y) in a.tensors.iter().zip(&b.tensors) {
+        if x.name != y.name || x.shape != y.shape || x.values.len() != y.values.len() {
+            return Ok(f64::INFINITY);
+        }
+        for (p, q) in x.values.iter().zip(&y.values) {
+            let d = f64::from((p - q).abs());
+            max = if d.is_nan() {
+                f64::INFINITY
+            } else {
+                max.max(d)
+            };
+        }
+    }
+    Ok(max)
+}
+
 /// Decode weight bytes.
 pub fn parse(weights: &Weights) -> Result<Parsed, ModelError> {
     let mut r = Reader {

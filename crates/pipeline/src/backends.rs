@@ -55,7 +55,11 @@ fn run_backend(
             "not built into this cairn (rebuild with `--features {feature}`)"
         )));
     }
-    let backend = crate::execute::backend(name)?;
+    // The backend it was trained on runs on the device it was trained on.
+    let backend = match &model.substituted {
+        None if model.backend.name() == name => model.backend,
+        _ => cairn_model::Backend::select(name, None)?,
+    };
     Ok(Outcome::Ran {
         note: backend.device_name().to_string(),
         predictions: cairn_model::predict(&model.config, backend, model.weights()?, ids, 256)?,
@@ -102,15 +106,7 @@ pub fn backend_snapshot(
 ) -> Result<(ObjectId, BackendSnapshot), PipelineError> {
     check_names(backends)?;
     let model = LoadedModel::load(store, reference)?;
-    let recipe = &model.recipe;
-    let rows = crate::execute::test_rows(
-        store,
-        &recipe.data.test,
-        &model.taxonomy,
-        recipe.data.max_text_chars,
-    )?;
-    let texts: Vec<&str> = rows.iter().map(|r| r.example.text.as_str()).collect();
-    let ids = model.tokenizer.encode_all(&texts)?;
+    let (rows, ids) = model.test_set()?;
     let threshold = model.run.threshold;
     let at = threshold.map(|t| t as f32);
     let trained_on = model.run.environment.backend.clone();
@@ -179,7 +175,7 @@ pub fn backend_snapshot(
         run: model.run_id,
         trained_on,
         reference: reference_name,
-        test: recipe.data.test.object,
+        test: model.recipe.data.test.object,
         examples: rows.len() as u64,
         threshold: threshold.unwrap_or(0.5),
         rows: table,

@@ -111,24 +111,30 @@ pub(crate) fn check_fits(recipe: &Recipe, taxonomy: &Taxonomy) -> Result<(), (St
 /// What a backend promises a re-run on the same backend, device and thread count: burn's
 /// ndarray backend (fixed reduction order, seeded) repeats bit for bit.
 pub(crate) fn reproducibility(backend: Backend) -> cairn_spec::Reproducibility {
-    match backend {
-        Backend::Ndarray => cairn_spec::Reproducibility::Bitwise,
-        // GPU kernels may sum in another order from one run (or autotune choice) to the next.
-        #[cfg(feature = "wgpu")]
-        Backend::Wgpu => cairn_spec::Reproducibility::WithinTolerance {
-            max_abs_deviation: 1e-4,
-        },
-        #[cfg(feature = "tch")]
-        Backend::Tch => cairn_spec::Reproducibility::WithinTolerance {
-            max_abs_deviation: 1e-5,
-        },
+    match backend.tolerance() {
+        None => cairn_spec::Reproducibility::Bitwise,
+        Some(max_abs_deviation) => {
+            cairn_spec::Reproducibility::WithinTolerance { max_abs_deviation }
+        }
     }
 }
 
-/// The model crate's backend for a recipe's backend name (the names are shared).
-pub(crate) fn backend(name: &str) -> Result<Backend, PipelineError> {
-    serde_json::from_value(serde_json::Value::String(name.to_string()))
-        .map_err(|_| PipelineError::UnknownBackend(name.to_string()))
+/// What the backend's device is, in the spec's terms.
+pub(crate) fn hardware(backend: Backend) -> cairn_spec::Hardware {
+    let h = backend.hardware();
+    cairn_spec::Hardware {
+        name: h.name,
+        detail: h.detail,
+    }
+}
+
+/// The backend and device a recipe trains on: `[train] backend` on the environment's
+/// device (which resolving the recipe spelled canonically).
+pub(crate) fn backend(recipe: &Recipe) -> Result<Backend, PipelineError> {
+    Ok(Backend::select(
+        &recipe.train.backend,
+        Some(&recipe.environment.device),
+    )?)
 }
 
 /// The headline numbers kept in the run manifest.

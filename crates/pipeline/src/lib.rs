@@ -199,11 +199,10 @@ pub enum PipelineError {
     /// Fine-tuning cannot continue from this parent.
     #[error("cannot fine-tune from {parent}: {reason}")]
     IncompatibleParent { parent: String, reason: String },
-    /// The recipe names a backend this build does not have.
-    #[error(
-        "backend `{0}` is not built into this cairn (rebuild with `cargo build --release --features {0}`)"
-    )]
-    UnknownBackend(String),
+    /// The recipe names a backend this build does not have, or a device its backend does
+    /// not drive.
+    #[error(transparent)]
+    Backend(#[from] cairn_model::SelectError),
     /// A ref that does not name a run.
     #[error("`{0}` is not a registered version (see `cairn ref list`)")]
     UnknownVersion(String),
@@ -278,7 +277,10 @@ impl PipelineError {
                 ErrorKind::InvalidInput
             }
             PipelineError::Onnx(cairn_onnx::OnnxError::Unavailable(_))
-            | PipelineError::UnknownBackend(_) => ErrorKind::Unavailable,
+            | PipelineError::Backend(cairn_model::SelectError::NotBuilt(_)) => {
+                ErrorKind::Unavailable
+            }
+            PipelineError::Backend(_) => ErrorKind::InvalidInput,
             PipelineError::UnknownVersion(_)
             | PipelineError::NotFound { .. }
             | PipelineError::NoOnnx(_) => ErrorKind::NotFound,

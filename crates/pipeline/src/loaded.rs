@@ -25,7 +25,11 @@ pub struct LoadedModel<'s> {
     pub taxonomy: Taxonomy,
     pub tokenizer: CairnTokenizer,
     pub config: ModelConfig,
+    /// What this build evaluates it on: the backend and device it was trained on, or
+    /// ndarray when this build lacks that backend ([`LoadedModel::substituted`]).
     pub backend: Backend,
+    /// The backend it was trained on, when this build lacks it and evaluates on ndarray.
+    pub substituted: Option<String>,
     weights: OnceLock<Weights>,
 }
 
@@ -58,11 +62,22 @@ impl<'s> LoadedModel<'s> {
             recipe.tokenizer.max_length as usize,
         )?;
         let config = model_config(&recipe, tokenizer.vocab_size(), &taxonomy)?;
+        // A version trained on a GPU backend stays usable in a CPU-only build: inference on
+        // ndarray agrees within the backend's tolerance (`cairn regress --backends` measures
+        // by how much).
+        let (backend, substituted) = match backend(&recipe) {
+            Ok(b) => (b, None),
+            Err(PipelineError::Backend(cairn_model::SelectError::NotBuilt(name))) => {
+                (Backend::Ndarray, Some(name))
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Self {
             store,
             version: format!("{}@{}", run.name, run.version),
             run_id,
-            backend: backend(&recipe.train.backend)?,
+            backend,
+            substituted,
             run,
             recipe,
             taxonomy,
@@ -79,6 +94,19 @@ impl<'s> LoadedModel<'s> {
         }
         let read = Weights(self.store.read(&self.run.outputs.weights)?);
         Ok(self.weights.get_or_init(|| read))
+    }
+
+    /// The version's test set (as its recipe names it) and its texts tokenized.
+    pub fn test_set(&self) -> Result<(Vec<DatasetRow>, Vec<Vec<u32>>), PipelineError> {
+        let rows = crate::execute::test_rows(
+            self.store,
+            &self.recipe.data.test,
+            &self.taxonomy,
+            self.recipe.data.max_text_chars,
+        )?;
+        let texts: Vec<&str> = rows.iter().map(|r| r.example.text.as_str()).collect();
+        let ids = self.tokenizer.encode_all(&texts)?;
+        Ok((rows, ids))
     }
 
     /// Predictions for dataset rows, in order.

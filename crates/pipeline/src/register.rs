@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::execute::execute;
 use crate::{Event, LoadedModel, PipelineError, Stage};
+use cairn_model::{Backend, SelectError};
 
 /// How a `cairn run` ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -112,11 +113,29 @@ pub fn resolve_experiment(
         )
         .map_err(|m| experiment.error_at("model", "pretrained", m))?;
     }
-    let backend = crate::execute::backend(&experiment.experiment.train.backend)
-        .map_err(|e| experiment.error_at("train", "backend", e.to_string()))?;
+    let train = &experiment.experiment.train;
+    Backend::select(&train.backend, train.device.as_deref()).map_err(|e| {
+        let key = match e {
+            SelectError::BadDevice(_) | SelectError::WrongDevice { .. } => "device",
+            _ => "backend",
+        };
+        experiment.error_at("train", key, e.to_string())
+    })?;
     let mut recipe = experiment.resolve(store, ingest, cairn_version)?;
-    recipe.environment.device = backend.device_name().to_string();
+    settle_device(&mut recipe)?;
     Ok(recipe)
+}
+
+/// Spells the recipe's device canonically (the backend's default when none was written), so
+/// `cuda` and `cuda:0` are one recipe.
+fn settle_device(recipe: &mut Recipe) -> Result<(), PipelineError> {
+    let written = std::mem::take(&mut recipe.environment.device);
+    let backend = Backend::select(
+        &recipe.train.backend,
+        (!written.is_empty()).then_some(written.as_str()),
+    )?;
+    recipe.environment.device = backend.device_name();
+    Ok(())
 }
 
 /// Builds a recipe made in code (inputs that are store objects or files, a cause) for the
@@ -132,9 +151,7 @@ pub fn build_recipe(
         cairn_version,
         &crate::architectures::schemas(),
     )?;
-    recipe.environment.device = crate::execute::backend(&recipe.train.backend)?
-        .device_name()
-        .to_string();
+    settle_device(&mut recipe)?;
     Ok(recipe)
 }
 
@@ -428,7 +445,7 @@ pub fn run_recipe(
     let clock = Instant::now();
     let done = execute(store, recipe, recipe_id, events)?;
     let accepted = done.report.decision.accepted();
-    let backend = crate::execute::backend(&recipe.train.backend)?;
+    let backend = crate::execute::backend(recipe)?;
     let manifest = RunManifest {
         recipe: recipe_id,
         name: recipe.name.clone(),
@@ -451,7 +468,7 @@ pub fn run_recipe(
         environment: Environment {
             cairn_version: cairn_version.to_string(),
             backend: recipe.environment.backend.clone(),
-            device: backend.device_name().to_string(),
+            device: backend.device_name(),
             threads: recipe.environment.threads,
         },
         status: if accepted || options.force {
@@ -474,6 +491,7 @@ pub fn run_recipe(
         },
         onnx_parity: done.onnx.as_ref().map(|(_, p)| p.clone()),
         reproducibility: Some(crate::execute::reproducibility(backend)),
+        hardware: Some(crate::execute::hardware(backend)),
         threshold: done.threshold,
     };
     let run = store.put_manifest(&manifest)?;
@@ -634,6 +652,66 @@ pub struct ReproduceReport {
     pub damaged: bool,
     /// What the run's backend promised a re-run in the same environment.
     pub promised: Option<cairn_spec::Reproducibility>,
+    /// How far the re-run's weights and test-set outputs are from the recorded ones, when
+    /// they are not the same bytes.
+    pub deviation: Option<RerunDeviation>,
+    /// The verdict: bit for bit, or within the promised tolerance, with every stored output
+    /// intact.
+    pub reproduced: bool,
+}
+
+/// A re-run that did not give the recorded bytes, measured against the recorded run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RerunDeviation {
+    /// Largest |Δ| of any weight.
+    pub max_weight_deviation: f64,
+    /// Largest |Δ| of any output on the version's test set.
+    pub max_output_deviation: f64,
+    /// Test examples whose attack / benign decision differs.
+    pub flips: u64,
+    /// The promised tolerance, when the backend promises one.
+    pub tolerance: Option<f64>,
+    /// Both deviations at most the tolerance.
+    pub within: bool,
+}
+
+/// Measures a re-run's weights against the recorded run's, and both models' outputs on the
+/// test set; `None` when the recorded weights cannot be read.
+fn rerun_deviation(
+    store: &Store,
+    reference: &str,
+    reproduced_weights: &ObjectId,
+    promised: Option<cairn_spec::Reproducibility>,
+) -> Result<Option<RerunDeviation>, PipelineError> {
+    let model = LoadedModel::load(store, reference)?;
+    let Ok(recorded) = model.weights() else {
+        return Ok(None);
+    };
+    let again = cairn_model::Weights(store.read(reproduced_weights)?);
+    let max_weight_deviation = cairn_model::weight_deviation(recorded, &again)?;
+    let (_, ids) = model.test_set()?;
+    let before = model.predict_ids(&ids)?;
+    let after = cairn_model::predict(&model.config, model.backend, &again, &ids, 256)?;
+    let at = model.run.threshold.map(|t| t as f32);
+    let flips = before
+        .iter()
+        .zip(&after)
+        .filter(|(a, b)| a.is_attack_at(at) != b.is_attack_at(at))
+        .count() as u64;
+    let max_output_deviation = cairn_onnx::deviation(&before, &after).max();
+    let tolerance = match promised {
+        Some(cairn_spec::Reproducibility::WithinTolerance { max_abs_deviation }) => {
+            Some(max_abs_deviation)
+        }
+        _ => None,
+    };
+    Ok(Some(RerunDeviation {
+        max_weight_deviation,
+        max_output_deviation,
+        flips,
+        tolerance,
+        within: tolerance.is_some_and(|t| max_weight_deviation <= t && max_output_deviation <= t),
+    }))
 }
 
 /// The state of a stored object, as [`OutputCheck::stored`] names it.
@@ -665,14 +743,20 @@ pub fn reproduce(
         .map(|(output, id)| Ok((output, id, stored_state(store, &id)?)))
         .collect::<Result<_, PipelineError>>()?;
     let recipe: Recipe = store.get_manifest(&manifest.recipe)?;
+    let backend = crate::execute::backend(&recipe)?;
     let now = Environment {
         cairn_version: cairn_version.to_string(),
-        device: crate::execute::backend(&recipe.train.backend)?
-            .device_name()
-            .to_string(),
+        device: backend.device_name(),
         ..recipe.environment.clone()
     };
     let recorded = &manifest.environment;
+    // The hardware behind the device: a run recorded before cairn noted it is taken as
+    // unknown, not as different.
+    let hardware_now = crate::execute::hardware(backend).to_string();
+    let hardware_then = manifest
+        .hardware
+        .as_ref()
+        .map_or_else(|| hardware_now.clone(), ToString::to_string);
     let mut environment = Vec::new();
     for (field, a, b) in [
         ("cairn_version", &recorded.cairn_version, &now.cairn_version),
@@ -683,6 +767,7 @@ pub fn reproduce(
             &recorded.threads.to_string(),
             &now.threads.to_string(),
         ),
+        ("hardware", &hardware_then, &hardware_now),
     ] {
         if a != b {
             environment.push(EnvironmentChange {
@@ -733,6 +818,12 @@ pub fn reproduce(
     let damaged = outputs
         .iter()
         .any(|o| o.stored == "corrupt" || o.stored == "missing");
+    let deviation = if identical {
+        None
+    } else {
+        rerun_deviation(store, reference, &done.weights, manifest.reproducibility)?
+    };
+    let reproduced = !damaged && (identical || deviation.as_ref().is_some_and(|d| d.within));
     Ok(ReproduceReport {
         reference: name.to_string(),
         run,
@@ -741,6 +832,8 @@ pub fn reproduce(
         identical,
         damaged,
         promised: manifest.reproducibility,
+        deviation,
+        reproduced,
     })
 }
 

@@ -285,6 +285,12 @@ pub struct TrainSection {
     /// `ndarray` (CPU, default); `wgpu` and `tch` when built with those features.
     #[serde(default = "default_backend")]
     pub backend: String,
+    /// The backend's device: `cpu`; for wgpu `default` (its pick), `cpu`, `discrete:N`,
+    /// `integrated:N`, `virtual:N`; for tch `cpu`, `cuda:N`, `mps`, `vulkan`. The backend's
+    /// default when absent. Recipes carry it, spelled canonically, as the environment's
+    /// device, never here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     /// CPU threads for training; part of the environment (it can change numerics).
     #[serde(default = "default_threads")]
     pub threads: u64,
@@ -334,6 +340,7 @@ impl Default for TrainSection {
             weight_decay: default_weight_decay(),
             loss_weights: LossWeights::default(),
             backend: default_backend(),
+            device: None,
             threads: default_threads(),
             trainable_layers: None,
             encoder_learning_rate: None,

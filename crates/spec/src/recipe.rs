@@ -540,7 +540,10 @@ impl RecipeBuilder {
                 parent: self.parent.clone(),
                 pretrained,
             },
-            train: e.train.clone(),
+            train: crate::TrainSection {
+                device: None,
+                ..e.train.clone()
+            },
             regression: RegressionRecipe {
                 baseline: self.baseline.clone(),
                 extra_sets,
@@ -555,9 +558,9 @@ impl RecipeBuilder {
             environment: Environment {
                 cairn_version: cairn_version.to_string(),
                 backend: e.train.backend.clone(),
-                // The backend's device kind; the pipeline replaces it with what the backend
-                // reports.
-                device: "cpu".into(),
+                // As written (empty: the backend's default); the pipeline, which knows the
+                // backends, spells it canonically.
+                device: e.train.device.clone().unwrap_or_default(),
                 threads: e.train.threads,
             },
             cause: self.cause.clone(),

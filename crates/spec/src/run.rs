@@ -96,6 +96,25 @@ pub struct RunManifest {
     /// (absent in runs recorded before it was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reproducibility: Option<Reproducibility>,
+    /// The processor or adapter the device turned out to be (absent in runs recorded before
+    /// it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<Hardware>,
+}
+
+/// The hardware behind a run's device, as its backend reported it: a CPU model, a GPU
+/// adapter, libtorch's build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hardware {
+    pub name: String,
+    /// What else decides its numerics: the kernel target, the library and its build.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Hardware {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.name, self.detail)
+    }
 }
 
 /// How exactly a backend's training repeats; recorded in the run, checked by `cairn

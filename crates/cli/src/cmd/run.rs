@@ -472,22 +472,38 @@ pub fn reproduce(store: &Path, out: &Output, args: ReproduceArgs) -> Result<Exit
                 ));
             }
         }
-        match (report.identical, report.damaged) {
-            (true, false) => out.line(format!("{}: bit-for-bit identical", report.reference)),
-            (true, true) => out.line(format!(
-                "{}: bit-for-bit identical, but stored outputs are damaged",
-                report.reference
-            )),
-            (false, _) => out.line(match (&report.promised, report.environment.is_empty()) {
-                (Some(promised), true) => format!(
-                    "{}: not reproduced, although its backend promises {promised} in this environment",
-                    report.reference
-                ),
-                _ => format!("{}: not reproduced", report.reference),
-            }),
+        if let Some(d) = &report.deviation {
+            let against = d
+                .tolerance
+                .map(|t| format!(" (tolerance {t:e})"))
+                .unwrap_or_default();
+            out.line(format!(
+                "deviation   weights max |Δ| {:.3e}, test outputs max |Δ| {:.3e}{against}, {} decision(s) flipped",
+                d.max_weight_deviation, d.max_output_deviation, d.flips
+            ));
         }
+        let r = &report.reference;
+        let within = report.deviation.as_ref().is_some_and(|d| d.within);
+        out.line(match (report.identical, within, report.damaged) {
+            (true, _, false) => format!("{r}: bit-for-bit identical"),
+            (true, _, true) => {
+                format!("{r}: bit-for-bit identical, but stored outputs are damaged")
+            }
+            (false, true, false) => {
+                format!("{r}: reproduced within the tolerance its backend promises")
+            }
+            (false, true, true) => format!(
+                "{r}: reproduced within the tolerance its backend promises, but stored outputs are damaged"
+            ),
+            (false, false, _) => match (&report.promised, report.environment.is_empty()) {
+                (Some(promised), true) => format!(
+                    "{r}: not reproduced, although its backend promises {promised} in this environment"
+                ),
+                _ => format!("{r}: not reproduced"),
+            },
+        });
     }
-    Ok(if report.identical && !report.damaged {
+    Ok(if report.reproduced {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(crate::EXIT_FAILURE)

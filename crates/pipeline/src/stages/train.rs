@@ -52,7 +52,7 @@ pub(crate) fn train_config(recipe: &Recipe) -> Result<TrainConfig, PipelineError
             context: t.loss_weights.context,
         },
         threads: t.threads as usize,
-        backend: backend(&t.backend)?,
+        backend: backend(recipe)?,
         trainable_layers: t.trainable_layers.map(|k| k as usize),
         encoder_learning_rate: t.encoder_learning_rate,
         warmup_steps: t.warmup_steps as usize,
