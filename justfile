@@ -45,10 +45,23 @@ test:
 setup-wgpu:
     scripts/setup-wgpu.sh
 
-# The backend tests with the wgpu feature: a version trained on wgpu and compared with
-# ndarray and ONNX Runtime.
+# The backend tests with the wgpu feature: the model crate's conformance suite on every
+# backend built in, and a version trained on wgpu through the binary, compared with ndarray
+# and ONNX Runtime and reproduced within its tolerance.
 test-wgpu: setup-wgpu
+    cargo test --locked -p cairn-model --features wgpu --test conformance -- --nocapture
     cargo test --locked -p cairn --features wgpu --test backends_cli -- --nocapture
+
+# libtorch for the tch feature: PyPI's torch 2.9.0 wheel in a venv under ~/.cache (with its
+# nvidia-* runtime wheels, about 7 GB). Not part of `just setup` or CI.
+setup-tch:
+    scripts/setup-tch.sh
+
+# The backend tests with the tch feature (libtorch on the CPU), as `test-wgpu` does for wgpu.
+test-tch:
+    source <(scripts/setup-tch.sh --env) && \
+      cargo test --locked -p cairn-model --features tch --test conformance -- --nocapture && \
+      cargo test --locked -p cairn --features tch --test backends_cli -- --nocapture
 
 # `kill -9` at random instants of `cairn run`, `deploy`, `deploy --rollback` and `redteam retrain`,
 # then fsck and rerun, n times each (the test suite runs 3).
@@ -67,9 +80,16 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
-# Benchmarks, each against a peer or a goal in the same command: `just bench store|validate|train|lineage|scan|encoder|redteam|serve`.
-bench what: build
-    scripts/bench-{{what}}.sh {{cairn}}
+# Benchmarks, each against a peer or a goal in the same command: `just bench store|validate|train|lineage|scan|encoder|redteam|serve|backends`.
+# `backends` builds cairn with the wgpu and tch features (after `just setup-wgpu setup-tch`).
+bench what:
+    if [[ "{{what}}" == backends ]]; then \
+      source <(scripts/setup-tch.sh --env) && \
+      cargo build --locked -p cairn --features wgpu,tch && \
+      scripts/bench-backends.sh "$CARGO_TARGET_DIR/debug/cairn"; \
+    else \
+      just build && scripts/bench-{{what}}.sh {{cairn}}; \
+    fi
 
 # `cairn` with any arguments, e.g. `just cairn fsck`.
 cairn *args: build
