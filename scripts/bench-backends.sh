@@ -4,9 +4,12 @@
 # and tch features: ndarray, wgpu (on the machine's default adapter: Mesa's lavapipe where
 # there is no GPU) and tch (libtorch's CPU device, or `CAIRN_BENCH_TCH_DEVICE=cuda:0`), as
 # ratios to ndarray. Same rows, seed, batch and thread count everywhere; bert is
-# all-MiniLM-L6-v2 from `just fetch-encoder`, fine-tuned whole.
+# all-MiniLM-L6-v2 from `just fetch-encoder`, fine-tuned whole. The wgpu and tch runs may
+# use binaries of their own (built with one feature each), given as the second and third
+# arguments; the store is the same.
 set -euo pipefail
-cairn=${1:?usage: bench-backends.sh <cairn binary built with --features wgpu,tch>}
+cairn=${1:?usage: bench-backends.sh <cairn built with --features wgpu,tch> [<cairn with wgpu>] [<cairn with tch>]}
+declare -A bin=([ndarray]=$cairn [wgpu]=${2:-$cairn} [tch]=${3:-$cairn})
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/fetch-encoder.sh" >&2
 enc="$root/encoders/all-minilm-l6-v2"
@@ -63,7 +66,7 @@ for arch in bag transformer bert; do
     [[ $backend == tch ]] && device=${CAIRN_BENCH_TCH_DEVICE:-}
     experiment "$arch" "$backend" "$device"
     echo "bench: $arch on $backend" >&2
-    "$cairn" --store "$store" -q run "$dir/$arch-$backend.toml" >/dev/null
+    "${bin[$backend]}" --store "$store" -q run "$dir/$arch-$backend.toml" >/dev/null
     got[$arch-$backend]=$(rate "$arch-$backend")
   done
 done

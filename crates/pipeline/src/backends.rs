@@ -150,11 +150,7 @@ pub fn backend_snapshot(
                 )
                 .binary();
                 let d = cairn_onnx::deviation(&reference_predictions, &predictions);
-                let flips = reference_predictions
-                    .iter()
-                    .zip(&predictions)
-                    .filter(|(a, b)| a.is_attack_at(at) != b.is_attack_at(at))
-                    .count() as u64;
+                let flips = crate::execute::flips(&reference_predictions, &predictions, threshold);
                 BackendRow {
                     backend,
                     available: true,

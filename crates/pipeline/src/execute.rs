@@ -119,6 +119,16 @@ pub(crate) fn reproducibility(backend: Backend) -> cairn_spec::Reproducibility {
     }
 }
 
+/// Examples whose attack / benign decision differs between two prediction lists, at a run's
+/// operating point (`None`: P(attack) > 0.5).
+pub(crate) fn flips(a: &[Prediction], b: &[Prediction], threshold: Option<f64>) -> u64 {
+    let at = threshold.map(|t| t as f32);
+    a.iter()
+        .zip(b)
+        .filter(|(x, y)| x.is_attack_at(at) != y.is_attack_at(at))
+        .count() as u64
+}
+
 /// What the backend's device is, in the spec's terms.
 pub(crate) fn hardware(backend: Backend) -> cairn_spec::Hardware {
     let h = backend.hardware();

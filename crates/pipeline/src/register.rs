@@ -692,12 +692,7 @@ fn rerun_deviation(
     let (_, ids) = model.test_set()?;
     let before = model.predict_ids(&ids)?;
     let after = cairn_model::predict(&model.config, model.backend, &again, &ids, 256)?;
-    let at = model.run.threshold.map(|t| t as f32);
-    let flips = before
-        .iter()
-        .zip(&after)
-        .filter(|(a, b)| a.is_attack_at(at) != b.is_attack_at(at))
-        .count() as u64;
+    let flips = crate::execute::flips(&before, &after, model.run.threshold);
     let max_output_deviation = cairn_onnx::deviation(&before, &after).max();
     let tolerance = match promised {
         Some(cairn_spec::Reproducibility::WithinTolerance { max_abs_deviation }) => {
