@@ -279,9 +279,14 @@ fn a_version_trained_on_a_backend_this_build_lacks_is_evaluated_on_ndarray() {
     assert_eq!(rows[0]["available"], true);
     assert_eq!(rows[1]["flips"], 0, "{table}");
     assert_eq!(rows[2]["available"], false);
-    // The gate between it and a CPU version runs too.
+    // The gate between it and a CPU version runs too, and says what it ran on.
     let out = env.run(&["regress", "tiny@1.0.0", &gpu]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = common::stdout(&out);
+    assert!(
+        text.contains("backend: ndarray (trained on wgpu, not built in)"),
+        "{text}"
+    );
 }
 
 #[test]

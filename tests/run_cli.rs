@@ -224,7 +224,7 @@ fn fine_tune_records_the_parent_and_changes_the_weights() {
         "three inline charts"
     );
     for needle in [
-        "loss and validation accuracy per epoch",
+        "training loss per optimizer step",
         "recall per family",
         "Regression gate",
         "against tiny@1.0.0",
@@ -246,6 +246,55 @@ fn fine_tune_records_the_parent_and_changes_the_weights() {
             .contains("http"),
         "nothing is loaded from the network"
     );
+    // The run keeps its training loss per optimizer step, so a one-epoch fine-tune draws a
+    // curve, not a dot.
+    let steps = c["steps"].as_array().expect("steps");
+    assert!(steps.len() >= 10, "{steps:?}");
+    for (i, s) in steps.iter().enumerate() {
+        assert_eq!(s["step"], i + 1, "one record per step");
+        assert_eq!(s["epoch"], 1);
+        assert!(s["loss"].as_f64().is_some_and(|l| l.is_finite() && l > 0.0));
+    }
+    let curve = html
+        .split("training loss per optimizer step")
+        .nth(1)
+        .and_then(|rest| rest.split("</svg>").next())
+        .expect("curve");
+    // The loss lines are the chart's coloured polylines of more than two points (the axes
+    // are black, the legend's marks two points).
+    let lines = |curve: &str| -> Vec<usize> {
+        curve
+            .split("<polyline")
+            .skip(1)
+            .filter_map(|l| l.split("/>").next())
+            .filter(|l| !l.contains("stroke=\"#000000\""))
+            .filter_map(|l| l.split("points=\"").nth(1)?.split('"').next())
+            .map(|points| points.split_whitespace().count())
+            .filter(|&n| n > 2)
+            .collect()
+    };
+    assert_eq!(lines(curve), [steps.len()], "{curve}");
+    // Both versions' curves on one chart.
+    let both = env.path("both.html");
+    let out = env.run(&[
+        "report",
+        "tiny@1.1.0",
+        "--html",
+        both.to_str().expect("p"),
+        "--compare",
+        "tiny@1.0.0",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let both = std::fs::read_to_string(&both).expect("html");
+    let curve = both
+        .split("training loss per optimizer step")
+        .nth(1)
+        .and_then(|rest| rest.split("</svg>").next())
+        .expect("curve");
+    assert_eq!(lines(curve).len(), 2, "two loss lines: {curve}");
+    assert!(curve.contains("tiny@1.0.0 train loss"), "{curve}");
+    let out = env.run(&["report", "tiny@1.1.0", "--compare", "tiny@1.0.0"]);
+    assert_eq!(code(&out), 2, "--compare needs --html");
     // The fine-tune reproduces too (it reads the parent's weights from the store).
     let out = env.run(&["reproduce", "tiny@1.1.0"]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));

@@ -183,6 +183,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             train_examples_per_second: 0.0,
             reproducibility: None,
             hardware: None,
+            steps: Vec::new(),
             onnx_parity: None,
         };
         let run_id = store.put_manifest(&run)?;

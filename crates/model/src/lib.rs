@@ -363,6 +363,8 @@ pub struct Progress {
     pub batches: usize,
     /// Mean batch loss so far in this epoch.
     pub running_loss: f64,
+    /// This batch's loss (`None`: the batch had nothing to learn from).
+    pub loss: Option<f64>,
 }
 
 /// Model outputs for one example.
@@ -960,8 +962,10 @@ fn train_loop<A: arch::Arch>(
                 }
                 None => net.forward(arch, model, &examples, &device, Some(&mut dropout_rng)),
             };
+            let mut batch_loss = None;
             if let Some((loss, value)) = net::loss(out, &examples, &cfg.head_weights, &device)? {
                 loss_sum += value;
+                batch_loss = Some(value);
                 step += 1;
                 let warm = if cfg.warmup_steps > 0 {
                     (step as f64 / cfg.warmup_steps as f64).min(1.0)
@@ -987,6 +991,7 @@ fn train_loop<A: arch::Arch>(
                 batch: b + 1,
                 batches,
                 running_loss: loss_sum / (b + 1) as f64,
+                loss: batch_loss,
             });
         }
         let train_loss = if batches == 0 {

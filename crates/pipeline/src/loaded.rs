@@ -96,6 +96,15 @@ impl<'s> LoadedModel<'s> {
         Ok(self.weights.get_or_init(|| read))
     }
 
+    /// The backend its predictions come from, as reports name it: `ndarray (trained on
+    /// wgpu, not built in)` when this build substitutes.
+    pub fn evaluated_on(&self) -> String {
+        match &self.substituted {
+            Some(trained) => format!("ndarray (trained on {trained}, not built in)"),
+            None => self.backend.name().to_string(),
+        }
+    }
+
     /// The version's test set (as its recipe names it) and its texts tokenized.
     pub fn test_set(&self) -> Result<(Vec<DatasetRow>, Vec<Vec<u32>>), PipelineError> {
         let rows = crate::execute::test_rows(

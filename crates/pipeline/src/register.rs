@@ -464,6 +464,7 @@ pub fn run_recipe(
         },
         metrics: done.metrics.clone(),
         epochs: done.epochs.clone(),
+        steps: done.steps.clone(),
         // Where it actually ran.
         environment: Environment {
             cairn_version: cairn_version.to_string(),
@@ -880,10 +881,34 @@ pub fn regress(
     Ok(cairn_report::compare(
         Some(baseline),
         &cand.version,
-        &recipe.train.backend,
+        &cand.evaluated_on(),
         &outcomes,
         crate::gate::thresholds(recipe),
     ))
+}
+
+/// A run's training curve as the report draws it: per step, and per epoch.
+fn curve_of(run: &RunManifest) -> (Vec<cairn_report::StepPoint>, Vec<cairn_report::EpochPoint>) {
+    let steps = run
+        .steps
+        .iter()
+        .map(|s| cairn_report::StepPoint {
+            step: s.step,
+            epoch: s.epoch,
+            loss: s.loss,
+        })
+        .collect();
+    let epochs = run
+        .epochs
+        .iter()
+        .map(|e| cairn_report::EpochPoint {
+            epoch: e.epoch,
+            train_loss: e.train_loss,
+            validation_loss: e.validation_loss,
+            validation_accuracy: e.validation_accuracy,
+        })
+        .collect();
+    (steps, epochs)
 }
 
 /// The evaluation document a run stored: metrics plus the family names.
@@ -900,8 +925,25 @@ fn evaluation(store: &Store, run: &RunManifest) -> Result<EvaluationDoc, Pipelin
 }
 
 /// `cairn report --html`: one self-contained page for a registered version.
-pub fn html_report(store: &Store, reference: &str) -> Result<String, PipelineError> {
+pub fn html_report(
+    store: &Store,
+    reference: &str,
+    compare: Option<&str>,
+) -> Result<String, PipelineError> {
     let (name, run, manifest) = load_run(store, reference)?;
+    let compare = match compare {
+        Some(other) => {
+            let (other_name, _, other_run) = load_run(store, other)?;
+            let (steps, epochs) = curve_of(&other_run);
+            Some(cairn_report::ComparedCurve {
+                version: other_name.to_string(),
+                steps,
+                epochs,
+            })
+        }
+        None => None,
+    };
+    let (steps, epochs) = curve_of(&manifest);
     let eval = evaluation(store, &manifest)?;
     let baseline = match manifest.parent {
         Some(parent) => Some(evaluation(
@@ -949,16 +991,9 @@ pub fn html_report(store: &Store, reference: &str) -> Result<String, PipelineErr
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect(),
-        epochs: manifest
-            .epochs
-            .iter()
-            .map(|e| cairn_report::EpochPoint {
-                epoch: e.epoch,
-                train_loss: e.train_loss,
-                validation_loss: e.validation_loss,
-                validation_accuracy: e.validation_accuracy,
-            })
-            .collect(),
+        epochs,
+        steps,
+        compare,
         family_recall,
         confusion: eval.metrics.binary_confusion,
         report: report.as_ref(),

@@ -17,6 +17,22 @@ pub struct EpochPoint {
     pub validation_accuracy: Option<f64>,
 }
 
+/// The training loss at an optimizer step (or the mean over a span ending there).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepPoint {
+    pub step: u64,
+    pub epoch: u64,
+    pub loss: f64,
+}
+
+/// Another version's training curve, drawn beside this one's (`cairn report a --compare b`).
+#[derive(Debug, Clone)]
+pub struct ComparedCurve {
+    pub version: String,
+    pub steps: Vec<StepPoint>,
+    pub epochs: Vec<EpochPoint>,
+}
+
 /// A family's recall for the candidate and, when there is one, the baseline.
 #[derive(Debug, Clone)]
 pub struct FamilyRecall {
@@ -32,6 +48,11 @@ pub struct HtmlInput<'a> {
     pub subtitle: String,
     pub metrics: Vec<(String, f64)>,
     pub epochs: Vec<EpochPoint>,
+    /// The training loss per optimizer step (empty for runs recorded before cairn kept it:
+    /// the chart is then per epoch).
+    pub steps: Vec<StepPoint>,
+    /// A second version's curve on the same chart.
+    pub compare: Option<ComparedCurve>,
     pub family_recall: Vec<FamilyRecall>,
     /// `[true][predicted]`, 0 = benign, 1 = attack.
     pub confusion: [[u64; 2]; 2],
@@ -161,6 +182,116 @@ fn curves(epochs: &[EpochPoint]) -> Result<String, HtmlError> {
                         .map(|p| Circle::new(p, 3, color.filled())),
                 )
                 .map_err(&e)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(&e)?;
+        root.present().map_err(&e)?;
+    }
+    Ok(svg)
+}
+
+/// A labelled, coloured set of points: joined as a line (`true`) or drawn as dots.
+type Drawn = (String, RGBColor, Vec<(f64, f64)>, bool);
+
+/// `(last step of each epoch, value)` for an epoch figure, so per-epoch validation numbers sit
+/// on the step axis where their epoch ended.
+fn at_epoch_ends(
+    steps: &[StepPoint],
+    epochs: &[EpochPoint],
+    value: impl Fn(&EpochPoint) -> Option<f64>,
+) -> Vec<(f64, f64)> {
+    epochs
+        .iter()
+        .filter_map(|e| {
+            let end = steps
+                .iter()
+                .filter(|s| s.epoch == e.epoch)
+                .map(|s| s.step)
+                .max()?;
+            value(e).map(|v| (end as f64, v))
+        })
+        .collect()
+}
+
+/// The training loss per optimizer step, validation loss and accuracy where each epoch ended,
+/// and, with `compare`, the other version's on the same axes.
+fn step_curves(input: &HtmlInput<'_>) -> Result<String, HtmlError> {
+    let e = err("training curves");
+    let line = |steps: &[StepPoint]| -> Vec<(f64, f64)> {
+        steps.iter().map(|s| (s.step as f64, s.loss)).collect()
+    };
+    let mut series: Vec<Drawn> = vec![
+        ("train loss".into(), CANDIDATE, line(&input.steps), true),
+        (
+            "validation loss".into(),
+            VALIDATION,
+            at_epoch_ends(&input.steps, &input.epochs, |p| p.validation_loss),
+            false,
+        ),
+        (
+            "validation accuracy".into(),
+            GREEN,
+            at_epoch_ends(&input.steps, &input.epochs, |p| p.validation_accuracy),
+            false,
+        ),
+    ];
+    if let Some(c) = &input.compare {
+        series.push((
+            format!("{} train loss", c.version),
+            BASELINE,
+            line(&c.steps),
+            true,
+        ));
+        series.push((
+            format!("{} validation loss", c.version),
+            BASELINE,
+            at_epoch_ends(&c.steps, &c.epochs, |p| p.validation_loss),
+            false,
+        ));
+    }
+    let points = || series.iter().flat_map(|(_, _, p, _)| p.iter());
+    let last = points().map(|p| p.0).fold(2.0f64, f64::max);
+    let top = points().map(|p| p.1).fold(1.0f64, f64::max) * 1.1;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (560, 280)).into_drawing_area();
+        root.fill(&WHITE).map_err(&e)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("training loss per optimizer step", ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(44)
+            .build_cartesian_2d(1f64..last, 0f64..top)
+            .map_err(&e)?;
+        chart.configure_mesh().x_desc("step").draw().map_err(&e)?;
+        for (label, color, points, joined) in series {
+            if points.is_empty() {
+                continue;
+            }
+            let legend = move |(x, y): (i32, i32)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            };
+            if joined {
+                chart
+                    .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                    .map_err(&e)?
+                    .label(label)
+                    .legend(legend);
+            } else {
+                chart
+                    .draw_series(
+                        points
+                            .into_iter()
+                            .map(|p| Circle::new(p, 4, color.filled())),
+                    )
+                    .map_err(&e)?
+                    .label(label)
+                    .legend(legend);
+            }
         }
         chart
             .configure_series_labels()
@@ -357,7 +488,11 @@ pub fn html(input: &HtmlInput) -> Result<String, HtmlError> {
         out,
         "<h2>Training and evaluation</h2><div class=\"charts\">"
     );
-    out.push_str(&curves(&input.epochs)?);
+    if input.steps.is_empty() {
+        out.push_str(&curves(&input.epochs)?);
+    } else {
+        out.push_str(&step_curves(input)?);
+    }
     out.push_str(&recall_bars(&input.family_recall)?);
     out.push_str(&confusion(&input.confusion)?);
     let _ = writeln!(out, "</div>");

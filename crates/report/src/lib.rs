@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use html::{
-    BackendFigures, BackendLine, EpochPoint, FamilyRecall, HtmlError, HtmlInput, escape, html,
+    BackendFigures, BackendLine, ComparedCurve, EpochPoint, FamilyRecall, HtmlError, HtmlInput,
+    StepPoint, escape, html,
 };
 pub use render::markdown;
 

@@ -7,7 +7,46 @@ use serde::{Deserialize, Serialize};
 
 use crate::Environment;
 
-/// Per-epoch numbers recorded during training.
+/// The training loss at an optimizer step, or averaged over a span of steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// 1-based optimizer step over the whole run (the last step of the span it stands for).
+    pub step: u64,
+    pub epoch: u64,
+    /// The training loss: the mean batch loss over the steps this record stands for.
+    pub loss: f64,
+}
+
+/// About this many [`StepRecord`]s per run at most (one more per epoch boundary that splits
+/// a span): longer runs average consecutive steps.
+pub const MAX_STEP_RECORDS: usize = 256;
+
+impl StepRecord {
+    /// `(epoch, batch loss)` of every step, in order, as about [`MAX_STEP_RECORDS`] records: consecutive steps of one epoch averaged in equal spans, so a one-epoch
+    /// fine-tune still draws a curve and a long run stays small.
+    pub fn summarize(losses: &[(u64, f64)]) -> Vec<StepRecord> {
+        let span = losses.len().div_ceil(MAX_STEP_RECORDS).max(1);
+        let mut out: Vec<StepRecord> = Vec::new();
+        let mut i = 0;
+        while i < losses.len() {
+            let epoch = losses[i].0;
+            let mut j = i;
+            while j < losses.len() && j - i < span && losses[j].0 == epoch {
+                j += 1;
+            }
+            let mean = losses[i..j].iter().map(|(_, l)| l).sum::<f64>() / (j - i) as f64;
+            out.push(StepRecord {
+                step: j as u64,
+                epoch,
+                loss: mean,
+            });
+            i = j;
+        }
+        out
+    }
+}
+
+/// One epoch's summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     pub epoch: u64,
@@ -72,6 +111,10 @@ pub struct RunManifest {
     /// Headline test-set metrics (accuracy, precision, recall, f1, fpr, fnr, …).
     pub metrics: BTreeMap<String, f64>,
     pub epochs: Vec<EpochRecord>,
+    /// The training loss per optimizer step ([`StepRecord::summarize`]; absent in runs
+    /// recorded before it was).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepRecord>,
     /// Where it actually ran.
     pub environment: Environment,
     pub status: RunState,
@@ -216,5 +259,31 @@ mod tests {
         assert_eq!(Mode::FineTune.to_string(), "fine-tune");
         let parsed: Decision = serde_json::from_str("\"reject\"").unwrap_or(Decision::Accept);
         assert_eq!(parsed, Decision::Reject);
+    }
+
+    #[test]
+    fn steps_are_kept_whole_when_few_and_averaged_within_epochs_when_many() {
+        let few: Vec<(u64, f64)> = (0..17).map(|i| (1, f64::from(i))).collect();
+        let kept = StepRecord::summarize(&few);
+        assert_eq!(kept.len(), 17);
+        assert_eq!((kept[16].step, kept[16].loss), (17, 16.0));
+
+        // 3 epochs of 300 steps: spans of 4 (900 / 256, rounded up), cut at each epoch's end.
+        let many: Vec<(u64, f64)> = (0..900u32)
+            .map(|i| (u64::from(i / 300) + 1, f64::from(i)))
+            .collect();
+        let kept = StepRecord::summarize(&many);
+        assert!(kept.len() <= MAX_STEP_RECORDS + 3, "{}", kept.len());
+        assert!(kept.windows(2).all(|w| w[0].step < w[1].step));
+        assert_eq!(kept[0].step, 4);
+        assert_eq!(kept[0].loss, 1.5, "the mean of steps 1-4");
+        let first_of_epoch_2 = kept.iter().find(|r| r.epoch == 2).map(|r| r.step);
+        assert_eq!(
+            first_of_epoch_2,
+            Some(304),
+            "epoch 1's last span (297-300) stops at its end"
+        );
+        assert_eq!(kept.last().map(|r| r.step), Some(900));
+        assert!(StepRecord::summarize(&[]).is_empty());
     }
 }

@@ -68,6 +68,9 @@ pub struct ReportArgs {
     /// Write a self-contained HTML page (charts inline, nothing loaded from the network).
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// Draw this version's training curve beside the first one's (with --html).
+    #[arg(long, value_name = "VERSION", requires = "html")]
+    compare: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -391,7 +394,8 @@ pub fn report(store: &Path, out: &Output, args: ReportArgs) -> Result<ExitCode> 
     let store = Store::open(store)?;
     match &args.html {
         Some(path) => {
-            let page = cairn_pipeline::html_report(&store, &args.reference)?;
+            let page =
+                cairn_pipeline::html_report(&store, &args.reference, args.compare.as_deref())?;
             cairn_store::write_atomic(path, |w| w.write_all(page.as_bytes()))
                 .with_context(|| format!("failed to write `{}`", path.display()))?;
             out.status(format!("wrote {}", path.display()));

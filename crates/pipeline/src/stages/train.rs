@@ -66,6 +66,7 @@ pub(crate) struct TrainOut {
     /// The cached frozen-layer features used (train, validation), when layers were frozen.
     pub features: Vec<ObjectId>,
     pub epochs: Vec<EpochRecord>,
+    pub steps: Vec<cairn_spec::StepRecord>,
     pub mode: Mode,
     pub seconds: f64,
 }
@@ -190,7 +191,11 @@ pub(crate) fn train(
         }
         None => None,
     };
+    let mut losses: Vec<(u64, f64)> = Vec::new();
     let mut on_batch = |p: cairn_model::Progress| {
+        if let Some(loss) = p.loss {
+            losses.push((p.epoch as u64, loss));
+        }
         events(Event::Batch {
             epoch: p.epoch,
             epochs: p.epochs,
@@ -231,6 +236,7 @@ pub(crate) fn train(
         weights_id,
         features,
         epochs,
+        steps: cairn_spec::StepRecord::summarize(&losses),
         mode,
         seconds,
     })
