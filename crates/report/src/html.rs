@@ -109,79 +109,77 @@ const CANDIDATE: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
 const BASELINE: RGBColor = RGBColor(0xbb, 0xbb, 0xbb);
 const VALIDATION: RGBColor = RGBColor(0xff, 0x7f, 0x0e);
 
-/// A named, coloured line of (epoch, value) points.
-type Series = (&'static str, RGBColor, Vec<(f64, f64)>);
+/// How a series is drawn.
+#[derive(Clone, Copy, PartialEq)]
+enum Style {
+    /// Joined points (a loss per step).
+    Line,
+    /// Points only (a figure per epoch on the step axis).
+    Dots,
+    /// Joined points, each marked (a figure per epoch on the epoch axis).
+    Marked,
+}
 
-fn curves(epochs: &[EpochPoint]) -> Result<String, HtmlError> {
+/// A labelled, coloured set of (x, y) points and how to draw them.
+type Series = (String, RGBColor, Vec<(f64, f64)>, Style);
+
+/// One line chart of `series` (empty ones skipped) over `x` from 1, `y` from 0.
+fn line_chart(
+    caption: &str,
+    x_desc: &str,
+    x_labels: Option<usize>,
+    series: Vec<Series>,
+) -> Result<String, HtmlError> {
     let e = err("training curves");
+    let points = || series.iter().flat_map(|(_, _, p, _)| p.iter());
+    let last = points().map(|p| p.0).fold(2.0f64, f64::max);
+    let top = points().map(|p| p.1).fold(1.0f64, f64::max) * 1.1;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (560, 280)).into_drawing_area();
         root.fill(&WHITE).map_err(&e)?;
-        let last = epochs.iter().map(|p| p.epoch).max().unwrap_or(1).max(2) as f64;
-        let top = epochs
-            .iter()
-            .flat_map(|p| [Some(p.train_loss), p.validation_loss, p.validation_accuracy])
-            .flatten()
-            .fold(1.0f64, f64::max)
-            * 1.1;
         let mut chart = ChartBuilder::on(&root)
-            .caption("loss and validation accuracy per epoch", ("sans-serif", 16))
+            .caption(caption, ("sans-serif", 16))
             .margin(12)
             .x_label_area_size(32)
             .y_label_area_size(44)
             .build_cartesian_2d(1f64..last, 0f64..top)
             .map_err(&e)?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .x_labels(epochs.len().max(2))
-            .draw()
-            .map_err(&e)?;
-        let series: [Series; 3] = [
-            (
-                "train loss",
-                CANDIDATE,
-                epochs
-                    .iter()
-                    .map(|p| (p.epoch as f64, p.train_loss))
-                    .collect(),
-            ),
-            (
-                "validation loss",
-                VALIDATION,
-                epochs
-                    .iter()
-                    .filter_map(|p| p.validation_loss.map(|v| (p.epoch as f64, v)))
-                    .collect(),
-            ),
-            (
-                "validation accuracy",
-                GREEN,
-                epochs
-                    .iter()
-                    .filter_map(|p| p.validation_accuracy.map(|v| (p.epoch as f64, v)))
-                    .collect(),
-            ),
-        ];
-        for (label, color, points) in series {
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(x_desc);
+        if let Some(n) = x_labels {
+            mesh.x_labels(n);
+        }
+        mesh.draw().map_err(&e)?;
+        for (label, color, points, style) in series {
             if points.is_empty() {
+                continue;
+            }
+            let legend = move |(x, y): (i32, i32)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            };
+            let marks = |size: i32| {
+                points
+                    .clone()
+                    .into_iter()
+                    .map(move |p| Circle::new(p, size, color.filled()))
+            };
+            if style == Style::Dots {
+                chart
+                    .draw_series(marks(4))
+                    .map_err(&e)?
+                    .label(label)
+                    .legend(legend);
                 continue;
             }
             chart
                 .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
                 .map_err(&e)?
                 .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(
-                    points
-                        .into_iter()
-                        .map(|p| Circle::new(p, 3, color.filled())),
-                )
-                .map_err(&e)?;
+                .legend(legend);
+            if style == Style::Marked {
+                chart.draw_series(marks(3)).map_err(&e)?;
+            }
         }
         chart
             .configure_series_labels()
@@ -194,8 +192,41 @@ fn curves(epochs: &[EpochPoint]) -> Result<String, HtmlError> {
     Ok(svg)
 }
 
-/// A labelled, coloured set of points: joined as a line (`true`) or drawn as dots.
-type Drawn = (String, RGBColor, Vec<(f64, f64)>, bool);
+/// Loss and validation accuracy per epoch: the chart of runs recorded before cairn kept the
+/// loss per step.
+fn curves(epochs: &[EpochPoint]) -> Result<String, HtmlError> {
+    let per_epoch = |value: fn(&EpochPoint) -> Option<f64>| -> Vec<(f64, f64)> {
+        epochs
+            .iter()
+            .filter_map(|p| value(p).map(|v| (p.epoch as f64, v)))
+            .collect()
+    };
+    line_chart(
+        "loss and validation accuracy per epoch",
+        "epoch",
+        Some(epochs.len().max(2)),
+        vec![
+            (
+                "train loss".into(),
+                CANDIDATE,
+                per_epoch(|p| Some(p.train_loss)),
+                Style::Marked,
+            ),
+            (
+                "validation loss".into(),
+                VALIDATION,
+                per_epoch(|p| p.validation_loss),
+                Style::Marked,
+            ),
+            (
+                "validation accuracy".into(),
+                GREEN,
+                per_epoch(|p| p.validation_accuracy),
+                Style::Marked,
+            ),
+        ],
+    )
+}
 
 /// `(last step of each epoch, value)` for an epoch figure, so per-epoch validation numbers sit
 /// on the step axis where their epoch ended.
@@ -220,23 +251,27 @@ fn at_epoch_ends(
 /// The training loss per optimizer step, validation loss and accuracy where each epoch ended,
 /// and, with `compare`, the other version's on the same axes.
 fn step_curves(input: &HtmlInput<'_>) -> Result<String, HtmlError> {
-    let e = err("training curves");
     let line = |steps: &[StepPoint]| -> Vec<(f64, f64)> {
         steps.iter().map(|s| (s.step as f64, s.loss)).collect()
     };
-    let mut series: Vec<Drawn> = vec![
-        ("train loss".into(), CANDIDATE, line(&input.steps), true),
+    let mut series: Vec<Series> = vec![
+        (
+            "train loss".into(),
+            CANDIDATE,
+            line(&input.steps),
+            Style::Line,
+        ),
         (
             "validation loss".into(),
             VALIDATION,
             at_epoch_ends(&input.steps, &input.epochs, |p| p.validation_loss),
-            false,
+            Style::Dots,
         ),
         (
             "validation accuracy".into(),
             GREEN,
             at_epoch_ends(&input.steps, &input.epochs, |p| p.validation_accuracy),
-            false,
+            Style::Dots,
         ),
     ];
     if let Some(c) = &input.compare {
@@ -244,64 +279,16 @@ fn step_curves(input: &HtmlInput<'_>) -> Result<String, HtmlError> {
             format!("{} train loss", c.version),
             BASELINE,
             line(&c.steps),
-            true,
+            Style::Line,
         ));
         series.push((
             format!("{} validation loss", c.version),
             BASELINE,
             at_epoch_ends(&c.steps, &c.epochs, |p| p.validation_loss),
-            false,
+            Style::Dots,
         ));
     }
-    let points = || series.iter().flat_map(|(_, _, p, _)| p.iter());
-    let last = points().map(|p| p.0).fold(2.0f64, f64::max);
-    let top = points().map(|p| p.1).fold(1.0f64, f64::max) * 1.1;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (560, 280)).into_drawing_area();
-        root.fill(&WHITE).map_err(&e)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("training loss per optimizer step", ("sans-serif", 16))
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(44)
-            .build_cartesian_2d(1f64..last, 0f64..top)
-            .map_err(&e)?;
-        chart.configure_mesh().x_desc("step").draw().map_err(&e)?;
-        for (label, color, points, joined) in series {
-            if points.is_empty() {
-                continue;
-            }
-            let legend = move |(x, y): (i32, i32)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            };
-            if joined {
-                chart
-                    .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                    .map_err(&e)?
-                    .label(label)
-                    .legend(legend);
-            } else {
-                chart
-                    .draw_series(
-                        points
-                            .into_iter()
-                            .map(|p| Circle::new(p, 4, color.filled())),
-                    )
-                    .map_err(&e)?
-                    .label(label)
-                    .legend(legend);
-            }
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(&e)?;
-        root.present().map_err(&e)?;
-    }
-    Ok(svg)
+    line_chart("training loss per optimizer step", "step", None, series)
 }
 
 fn recall_bars(families: &[FamilyRecall]) -> Result<String, HtmlError> {
@@ -526,4 +513,47 @@ pub fn html(input: &HtmlInput) -> Result<String, HtmlError> {
     }
     out.push_str("</body></html>\n");
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(steps: Vec<StepPoint>) -> String {
+        let input = HtmlInput {
+            title: "t@1.0.0".into(),
+            subtitle: String::new(),
+            metrics: vec![("f1".into(), 0.5)],
+            epochs: vec![EpochPoint {
+                epoch: 1,
+                train_loss: 0.7,
+                validation_loss: Some(0.6),
+                validation_accuracy: Some(0.8),
+            }],
+            steps,
+            compare: None,
+            family_recall: Vec::new(),
+            confusion: [[1, 0], [0, 1]],
+            report: None,
+            backends: None,
+        };
+        html(&input).expect("page")
+    }
+
+    #[test]
+    fn runs_without_steps_keep_the_per_epoch_chart() {
+        let old = page(Vec::new());
+        assert!(old.contains("loss and validation accuracy per epoch"));
+        assert!(!old.contains("per optimizer step"));
+        let steps = (1..=5)
+            .map(|step| StepPoint {
+                step,
+                epoch: 1,
+                loss: 1.0 / step as f64,
+            })
+            .collect();
+        let new = page(steps);
+        assert!(new.contains("training loss per optimizer step"));
+        assert!(!new.contains("per epoch"));
+    }
 }
