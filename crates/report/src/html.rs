@@ -145,8 +145,9 @@ fn line_chart(
             .y_label_area_size(44)
             .build_cartesian_2d(1f64..last, 0f64..top)
             .map_err(&e)?;
+        let whole = |x: &f64| format!("{x:.0}");
         let mut mesh = chart.configure_mesh();
-        mesh.x_desc(x_desc);
+        mesh.x_desc(x_desc).x_label_formatter(&whole);
         if let Some(n) = x_labels {
             mesh.x_labels(n);
         }
