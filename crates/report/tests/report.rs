@@ -136,3 +136,107 @@ fn a_gate_over_zero_examples_rejects() {
         assert_eq!(report.decision.rule, "no-examples");
     }
 }
+
+/// The training-curve chart's markup for a fixed two-version curve: the per-step loss lines,
+/// the epoch-end validation dots and the legend, pinned (coordinates rounded to 10 px so a
+/// plotters rounding change does not churn it).
+#[test]
+fn the_step_chart_markup_is_pinned() {
+    use cairn_report::{ComparedCurve, EpochPoint, HtmlInput, StepPoint, html};
+    let steps = |n: u64, start: f64| -> Vec<StepPoint> {
+        (1..=n)
+            .map(|step| StepPoint {
+                step,
+                epoch: 1 + (step - 1) / 10,
+                loss: start / step as f64,
+            })
+            .collect()
+    };
+    let epochs = |n: u64| -> Vec<EpochPoint> {
+        (1..=n)
+            .map(|epoch| EpochPoint {
+                epoch,
+                train_loss: 1.0 / epoch as f64,
+                validation_loss: Some(0.8 / epoch as f64),
+                validation_accuracy: Some(0.5 + 0.1 * epoch as f64),
+            })
+            .collect()
+    };
+    let input = HtmlInput {
+        title: "tiny@1.1.0".into(),
+        subtitle: "fine-tune".into(),
+        metrics: vec![("f1".into(), 0.9)],
+        epochs: epochs(1),
+        steps: steps(10, 1.0),
+        compare: Some(ComparedCurve {
+            version: "tiny@1.0.0".into(),
+            steps: steps(30, 2.0),
+            epochs: epochs(3),
+        }),
+        family_recall: Vec::new(),
+        confusion: [[9, 1], [2, 8]],
+        report: None,
+        backends: None,
+    };
+    let page = html(&input).expect("page");
+    let start = page
+        .find("training loss per optimizer step")
+        .expect("the chart");
+    let chart = &page[start..];
+    let chart = &chart[..chart.find("</svg>").expect("its end")];
+    insta::assert_snapshot!("step_chart", outline(chart));
+}
+
+/// An SVG chart as one line per drawn element: its tag, colour, and its points or position
+/// rounded to 10 px; text as written; the grid's `<line>`s counted, not listed.
+fn outline(svg: &str) -> String {
+    let attr = |element: &str, name: &str| -> Option<String> {
+        let from = element.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(element[from..].split('"').next()?.to_string())
+    };
+    let round = |v: &str| -> String {
+        v.parse::<f64>()
+            .map(|x| format!("{}", (x / 10.0).round() * 10.0))
+            .unwrap_or_else(|_| v.to_string())
+    };
+    let mut out = Vec::new();
+    let mut grid = 0;
+    for element in svg.split('<').skip(1) {
+        let tag = element.split([' ', '>', '/']).next().unwrap_or("");
+        let colour = attr(element, "stroke")
+            .filter(|c| c != "none")
+            .or_else(|| attr(element, "fill"))
+            .unwrap_or_default();
+        match tag {
+            "line" => grid += 1,
+            "polyline" => {
+                let points: Vec<String> = attr(element, "points")
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(|p| {
+                        let (x, y) = p.split_once(',').unwrap_or((p, ""));
+                        format!("{},{}", round(x), round(y))
+                    })
+                    .collect();
+                out.push(format!(
+                    "polyline {colour} {} points: {}",
+                    points.len(),
+                    points.join(" ")
+                ));
+            }
+            "circle" => out.push(format!(
+                "circle {colour} at {},{}",
+                round(&attr(element, "cx").unwrap_or_default()),
+                round(&attr(element, "cy").unwrap_or_default())
+            )),
+            "text" => {
+                let text = element.split_once('>').map(|(_, t)| t.trim()).unwrap_or("");
+                out.push(format!("text {text}"));
+            }
+            "rect" => out.push(format!("rect {colour}")),
+            _ => {}
+        }
+    }
+    out.push(format!("{grid} grid and tick lines"));
+    out.join("\n")
+}
