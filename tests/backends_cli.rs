@@ -6,6 +6,16 @@ mod common;
 
 use common::{Env, code, json, stderr};
 
+/// A backend row's largest |Δ| over its outputs.
+fn worst_deviation(row: &serde_json::Value) -> f64 {
+    row["max_abs_deviation"]
+        .as_object()
+        .expect("deviations")
+        .values()
+        .filter_map(|v| v.as_f64())
+        .fold(0.0, f64::max)
+}
+
 // Without the optional backends: their rows say they are not built in (those builds have
 // their own tests).
 #[cfg(not(any(feature = "wgpu", feature = "tch")))]
@@ -53,12 +63,7 @@ fn one_version_on_every_backend_is_a_table_in_its_lineage() {
     );
     let onnx = &rows[1];
     assert_eq!(onnx["available"], true);
-    let worst = onnx["max_abs_deviation"]
-        .as_object()
-        .expect("deviations")
-        .values()
-        .filter_map(|v| v.as_f64())
-        .fold(0.0, f64::max);
+    let worst = worst_deviation(onnx);
     assert!(worst < 1e-4, "{worst}");
     for row in &rows[2..] {
         assert_eq!(row["available"], false, "{row}");
@@ -196,13 +201,7 @@ fn trained_elsewhere_is_compared_with_the_cpu_backends(backend: &str, detail: &s
     assert_eq!(table["reference"], backend);
     for row in table["rows"].as_array().expect("rows") {
         assert_eq!(row["available"], true, "{row}");
-        let worst = row["max_abs_deviation"]
-            .as_object()
-            .expect("deviations")
-            .values()
-            .filter_map(|v| v.as_f64())
-            .fold(0.0, f64::max);
-        assert!(worst < 1e-3, "{row}");
+        assert!(worst_deviation(row) < 1e-3, "{row}");
     }
 }
 
