@@ -97,6 +97,19 @@ fn one_version_on_every_backend_is_a_table_in_its_lineage() {
     );
     // And its graph.
     let graph = json(&env, &["graph", "tiny@1.0.0", "--format", "json"]);
+    let badge = graph["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["kind"] == "version")
+        .flat_map(|n| n["version"]["badges"].as_array().expect("badges"))
+        .find(|b| b["kind"] == "backends")
+        .expect("a backends badge");
+    assert_eq!(
+        badge["label"],
+        "backends: ndarray 0 flips, onnx 0 flips, wgpu unavailable, tch unavailable"
+    );
+    let graph = json(&env, &["graph", "tiny@1.0.0", "--format", "json", "--full"]);
     let node = graph["nodes"]
         .as_array()
         .expect("nodes")
@@ -105,7 +118,7 @@ fn one_version_on_every_backend_is_a_table_in_its_lineage() {
         .expect("a backends node");
     assert_eq!(
         node["label"],
-        "backends\\nndarray 0 flips\\nonnx 0 flips\\nwgpu unavailable\\ntch unavailable"
+        "backends\nndarray 0 flips\nonnx 0 flips\nwgpu unavailable\ntch unavailable"
     );
 
     // And its HTML report.

@@ -55,6 +55,17 @@ fn lineage() -> Env {
     env
 }
 
+/// The kinds of a JSON graph's nodes, sorted.
+fn node_kinds(graph: &serde_json::Value) -> Vec<String> {
+    let kinds: std::collections::BTreeSet<String> = graph["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["kind"].as_str().map(String::from))
+        .collect();
+    kinds.into_iter().collect()
+}
+
 fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[date]");
@@ -151,7 +162,8 @@ fn log_show_and_diff_of_a_fixture_lineage() {
         "{text}"
     );
 
-    // The DAG behind a version, in every format.
+    // The lineage of a version, version-centric, in every format: its chain of parents,
+    // each with its additions file, the base collapsed into one node.
     let dot = env.run(&["graph", "tiny@1.1.0"]);
     assert_eq!(code(&dot), 0, "{}", stderr(&dot));
     assert!(
@@ -164,25 +176,60 @@ fn log_show_and_diff_of_a_fixture_lineage() {
         "graph_mermaid",
         stdout(&env.run(&["graph", "tiny@1.1.0", "--format", "mermaid"]))
     );
-    let json: serde_json::Value =
-        serde_json::from_slice(&env.run(&["graph", "tiny@1.1.0", "--format", "json"]).stdout)
-            .expect("json");
-    let kinds: std::collections::BTreeSet<&str> = json["nodes"]
+    let json = common::json(&env, &["graph", "tiny@1.1.0", "--format", "json"]);
+    assert_eq!(node_kinds(&json), ["additions", "base", "version"]);
+    let version = json["nodes"]
         .as_array()
         .expect("nodes")
         .iter()
-        .filter_map(|n| n["kind"].as_str())
-        .collect();
-    assert_eq!(
-        kinds.into_iter().collect::<Vec<_>>(),
-        ["dataset", "input", "report", "run", "tokenizer"]
-    );
+        .find(|n| n["version"]["name"] == "tiny@1.1.0")
+        .expect("tiny@1.1.0's node");
+    assert_eq!(version["version"]["mode"], "fine-tune");
+    assert_eq!(version["version"]["gate"], "accepted");
+    assert_eq!(version["version"]["backend"], "ndarray");
+    assert_eq!(version["version"]["base_as_in"], "tiny@1.0.0");
     insta::assert_json_snapshot!("graph_json", json);
     let svg = stdout(&env.run(&["graph", "tiny@1.1.0", "--format", "svg"]));
     assert!(
-        svg.contains("<svg") && svg.contains("tiny@1.1.0"),
-        "an SVG picture"
+        svg.starts_with("<svg") && svg.contains("tiny@1.1.0") && svg.contains("week1.jsonl"),
+        "an SVG picture: {svg}"
     );
+
+    // `--full`: every object as a node, as before.
+    let full = common::json(&env, &["graph", "tiny@1.1.0", "--format", "json", "--full"]);
+    assert_eq!(
+        node_kinds(&full),
+        ["dataset", "input", "report", "run", "tokenizer"]
+    );
+    insta::assert_snapshot!(
+        "graph_full_dot",
+        stdout(&env.run(&["graph", "tiny@1.1.0", "--full"]))
+    );
+
+    // A model's name: every version, siblings and unrelated retrains included.
+    let model = common::json(&env, &["graph", "tiny", "--format", "json"]);
+    let versions: Vec<&str> = model["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["version"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        versions,
+        ["tiny@1.0.0", "tiny@1.1.0", "tiny@1.2.0", "tiny@2.0.0"]
+    );
+    let parents = model["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .filter(|e| e["label"] == "fine-tune")
+        .count();
+    assert_eq!(parents, 2, "1.1.0 and 1.2.0 from 1.0.0; 2.0.0 a retrain");
+    let svg = stdout(&env.run(&["graph", "tiny", "--format", "svg"]));
+    assert_eq!(svg.matches(r#"class="version "#).count(), 4, "{svg}");
+    // 1.0.0 → 1.1.0 straight down, 1.0.0 → 1.2.0 round the side.
+    assert_eq!(svg.matches(r#"class="edge parent""#).count(), 2, "{svg}");
+    assert!(svg.contains(r#"width="1200""#), "{svg}");
 
     let missing = env.run(&["diff", "tiny@1.0.0", "tiny@9.0.0"]);
     assert_eq!(code(&missing), 1);

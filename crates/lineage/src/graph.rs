@@ -1,23 +1,73 @@
-//! `cairn graph`: the DAG behind a version — runs, datasets, input files, tokenizers,
-//! reports — as DOT, Mermaid, JSON or an SVG picture laid out by `layout-rs`.
+//! `cairn graph`: the lineage behind a version or a whole model, as DOT, Mermaid, JSON or
+//! SVG.
+//!
+//! By default the picture is version-centric: the versions are the spine, oldest first, each
+//! showing its mode, F1, FPR, gate outcome and backend; each additions file is a node with
+//! its rows per family; a dataset's base files collapse into one node; tokenizer, test set,
+//! encoder and reports are badges on their version. `--full` draws every object instead
+//! (runs, datasets, each input file, tokenizers, reports), laid out by `layout-rs`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cairn_spec::{Recipe, RunManifest};
 use cairn_store::{ObjectId, Store};
 use serde::Serialize;
 
+use crate::history::{GateOutcome, HistoryEntry, entry, history, is_model};
 use crate::{LineageError, version, version_names};
 
 /// A node of the lineage graph.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Node {
     /// `n` + the first 12 hex digits of the object.
     pub id: String,
-    /// `run`, `dataset`, `input`, `tokenizer` or `report`.
+    /// Version-centric: `version`, `additions` or `base`; `--full`: `run`, `dataset`,
+    /// `input`, `tokenizer`, `report`, `backends` or a cause's kind.
+    pub kind: String,
+    /// What the picture writes in the node, one line per line.
+    pub label: String,
+    pub object: String,
+    /// A version's figures (version-centric graphs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<VersionFacts>,
+    /// An additions file's or a base's rows (version-centric graphs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<RowCounts>,
+}
+
+/// What a version node shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionFacts {
+    pub name: String,
+    /// `retrain`, `fine-tune` or `red-team retrain`.
+    pub mode: String,
+    pub gate: GateOutcome,
+    pub f1: Option<f64>,
+    pub fpr: Option<f64>,
+    pub backend: String,
+    /// The base when it is drawn at another version (same base files): that version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_as_in: Option<String>,
+    pub badges: Vec<Badge>,
+}
+
+/// A small object shown on its version rather than as a node of its own.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Badge {
+    /// `tokenizer`, `test`, `encoder`, `report`, `backends` or a cause's kind.
     pub kind: String,
     pub label: String,
     pub object: String,
+}
+
+/// Rows of an additions file or a base.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowCounts {
+    pub files: usize,
+    pub rows: u64,
+    /// Rows per family and per source (additions files; empty for a base).
+    pub families: BTreeMap<String, u64>,
+    pub sources: BTreeMap<String, u64>,
 }
 
 /// An edge: `from` went into `to`.
@@ -30,6 +80,10 @@ pub struct Edge {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Graph {
+    /// What it is the lineage of: `name@version`, or a model's name.
+    pub of: String,
+    /// `versions` (version-centric) or `full`.
+    pub view: String,
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
 }
@@ -47,6 +101,8 @@ impl Graph {
                 kind: kind.into(),
                 label,
                 object: id.to_hex(),
+                version: None,
+                rows: None,
             });
         }
         key
@@ -65,24 +121,48 @@ impl Graph {
 
     /// Graphviz DOT.
     pub fn to_dot(&self) -> String {
-        let mut out = String::from("digraph lineage {\n  rankdir=LR;\n");
+        let versions = self.view == VERSIONS;
+        let mut out = format!(
+            "digraph lineage {{\n  rankdir={};\n  node [fontname=\"sans-serif\"];\n",
+            if versions { "TB" } else { "LR" }
+        );
         for n in &self.nodes {
-            let shape = match n.kind.as_str() {
-                "run" => "box",
-                "input" => "note",
-                "report" => "component",
-                _ => "ellipse",
+            let label = dot_text(&n.label);
+            let style = match (n.kind.as_str(), &n.version) {
+                (_, Some(v)) => {
+                    let (stroke, fill) = gate_colours(v.gate);
+                    let dashed = if v.gate == GateOutcome::Rejected {
+                        ",dashed"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "shape=box, style=\"rounded,filled{dashed}\", color=\"{stroke}\", fillcolor=\"{fill}\""
+                    )
+                }
+                ("additions", _) => {
+                    format!(
+                        "shape=note, style=filled, color=\"{ADDITIONS_STROKE}\", fillcolor=\"{ADDITIONS_FILL}\""
+                    )
+                }
+                ("base", _) => {
+                    format!(
+                        "shape=folder, style=filled, color=\"{BASE_STROKE}\", fillcolor=\"{BASE_FILL}\""
+                    )
+                }
+                ("run", _) => "shape=box".into(),
+                ("input", _) => "shape=note".into(),
+                ("report", _) => "shape=component".into(),
+                _ => "shape=ellipse".into(),
             };
-            out.push_str(&format!(
-                "  {} [label=\"{}\", shape={shape}];\n",
-                n.id,
-                n.label.replace('"', "'")
-            ));
+            out.push_str(&format!("  {} [label=\"{label}\", {style}];\n", n.id));
         }
         for e in &self.edges {
             out.push_str(&format!(
                 "  {} -> {} [label=\"{}\"];\n",
-                e.from, e.to, e.label
+                e.from,
+                e.to,
+                dot_text(&e.label)
             ));
         }
         out.push_str("}\n");
@@ -91,23 +171,61 @@ impl Graph {
 
     /// Mermaid flowchart.
     pub fn to_mermaid(&self) -> String {
-        let mut out = String::from("flowchart LR\n");
+        let versions = self.view == VERSIONS;
+        let mut out = format!("flowchart {}\n", if versions { "TB" } else { "LR" });
+        let mut classes: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for n in &self.nodes {
-            let label = n.label.replace('"', "'");
+            let label = n.label.replace('"', "'").replace('\n', "<br/>");
             match n.kind.as_str() {
-                "run" => out.push_str(&format!("  {}[\"{label}\"]\n", n.id)),
-                "input" => out.push_str(&format!("  {}[/\"{label}\"/]\n", n.id)),
+                "run" | "version" => out.push_str(&format!("  {}[\"{label}\"]\n", n.id)),
+                "input" | "additions" => out.push_str(&format!("  {}[/\"{label}\"/]\n", n.id)),
+                "base" => out.push_str(&format!("  {}[(\"{label}\")]\n", n.id)),
                 _ => out.push_str(&format!("  {}([\"{label}\"])\n", n.id)),
+            }
+            match (&n.version, n.kind.as_str()) {
+                (Some(v), _) => classes.entry(v.gate.as_str()).or_default().push(&n.id),
+                (None, kind @ ("additions" | "base")) => {
+                    classes.entry(kind).or_default().push(&n.id)
+                }
+                _ => {}
             }
         }
         for e in &self.edges {
-            out.push_str(&format!("  {} -->|{}| {}\n", e.from, e.label, e.to));
+            out.push_str(&format!(
+                "  {} -->|{}| {}\n",
+                e.from,
+                e.label.replace('\n', " "),
+                e.to
+            ));
+        }
+        for (class, ids) in &classes {
+            let (stroke, fill) = match *class {
+                "additions" => (ADDITIONS_STROKE, ADDITIONS_FILL),
+                "base" => (BASE_STROKE, BASE_FILL),
+                "forced" => gate_colours(GateOutcome::Forced),
+                "rejected" => gate_colours(GateOutcome::Rejected),
+                _ => gate_colours(GateOutcome::Accepted),
+            };
+            let dash = if *class == "rejected" {
+                ",stroke-dasharray:5 3"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "  classDef {class} fill:{fill},stroke:{stroke}{dash}\n  class {} {class}\n",
+                ids.join(",")
+            ));
         }
         out
     }
 
-    /// An SVG picture (layout by `layout-rs`, no external program).
+    /// An SVG picture: version-centric graphs laid out by cairn (a column of versions,
+    /// oldest at the top, 1,200 px wide whatever their number); `--full` graphs by
+    /// `layout-rs`.
     pub fn to_svg(&self) -> Result<String, LineageError> {
+        if self.view == VERSIONS {
+            return Ok(crate::picture::svg(self));
+        }
         let dot = self.to_dot();
         let mut parser = layout::gv::DotParser::new(&dot);
         let ast = parser.process().map_err(LineageError::Graph)?;
@@ -120,12 +238,291 @@ impl Graph {
     }
 }
 
-/// The lineage of a version: its chain of parents and everything each run used and made.
-pub fn graph(store: &Store, reference: &str) -> Result<Graph, LineageError> {
+/// The view of version-centric graphs.
+pub const VERSIONS: &str = "versions";
+/// The view of `--full` graphs.
+pub const FULL: &str = "full";
+
+pub(crate) const ADDITIONS_STROKE: &str = "#3f51b5";
+pub(crate) const ADDITIONS_FILL: &str = "#eef0fb";
+pub(crate) const BASE_STROKE: &str = "#757575";
+pub(crate) const BASE_FILL: &str = "#f3f3f3";
+
+/// A gate outcome's stroke and fill.
+pub(crate) fn gate_colours(gate: GateOutcome) -> (&'static str, &'static str) {
+    match gate {
+        GateOutcome::Accepted => ("#2e7d32", "#e9f5ea"),
+        GateOutcome::Forced => ("#b26a00", "#fff3e0"),
+        GateOutcome::Rejected => ("#c62828", "#fdecea"),
+    }
+}
+
+/// Text inside a DOT string: quotes made single, line breaks as `\n`.
+fn dot_text(text: &str) -> String {
+    text.replace('"', "'").replace('\n', "\\n")
+}
+
+/// `cairn graph <ref>`: the lineage of a version (its chain of parents), or of every run of
+/// a model (a name with no `@`), version-centric or `full`.
+pub fn graph(store: &Store, reference: &str, full: bool) -> Result<Graph, LineageError> {
     let names = version_names(store)?;
-    let mut g = Graph::default();
-    let start = version(store, reference)?;
-    let mut stack = vec![start.run_id];
+    let entries = if is_model(store, reference)? {
+        let mut entries = history(store, reference)?.entries;
+        // A parent of another model's name joins the picture, so every edge has both ends.
+        let have: BTreeSet<ObjectId> = entries.iter().map(|e| e.run_id).collect();
+        let mut outside = BTreeSet::new();
+        for e in &entries {
+            if let Some(parent) = e.run.parent
+                && !have.contains(&parent)
+            {
+                outside.insert(parent);
+            }
+        }
+        for parent in outside {
+            let run: RunManifest = store.get_manifest(&parent)?;
+            entries.insert(0, entry(store, &names, parent, run, &[])?);
+        }
+        entries.sort_by_cached_key(|e| {
+            crate::history::chronological(&e.started, &e.run.version, e.run_id)
+        });
+        entries
+    } else {
+        let start = version(store, reference)?;
+        let mut chain = Vec::new();
+        let mut next = Some((start.run_id, start.run));
+        let mut seen = BTreeSet::new();
+        while let Some((id, run)) = next.take() {
+            if !seen.insert(id) {
+                break;
+            }
+            let parent = match run.parent {
+                Some(p) => Some((p, store.get_manifest::<RunManifest>(&p)?)),
+                None => None,
+            };
+            chain.push(entry(store, &names, id, run, &[])?);
+            next = parent;
+        }
+        chain.reverse();
+        chain
+    };
+    let mut g = if full {
+        full_graph(store, &names, entries.iter().map(|e| e.run_id))?
+    } else {
+        versions_graph(store, &entries)?
+    };
+    g.of = reference.to_string();
+    Ok(g)
+}
+
+/// The version-centric graph of `entries` (oldest first).
+fn versions_graph(store: &Store, entries: &[HistoryEntry]) -> Result<Graph, LineageError> {
+    let mut g = Graph {
+        view: VERSIONS.into(),
+        ..Graph::default()
+    };
+    let by_run: HashMap<ObjectId, &HistoryEntry> = entries.iter().map(|e| (e.run_id, e)).collect();
+    // Where each base was first drawn.
+    let mut bases: HashMap<Vec<ObjectId>, (String, String)> = HashMap::new();
+    for e in entries {
+        let version_id = node_id(&e.run_id);
+        let mut base_as_in = None;
+        if let Some(base) = &e.base {
+            let key = base.objects.clone();
+            let base_node = match bases.get(&key) {
+                Some((node, drawn_at)) => {
+                    base_as_in = Some(drawn_at.clone());
+                    node.clone()
+                }
+                None => {
+                    let hexes: Vec<String> = key.iter().map(|o| o.to_hex()).collect();
+                    let id = ObjectId::of(hexes.join("\n").as_bytes());
+                    let plural = if base.files == 1 { "" } else { "s" };
+                    let node = g.node(
+                        &id,
+                        "base",
+                        format!(
+                            "base\n{} file{plural}, {} rows",
+                            base.files,
+                            thousands(base.rows)
+                        ),
+                    );
+                    if let Some(n) = g.nodes.iter_mut().find(|n| n.id == node) {
+                        n.rows = Some(RowCounts {
+                            files: base.files,
+                            rows: base.rows,
+                            families: BTreeMap::new(),
+                            sources: BTreeMap::new(),
+                        });
+                    }
+                    bases.insert(key, (node.clone(), e.version.clone()));
+                    node
+                }
+            };
+            g.edge(&base_node, &version_id, "base");
+        }
+        for file in &e.additions {
+            let node = g.node(&file.object, "additions", additions_label(file));
+            if let Some(n) = g.nodes.iter_mut().find(|n| n.id == node) {
+                n.rows = Some(RowCounts {
+                    files: 1,
+                    rows: file.rows,
+                    families: file.families.clone(),
+                    sources: file.sources.clone(),
+                });
+            }
+            g.edge(&node, &version_id, "adds");
+        }
+        let facts = version_facts(store, e, base_as_in)?;
+        g.node(&e.run_id, "version", version_label(&facts));
+        if let Some(n) = g.nodes.iter_mut().find(|n| n.id == version_id) {
+            n.version = Some(facts);
+        }
+        if let Some(parent) = e.run.parent
+            && by_run.contains_key(&parent)
+        {
+            g.edge(&node_id(&parent), &version_id, &e.mode);
+        }
+    }
+    Ok(g)
+}
+
+/// 20150 → `20,150`.
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `name, count` pairs, largest first, as `a 3, b 2`.
+pub(crate) fn tally(counts: &BTreeMap<String, u64>) -> String {
+    let mut pairs: Vec<(&String, &u64)> = counts.iter().collect();
+    pairs.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn additions_label(file: &crate::history::FileRows) -> String {
+    format!(
+        "{}\n{} rows: {}\nsources: {}",
+        file.name,
+        thousands(file.rows),
+        tally(&file.families),
+        tally(&file.sources)
+    )
+}
+
+fn version_facts(
+    store: &Store,
+    e: &HistoryEntry,
+    base_as_in: Option<String>,
+) -> Result<VersionFacts, LineageError> {
+    let (run, recipe) = (&e.run, &e.recipe);
+    let mut badges = vec![
+        Badge {
+            kind: "tokenizer".into(),
+            label: format!("tokenizer {}", run.outputs.tokenizer.short()),
+            object: run.outputs.tokenizer.to_hex(),
+        },
+        Badge {
+            kind: "test".into(),
+            label: format!("test {}", recipe.data.test.object.short()),
+            object: recipe.data.test.object.to_hex(),
+        },
+    ];
+    if let Some(p) = &recipe.model.pretrained {
+        badges.push(Badge {
+            kind: "encoder".into(),
+            label: format!(
+                "encoder {}",
+                p.weights.name.rsplit('/').next().unwrap_or("")
+            ),
+            object: p.weights.object.to_hex(),
+        });
+    }
+    if let (Some(report), Some(gate)) = (run.outputs.report, &e.gate_line) {
+        badges.push(Badge {
+            kind: "report".into(),
+            label: format!(
+                "{} regressions, {} improvements of {}",
+                gate.regressions, gate.improvements, gate.examples
+            ),
+            object: report.to_hex(),
+        });
+    }
+    if let Some((id, snapshot)) = cairn_spec::BackendSnapshot::of_run(store, &e.run_id)? {
+        badges.push(Badge {
+            kind: "backends".into(),
+            label: format!("backends: {}", snapshot.summary().join(", ")),
+            object: id.to_hex(),
+        });
+    }
+    if let Some(cause) = &recipe.cause
+        && let Some(object) = cause.object
+    {
+        badges.push(Badge {
+            kind: cause.kind.clone(),
+            label: format!("caused by {} {}", cause.kind, object.short()),
+            object: object.to_hex(),
+        });
+    }
+    Ok(VersionFacts {
+        name: e.version.clone(),
+        mode: e.mode.clone(),
+        gate: e.gate,
+        f1: e.metrics.get("f1").copied(),
+        fpr: e.metrics.get("fpr").copied(),
+        backend: e.backend.clone(),
+        base_as_in,
+        badges,
+    })
+}
+
+/// A figure with three decimals, or `–`.
+pub(crate) fn figure(x: Option<f64>) -> String {
+    x.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into())
+}
+
+/// The lines a version node shows in DOT and Mermaid: name, mode and backend, F1 and FPR,
+/// the gate's outcome and counts, then a line per badge other than tokenizer and test set.
+fn version_label(v: &VersionFacts) -> String {
+    let mut lines = vec![
+        v.name.clone(),
+        format!("{} · {}", v.mode, v.backend),
+        format!("F1 {} · FPR {}", figure(v.f1), figure(v.fpr)),
+    ];
+    let mut gate = v.gate.as_str().to_string();
+    for b in &v.badges {
+        match b.kind.as_str() {
+            "tokenizer" | "test" => {}
+            "report" => gate = format!("{gate}: {}", b.label),
+            _ => lines.push(b.label.clone()),
+        }
+    }
+    lines.insert(3, gate);
+    lines.join("\n")
+}
+
+/// Every object behind `runs` and their ancestors: runs, datasets, each input file,
+/// tokenizers, reports.
+fn full_graph(
+    store: &Store,
+    names: &HashMap<ObjectId, String>,
+    runs: impl Iterator<Item = ObjectId>,
+) -> Result<Graph, LineageError> {
+    let mut g = Graph {
+        view: FULL.into(),
+        ..Graph::default()
+    };
+    let mut stack: Vec<ObjectId> = runs.collect();
     let mut seen = BTreeSet::new();
     while let Some(run_id) = stack.pop() {
         if !seen.insert(run_id) {
@@ -137,7 +534,7 @@ pub fn graph(store: &Store, reference: &str) -> Result<Graph, LineageError> {
             .get(&run_id)
             .cloned()
             .unwrap_or_else(|| format!("{}@{} ({})", run.name, run.version, run.status));
-        let full = format!("{label}\\n{}", run.mode);
+        let full = format!("{label}\n{}", run.mode);
         let run_node = g.node(&run_id, "run", full.clone());
         // A parent is added (by name only) before it is visited; give it its full label.
         if let Some(n) = g.nodes.iter_mut().find(|n| n.id == run_node) {
@@ -152,7 +549,7 @@ pub fn graph(store: &Store, reference: &str) -> Result<Graph, LineageError> {
         let dataset_node = g.node(
             &run.outputs.dataset,
             "dataset",
-            format!("dataset {}\\n{rows} rows", run.outputs.dataset.short()),
+            format!("dataset {}\n{rows} rows", run.outputs.dataset.short()),
         );
         g.edge(&dataset_node, &run_node, "trains");
         for (role, input) in recipe.inputs() {
@@ -162,7 +559,7 @@ pub fn graph(store: &Store, reference: &str) -> Result<Graph, LineageError> {
                 .next()
                 .unwrap_or(&input.name)
                 .to_string();
-            let input_node = g.node(&input.object, "input", format!("{file}\\n{role}"));
+            let input_node = g.node(&input.object, "input", format!("{file}\n{role}"));
             let target = if matches!(role, "base" | "addition" | "taxonomy") {
                 &dataset_node
             } else {
@@ -180,7 +577,7 @@ pub fn graph(store: &Store, reference: &str) -> Result<Graph, LineageError> {
             let report_node = g.node(
                 &report,
                 "report",
-                format!("regression report\\n{}", run.decision),
+                format!("regression report\n{}", run.decision),
             );
             g.edge(&run_node, &report_node, "gate");
         }
@@ -188,7 +585,7 @@ pub fn graph(store: &Store, reference: &str) -> Result<Graph, LineageError> {
             let node = g.node(
                 &id,
                 "backends",
-                format!("backends\\n{}", snapshot.summary()),
+                format!("backends\n{}", snapshot.summary().join("\n")),
             );
             g.edge(&run_node, &node, "evaluated on");
         }
@@ -198,7 +595,7 @@ pub fn graph(store: &Store, reference: &str) -> Result<Graph, LineageError> {
             let cause_node = g.node(
                 &object,
                 &cause.kind,
-                format!("{} {}\\n{}", cause.kind, object.short(), cause.note),
+                format!("{} {}\n{}", cause.kind, object.short(), cause.note),
             );
             g.edge(&cause_node, &run_node, "caused");
         }
@@ -226,4 +623,24 @@ pub fn graph(store: &Store, reference: &str) -> Result<Graph, LineageError> {
     edges.sort_by_cached_key(|e| (label(&e.from), label(&e.to), e.label.clone()));
     g.edges = edges;
     Ok(g)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_read_as_people_write_them() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(20_150), "20,150");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        let counts = BTreeMap::from([("b".to_string(), 2), ("a".into(), 2), ("c".into(), 5)]);
+        assert_eq!(tally(&counts), "c 5, a 2, b 2", "largest first, ties by name");
+    }
+
+    #[test]
+    fn dot_labels_escape_quotes_and_break_lines() {
+        assert_eq!(dot_text("a \"b\"\nc"), "a 'b'\\nc");
+    }
 }

@@ -11,6 +11,8 @@
 //! This crate has no ML dependencies.
 
 mod graph;
+mod history;
+mod picture;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -20,7 +22,11 @@ use cairn_store::{ObjectId, RefName, Store, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use graph::{Edge, Graph, Node, graph};
+pub use graph::{Badge, Edge, Graph, Node, VersionFacts, graph};
+pub use history::{
+    BaseRows, FileRows, GateOutcome, History, HistoryEntry, RedteamRate, history, is_model,
+    mode_label,
+};
 
 /// Why lineage could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -619,6 +625,22 @@ pub struct GateLine {
     pub examples: u64,
 }
 
+/// The gate's verdict in a stored regression report.
+pub(crate) fn gate_line(r: &cairn_report::Report) -> GateLine {
+    GateLine {
+        baseline: r.baseline.clone(),
+        decision: if r.decision.accepted() {
+            cairn_spec::Decision::Accept
+        } else {
+            cairn_spec::Decision::Reject
+        },
+        rule: r.decision.rule.clone(),
+        regressions: r.overall.regressions,
+        improvements: r.overall.improvements,
+        examples: r.overall.examples,
+    }
+}
+
 /// Everything `cairn show` prints about a version.
 #[derive(Debug, Clone, Serialize)]
 pub struct Provenance {
@@ -774,18 +796,7 @@ pub fn provenance(store: &Store, reference: &str) -> Result<Provenance, LineageE
             size: o.size,
         })
         .collect();
-    let gate = stored_report(store, &v.run)?.map(|r| GateLine {
-        baseline: r.baseline.clone(),
-        decision: if r.decision.accepted() {
-            cairn_spec::Decision::Accept
-        } else {
-            cairn_spec::Decision::Reject
-        },
-        rule: r.decision.rule.clone(),
-        regressions: r.overall.regressions,
-        improvements: r.overall.improvements,
-        examples: r.overall.examples,
-    });
+    let gate = stored_report(store, &v.run)?.map(|r| gate_line(&r));
     let deployments = deployments(store, v.run_id)?;
     Ok(Provenance {
         backends: cairn_spec::BackendSnapshot::of_run(store, &v.run_id)?.map(|(_, s)| s),

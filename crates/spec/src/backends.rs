@@ -82,14 +82,13 @@ impl BackendSnapshot {
     }
 
     /// One line per row for a graph node: `ndarray 0 flips`, `wgpu unavailable`.
-    pub fn summary(&self) -> String {
+    pub fn summary(&self) -> Vec<String> {
         self.rows
             .iter()
             .map(|r| match r.flips {
                 Some(flips) if r.available => format!("{} {flips} flips", r.backend),
                 _ => format!("{} unavailable", r.backend),
             })
-            .collect::<Vec<_>>()
-            .join("\\n")
+            .collect()
     }
 }

@@ -171,7 +171,7 @@ async fn run(State(app): State<Arc<App>>, UrlPath(reference): UrlPath<String>) -
 async fn lineage(State(app): State<Arc<App>>, UrlPath(reference): UrlPath<String>) -> Answer {
     tokio::task::spawn_blocking(move || {
         let store = Store::open(&app.store).map_err(internal)?;
-        answer(cairn_lineage::graph(&store, &reference)?)
+        answer(cairn_lineage::graph(&store, &reference, false)?)
     })
     .await
     .map_err(internal)?

@@ -54,11 +54,16 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct GraphArgs {
-    /// A registered version.
+    /// A registered version (its chain of parents), or a model's name (every run of it the
+    /// store holds, rejected ones included).
     reference: String,
     /// dot, mermaid, json or svg.
     #[arg(long, default_value = "dot", value_parser = ["dot", "mermaid", "json", "svg"])]
     format: String,
+    /// Every object as a node (runs, datasets, each input file, tokenizers, reports)
+    /// instead of versions with their additions and badges.
+    #[arg(long)]
+    full: bool,
 }
 
 #[derive(Debug, Args)]
@@ -380,7 +385,7 @@ pub fn diff(store: &Path, out: &Output, args: DiffArgs) -> Result<ExitCode> {
 
 pub fn graph(store: &Path, out: &Output, args: GraphArgs) -> Result<ExitCode> {
     let store = Store::open(store)?;
-    let graph = cairn_lineage::graph(&store, &args.reference)?;
+    let graph = cairn_lineage::graph(&store, &args.reference, args.full)?;
     match args.format.as_str() {
         "json" => out.json(&graph)?,
         "mermaid" => out.line(graph.to_mermaid().trim_end()),
