@@ -250,11 +250,7 @@ pub(crate) const BASE_FILL: &str = "#f3f3f3";
 
 /// A gate outcome's stroke and fill.
 pub(crate) fn gate_colours(gate: GateOutcome) -> (&'static str, &'static str) {
-    match gate {
-        GateOutcome::Accepted => ("#2e7d32", "#e9f5ea"),
-        GateOutcome::Forced => ("#b26a00", "#fff3e0"),
-        GateOutcome::Rejected => ("#c62828", "#fdecea"),
-    }
+    cairn_report::gate_colours(gate.as_str())
 }
 
 /// Text inside a DOT string: quotes made single, line breaks as `\n`.
@@ -336,16 +332,7 @@ fn versions_graph(store: &Store, entries: &[HistoryEntry]) -> Result<Graph, Line
                 None => {
                     let hexes: Vec<String> = key.iter().map(|o| o.to_hex()).collect();
                     let id = ObjectId::of(hexes.join("\n").as_bytes());
-                    let plural = if base.files == 1 { "" } else { "s" };
-                    let node = g.node(
-                        &id,
-                        "base",
-                        format!(
-                            "base\n{} file{plural}, {} rows",
-                            base.files,
-                            thousands(base.rows)
-                        ),
-                    );
+                    let node = g.node(&id, "base", format!("base\n{}", base.describe()));
                     if let Some(n) = g.nodes.iter_mut().find(|n| n.id == node) {
                         n.rows = Some(RowCounts {
                             files: base.files,
@@ -636,7 +623,11 @@ mod tests {
         assert_eq!(thousands(20_150), "20,150");
         assert_eq!(thousands(1_000_000), "1,000,000");
         let counts = BTreeMap::from([("b".to_string(), 2), ("a".into(), 2), ("c".into(), 5)]);
-        assert_eq!(tally(&counts), "c 5, a 2, b 2", "largest first, ties by name");
+        assert_eq!(
+            tally(&counts),
+            "c 5, a 2, b 2",
+            "largest first, ties by name"
+        );
     }
 
     #[test]

@@ -71,6 +71,18 @@ pub struct BaseRows {
     pub objects: Vec<ObjectId>,
 }
 
+impl BaseRows {
+    /// `10 files, 20,150 rows`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} file{}, {} rows",
+            self.files,
+            if self.files == 1 { "" } else { "s" },
+            crate::graph::thousands(self.rows)
+        )
+    }
+}
+
 /// A red-team test a version took.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RedteamRate {
@@ -343,4 +355,68 @@ pub fn is_model(store: &Store, reference: &str) -> Result<bool, LineageError> {
         .list_refs()?
         .iter()
         .any(|(name, _)| name.is_immutable() && name.path() == reference))
+}
+
+/// `cairn report <model> --html`: the model's history page. `link` names the file of a
+/// run's own report, relative to the page, where there is one.
+pub fn history_html(
+    store: &Store,
+    model: &str,
+    link: &dyn Fn(&HistoryEntry) -> Option<String>,
+) -> Result<String, LineageError> {
+    let history = history(store, model)?;
+    let lineage_svg = crate::graph(store, model, false)?.to_svg()?;
+    let versions = history
+        .entries
+        .iter()
+        .map(|e| cairn_report::HistoryVersion {
+            version: e.version.clone(),
+            anchor: e.anchor(),
+            link: link(e),
+            started: e.started.clone(),
+            mode: e.mode.clone(),
+            parent: e.parent.clone(),
+            backend: e.backend.clone(),
+            gate: e.gate.as_str().into(),
+            gate_counts: e.gate_line.as_ref().map(|g| cairn_report::GateCounts {
+                baseline: g.baseline.clone(),
+                rule: g.rule.clone(),
+                regressions: g.regressions,
+                improvements: g.improvements,
+                examples: g.examples,
+            }),
+            metrics: e.metrics.clone(),
+            family_recall: e.family_recall.clone(),
+            base: e.base.as_ref().map(BaseRows::describe),
+            additions: e
+                .additions
+                .iter()
+                .map(|a| cairn_report::AddedFile {
+                    name: a.name.clone(),
+                    rows: a.rows,
+                    families: a.families.clone(),
+                    sources: a.sources.clone(),
+                })
+                .collect(),
+            changes: e.recipe.changes.clone(),
+            redteam: e
+                .redteam
+                .iter()
+                .map(|t| cairn_report::RedteamLine {
+                    suite: t.suite.clone(),
+                    started: t.started.clone(),
+                    attacks: t.attacks,
+                    detected: t.detected,
+                    detection_rate: t.detection_rate,
+                    probes: t.probes,
+                    false_alarms: t.false_alarms,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(cairn_report::history_html(&cairn_report::HistoryInput {
+        model: history.model,
+        versions,
+        lineage_svg,
+    })?)
 }

@@ -24,8 +24,8 @@ use serde_json::Value;
 
 pub use graph::{Badge, Edge, Graph, Node, VersionFacts, graph};
 pub use history::{
-    BaseRows, FileRows, GateOutcome, History, HistoryEntry, RedteamRate, history, is_model,
-    mode_label,
+    BaseRows, FileRows, GateOutcome, History, HistoryEntry, RedteamRate, history, history_html,
+    is_model, mode_label,
 };
 
 /// Why lineage could not be read.
@@ -41,6 +41,9 @@ pub enum LineageError {
     /// The graph could not be laid out.
     #[error("cannot lay out the lineage graph: {0}")]
     Graph(String),
+    /// A chart of the history page could not be drawn.
+    #[error(transparent)]
+    Chart(#[from] cairn_report::HtmlError),
     /// No version of that model is registered.
     #[error("no versions of `{0}` are registered (see `cairn ref list`)")]
     UnknownModel(String),

@@ -168,6 +168,7 @@ fn card(out: &mut String, node: &Node, x: f64, y: f64) {
         small.join(" · "),
     ]
     .iter()
+    .filter(|line| !line.is_empty())
     .enumerate()
     {
         text(
@@ -384,4 +385,185 @@ pub fn svg(g: &Graph) -> String {
     }
     out.push_str("</svg>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::graph::{Edge, RowCounts, VERSIONS, VersionFacts};
+
+    fn version(id: &str, name: &str, gate: GateOutcome, base_as_in: Option<&str>) -> Node {
+        Node {
+            id: id.into(),
+            kind: "version".into(),
+            label: name.into(),
+            object: String::new(),
+            version: Some(VersionFacts {
+                name: name.into(),
+                mode: "fine-tune".into(),
+                gate,
+                f1: Some(0.9),
+                fpr: Some(0.05),
+                backend: "ndarray".into(),
+                base_as_in: base_as_in.map(String::from),
+                badges: vec![Badge {
+                    kind: "report".into(),
+                    label: "1 regressions, 2 improvements of 100".into(),
+                    object: String::new(),
+                }],
+            }),
+            rows: None,
+        }
+    }
+
+    fn input(id: &str, kind: &str, label: &str) -> Node {
+        Node {
+            id: id.into(),
+            kind: kind.into(),
+            label: label.into(),
+            object: String::new(),
+            version: None,
+            rows: Some(RowCounts {
+                files: 1,
+                rows: 2,
+                families: BTreeMap::new(),
+                sources: BTreeMap::new(),
+            }),
+        }
+    }
+
+    fn edge(from: &str, to: &str, label: &str) -> Edge {
+        Edge {
+            from: from.into(),
+            to: to.into(),
+            label: label.into(),
+        }
+    }
+
+    /// Four versions: a retrain on a base, a fine-tune with two additions files, a rejected
+    /// fine-tune and a forced sibling fine-tuned from the first (an edge round the side).
+    fn fixture() -> Graph {
+        Graph {
+            of: "m".into(),
+            view: VERSIONS.into(),
+            nodes: vec![
+                input("b", "base", "base\n1 file, 600 rows"),
+                version("v1", "m@1.0.0", GateOutcome::Accepted, None),
+                input(
+                    "a1",
+                    "additions",
+                    "week1.jsonl\n2 rows: PI 2\nsources: research 2",
+                ),
+                input(
+                    "a2",
+                    "additions",
+                    "week1b.jsonl\n1 rows: JB 1\nsources: research 1",
+                ),
+                version("v2", "m@1.1.0", GateOutcome::Accepted, Some("m@1.0.0")),
+                input(
+                    "a3",
+                    "additions",
+                    "week2.jsonl\n2 rows: benign 2\nsources: production_fp 2",
+                ),
+                version("v3", "m@1.2.0", GateOutcome::Rejected, Some("m@1.0.0")),
+                version("v4", "m@1.3.0", GateOutcome::Forced, Some("m@1.0.0")),
+            ],
+            edges: vec![
+                edge("b", "v1", "base"),
+                edge("b", "v2", "base"),
+                edge("a1", "v2", "adds"),
+                edge("a2", "v2", "adds"),
+                edge("v1", "v2", "fine-tune"),
+                edge("b", "v3", "base"),
+                edge("a3", "v3", "adds"),
+                edge("v2", "v3", "fine-tune"),
+                edge("b", "v4", "base"),
+                edge("v1", "v4", "fine-tune"),
+            ],
+        }
+    }
+
+    /// The picture as one line per drawn element: tag, class, colour, position rounded to
+    /// 10 px; text as written.
+    fn outline(svg: &str) -> String {
+        let attr = |element: &str, name: &str| -> String {
+            element
+                .find(&format!(" {name}=\""))
+                .and_then(|at| element[at + name.len() + 3..].split('"').next())
+                .unwrap_or("")
+                .to_string()
+        };
+        let round = |v: String| -> String {
+            v.parse::<f64>()
+                .map(|x| format!("{}", (x / 10.0).round() * 10.0))
+                .unwrap_or(v)
+        };
+        let mut out = Vec::new();
+        for element in svg.split('<').skip(1) {
+            let tag = element.split([' ', '>', '/']).next().unwrap_or("");
+            match tag {
+                "rect" => out.push(format!(
+                    "rect {} {} at {},{} size {}x{}{}",
+                    attr(element, "class"),
+                    attr(element, "stroke"),
+                    round(attr(element, "x")),
+                    round(attr(element, "y")),
+                    round(attr(element, "width")),
+                    round(attr(element, "height")),
+                    if element.contains("stroke-dasharray") {
+                        " dashed"
+                    } else {
+                        ""
+                    }
+                )),
+                "path" if element.contains("class=") => out.push(format!(
+                    "path {} {}",
+                    attr(element, "class"),
+                    attr(element, "d")
+                        .split_whitespace()
+                        .map(|p| {
+                            let (cmd, rest) = p.split_at(1);
+                            let nums: Vec<String> =
+                                rest.split(',').map(|n| round(n.to_string())).collect();
+                            format!("{cmd}{}", nums.join(","))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )),
+                "text" => out.push(format!(
+                    "text {}px {}",
+                    attr(element, "font-size"),
+                    element.split_once('>').map(|(_, t)| t).unwrap_or("")
+                )),
+                _ => {}
+            }
+        }
+        out.join("\n")
+    }
+
+    #[test]
+    fn the_lineage_picture_is_pinned() {
+        let svg = svg(&fixture());
+        insta::assert_snapshot!("lineage_picture", outline(&svg));
+    }
+
+    #[test]
+    fn text_is_readable_and_the_picture_fits_the_page() {
+        let svg = svg(&fixture());
+        assert!(svg.starts_with(r#"<svg xmlns="http://www.w3.org/2000/svg" width="1200""#));
+        for size in svg.split("font-size=\"").skip(1) {
+            let px: u32 = size
+                .split('"')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .expect("px");
+            assert!(px >= 12, "text at {px} px");
+        }
+        // Every line of every input box fits inside it (at the widest a character gets).
+        assert!(!svg.contains("week1b.jsonl…"));
+        let long = "x".repeat(200);
+        assert_eq!(fit(&long, INPUT_W - 20.0, 12).chars().count(), 57);
+    }
 }

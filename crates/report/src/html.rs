@@ -89,7 +89,7 @@ pub struct HtmlError {
     pub reason: String,
 }
 
-fn err<E: std::fmt::Display>(chart: &'static str) -> impl Fn(E) -> HtmlError {
+pub(crate) fn err<E: std::fmt::Display>(chart: &'static str) -> impl Fn(E) -> HtmlError {
     move |e| HtmlError {
         chart,
         reason: e.to_string(),
@@ -387,7 +387,7 @@ fn confusion(m: &[[u64; 2]; 2]) -> Result<String, HtmlError> {
     Ok(svg)
 }
 
-const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:1200px}\
+pub(crate) const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:1200px}\
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.5em}.charts{display:flex;flex-wrap:wrap;gap:1em}\
 table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}\
 td.n{text-align:right}.accept{color:#1a7f37;font-weight:bold}.reject{color:#c62828;font-weight:bold}";

@@ -12,6 +12,7 @@
 //!
 //! This crate knows nothing about burn or tokenizers: the pipeline runs the models.
 
+mod history;
 mod html;
 mod render;
 
@@ -19,6 +20,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use history::{
+    AddedFile, GateCounts, HistoryInput, HistoryVersion, RedteamLine, gate_colours, history_html,
+};
 pub use html::{
     BackendFigures, BackendLine, ComparedCurve, EpochPoint, FamilyRecall, HtmlError, HtmlInput,
     StepPoint, escape, html,

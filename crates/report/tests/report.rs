@@ -240,3 +240,119 @@ fn outline(svg: &str) -> String {
     out.push(format!("{grid} grid and tick lines"));
     out.join("\n")
 }
+
+/// The history page's markup for three versions (one rejected, one red-team tested), with
+/// each chart reduced to its caption and its polylines counted: headings, the versions
+/// table, the anchors and links, each version's section.
+#[test]
+fn the_history_page_markup_is_pinned() {
+    use std::collections::BTreeMap;
+
+    use cairn_report::{
+        AddedFile, GateCounts, HistoryInput, HistoryVersion, RedteamLine, history_html,
+    };
+    let version = |v: &str, gate: &str, f1: f64, parent: Option<&str>| HistoryVersion {
+        version: format!("m@{v}"),
+        anchor: format!("m@{v}"),
+        link: (gate != "rejected").then(|| format!("m@{v}.html")),
+        started: format!("2026-01-0{}T00:00:00Z", v.as_bytes()[2] - b'0' + 1),
+        mode: if parent.is_some() {
+            "fine-tune"
+        } else {
+            "retrain"
+        }
+        .into(),
+        parent: parent.map(String::from),
+        backend: "ndarray".into(),
+        gate: gate.into(),
+        gate_counts: parent.map(|p| GateCounts {
+            baseline: Some(p.into()),
+            rule: "regression rate".into(),
+            regressions: 3,
+            improvements: 5,
+            examples: 100,
+        }),
+        metrics: BTreeMap::from([("f1".into(), f1), ("fpr".into(), 0.1), ("fnr".into(), 0.2)]),
+        family_recall: BTreeMap::from([("PI".into(), f1), ("JB".into(), 0.5)]),
+        base: Some("1 file, 600 rows".into()),
+        additions: match parent {
+            Some(_) => vec![AddedFile {
+                name: format!("week{v}.jsonl"),
+                rows: 3,
+                families: BTreeMap::from([("PI".into(), 2), ("benign".into(), 1)]),
+                sources: BTreeMap::from([("production_fp".into(), 3)]),
+            }],
+            None => Vec::new(),
+        },
+        changes: vec![format!("week {v}")],
+        redteam: Vec::new(),
+    };
+    let mut tested = version("1.2.0", "accepted", 0.85, Some("m@1.0.0"));
+    tested.redteam.push(RedteamLine {
+        suite: "mini".into(),
+        started: "2026-01-04T00:00:00Z".into(),
+        attacks: 10,
+        detected: 9,
+        detection_rate: 0.9,
+        probes: 4,
+        false_alarms: 1,
+    });
+    let input = HistoryInput {
+        model: "m".into(),
+        versions: vec![
+            version("1.0.0", "accepted", 0.8, None),
+            version("1.1.0", "rejected", 0.6, Some("m@1.0.0")),
+            tested,
+        ],
+        lineage_svg: "<svg><text>the lineage</text></svg>".into(),
+    };
+    let page = history_html(&input).expect("page");
+    // Nothing loaded from the network: no sources, no URLs but SVG's namespace.
+    let urls = page.matches("http").count();
+    let namespaces = page.matches("http://www.w3.org/2000/svg").count();
+    assert_eq!(urls, namespaces, "nothing from the network");
+    assert!(!page.contains(" src="), "nothing from the network");
+    // Every link to an anchor lands on a section.
+    for anchor in page.split("href=\"#").skip(1) {
+        let id = anchor.split('"').next().expect("id");
+        assert!(page.contains(&format!("id=\"{id}\"")), "#{id}");
+    }
+    insta::assert_snapshot!("history_page", page_outline(&page));
+}
+
+/// A page with each chart's SVG reduced to its caption and its polylines (lines and legend
+/// marks) counted, and one tag per line.
+fn page_outline(page: &str) -> String {
+    let mut out = String::new();
+    let mut rest = page;
+    while let Some(start) = rest.find("<svg width=") {
+        out.push_str(&rest[..start]);
+        let chart = &rest[start..];
+        let end = chart.find("</svg>").expect("chart end") + "</svg>".len();
+        let chart = &chart[..end];
+        let caption = chart
+            .split("<text")
+            .nth(1)
+            .and_then(|t| t.split_once('>'))
+            .map(|(_, t)| t.split("</text>").next().unwrap_or("").trim())
+            .unwrap_or("");
+        out.push_str(&format!(
+            "[chart: {caption}; {} lines, {} points, {} crosses]",
+            chart
+                .split('<')
+                .filter(|e| e.starts_with("polyline") && !e.contains("stroke=\"#000000\""))
+                .count(),
+            chart.matches("<circle").count(),
+            chart
+                .matches("<line opacity=\"1\" stroke=\"#C62828\"")
+                .count()
+                / 2
+        ));
+        rest = &rest[start + end..];
+    }
+    out.push_str(rest);
+    let style = out.find("<style>").expect("style");
+    let style_end = out.find("</style>").expect("style end");
+    out.replace_range(style..style_end + "</style>".len(), "<style>[css]</style>");
+    out.replace("><", ">\n<")
+}

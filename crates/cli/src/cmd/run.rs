@@ -68,7 +68,7 @@ pub struct GraphArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A registered version.
+    /// A registered version, or a model's name for its history page (with --html).
     reference: String,
     /// Write a self-contained HTML page (charts inline, nothing loaded from the network).
     #[arg(long, value_name = "FILE")]
@@ -397,6 +397,9 @@ pub fn graph(store: &Path, out: &Output, args: GraphArgs) -> Result<ExitCode> {
 
 pub fn report(store: &Path, out: &Output, args: ReportArgs) -> Result<ExitCode> {
     let store = Store::open(store)?;
+    if cairn_lineage::is_model(&store, &args.reference)? {
+        return history_report(&store, out, &args);
+    }
     match &args.html {
         Some(path) => {
             let page =
@@ -407,6 +410,46 @@ pub fn report(store: &Path, out: &Output, args: ReportArgs) -> Result<ExitCode> 
         }
         None => out.line(cairn_pipeline::markdown_report(&store, &args.reference)?.trim_end()),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cairn report <model> --html page.html`: the model's history page, and beside it each
+/// registered version's own report (`<name>@<version>.html`), which the page links to.
+fn history_report(store: &Store, out: &Output, args: &ReportArgs) -> Result<ExitCode> {
+    let model = &args.reference;
+    let (Some(path), None) = (&args.html, &args.compare) else {
+        let why = if args.compare.is_some() {
+            "--compare compares two versions, not a model"
+        } else {
+            "a model's history is a page: add --html FILE (`cairn log` lists it as text)"
+        };
+        anyhow::bail!("`{model}` is a model, not a version: {why}");
+    };
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let file_of = |version: &str| format!("{}.html", version.replace('/', "-"));
+    let history = cairn_lineage::history(store, model)?;
+    let mut written = 0;
+    for e in &history.entries {
+        if e.gate == cairn_lineage::GateOutcome::Rejected {
+            continue;
+        }
+        let page = cairn_pipeline::html_report(store, &e.version, None)?;
+        let file = dir.join(file_of(&e.version));
+        cairn_store::write_atomic(&file, |w| w.write_all(page.as_bytes()))
+            .with_context(|| format!("failed to write `{}`", file.display()))?;
+        written += 1;
+    }
+    let page = cairn_lineage::history_html(store, model, &|e| {
+        (e.gate != cairn_lineage::GateOutcome::Rejected).then(|| file_of(&e.version))
+    })?;
+    cairn_store::write_atomic(path, |w| w.write_all(page.as_bytes()))
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    out.status(format!(
+        "wrote {} ({} runs) and {written} version report{} beside it",
+        path.display(),
+        history.entries.len(),
+        if written == 1 { "" } else { "s" }
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
