@@ -99,10 +99,17 @@ cairn *args: build
 datasets: build
     {{cairn}} data generate --out datasets
 
-# Render a version's HTML report in headless Chromium (no network) to a PNG, to look at it:
-# `just report-check detector@1.1.0`. Installs Debian's chromium if it is missing.
-report-check ref out="report.png": build
+# `just report-check detector@1.1.0` writes report.png; `just report-check detector` writes
+# history.png and lineage.png (with history.html and each version's page). Installs Debian's
+# chromium if it is missing; git ignores what it writes.
+# Render a version's report, or a model's history page and lineage, in headless Chromium.
+report-check ref: build
+    #!/usr/bin/env bash
+    set -euo pipefail
     command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
-    {{cairn}} report {{ref}} --html report.html
-    chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync --user-data-dir="$(mktemp -d)" --window-size=1200,1600 --screenshot="{{out}}" "file://$PWD/report.html"
-    @echo "rendered report.html to {{out}}"
+    shot() { chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync --user-data-dir="$(mktemp -d)" --window-size=1400,"$2" --screenshot="$3" "file://$PWD/$1" 2>/dev/null; echo "rendered $1 to $3"; }
+    case "{{ref}}" in
+      *@*) {{cairn}} report {{ref}} --html report.html && shot report.html 1600 report.png ;;
+      *) {{cairn}} report {{ref}} --html history.html && shot history.html 2400 history.png
+         {{cairn}} graph {{ref}} --format svg > lineage.svg && shot lineage.svg 2400 lineage.png ;;
+    esac

@@ -39,4 +39,16 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! have initdb; then
     echo "setup: PostgreSQL is missing; install Debian's postgresql package (as root) for the PostgreSQL tracking tests" >&2
   fi
 fi
+# Chromium, for the rendering check of the lineage picture and the history page
+# (tests/pictures_cli.rs, `just report-check`).
+if ! have chromium; then
+  if [[ "$(id -u)" == 0 ]] && have apt-get; then
+    echo "setup: installing Chromium (Debian package chromium)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q chromium >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  else
+    echo "setup: Chromium is missing; install Debian's chromium package (as root) for the rendering check" >&2
+  fi
+fi
 echo "setup: done"
