@@ -126,6 +126,15 @@ fn one_version_on_every_backend_is_a_table_in_its_lineage() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let html = std::fs::read_to_string(env.path("report.html")).expect("report.html");
     assert!(html.contains("<h2>Backends</h2>"), "{html}");
+    // And the model's history page, in its version's row.
+    let out = env.run(&["report", "tiny", "--html", "history.html"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let history = std::fs::read_to_string(env.path("history.html")).expect("history.html");
+    assert!(
+        history
+            .contains("<td>ndarray 0 flips, onnx 0 flips, wgpu unavailable, tch unavailable</td>"),
+        "{history}"
+    );
     assert!(
         html.contains("<tr><td>ndarray</td><td class=\"n\">"),
         "{html}"

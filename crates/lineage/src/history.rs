@@ -115,6 +115,9 @@ pub struct HistoryEntry {
     pub base: Option<BaseRows>,
     pub additions: Vec<FileRows>,
     pub redteam: Vec<RedteamRate>,
+    /// The newest cross-backend table (`cairn regress <ref> --backends …`), a line per
+    /// backend: `onnx 0 flips`, `wgpu unavailable`.
+    pub backends: Vec<String>,
     #[serde(skip)]
     pub run: RunManifest,
     #[serde(skip)]
@@ -256,7 +259,11 @@ pub(crate) fn entry(
                 })
         })
         .collect();
+    let backends = cairn_spec::BackendSnapshot::of_run(store, &run_id)?
+        .map(|(_, snapshot)| snapshot.summary())
+        .unwrap_or_default();
     Ok(HistoryEntry {
+        backends,
         version,
         run_id,
         gate: GateOutcome::of(&run),
@@ -399,6 +406,7 @@ pub fn history_html(
                 })
                 .collect(),
             changes: e.recipe.changes.clone(),
+            backends: e.backends.clone(),
             redteam: e
                 .redteam
                 .iter()

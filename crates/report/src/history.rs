@@ -75,6 +75,8 @@ pub struct HistoryVersion {
     pub additions: Vec<AddedFile>,
     pub changes: Vec<String>,
     pub redteam: Vec<RedteamLine>,
+    /// The version on other backends (`cairn regress --backends`): a line per backend.
+    pub backends: Vec<String>,
 }
 
 /// Everything the history page shows.
@@ -294,7 +296,7 @@ pub fn history_html(input: &HistoryInput) -> Result<String, HtmlError> {
 
     let _ = writeln!(
         out,
-        "<h2>Versions</h2><table><tr><th>version</th><th>started</th><th>mode</th><th>from</th><th>gate</th><th>regressions</th><th>improvements</th><th>F1</th><th>FPR</th><th>FNR</th><th>rows added</th><th>red-team detection</th></tr>"
+        "<h2>Versions</h2><table><tr><th>version</th><th>started</th><th>mode</th><th>from</th><th>gate</th><th>regressions</th><th>improvements</th><th>F1</th><th>FPR</th><th>FNR</th><th>rows added</th><th>red-team detection</th><th>backends</th></tr>"
     );
     for v in versions {
         let (regressions, improvements) = match &v.gate_counts {
@@ -309,7 +311,7 @@ pub fn history_html(input: &HistoryInput) -> Result<String, HtmlError> {
             .unwrap_or_else(|| "–".into());
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}<td class=\"n\">{regressions}</td><td class=\"n\">{improvements}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{added}</td><td class=\"n\">{redteam}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}<td class=\"n\">{regressions}</td><td class=\"n\">{improvements}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{added}</td><td class=\"n\">{redteam}</td><td>{}</td></tr>",
             version_link(v),
             escape(&v.started),
             escape(&v.mode),
@@ -318,6 +320,10 @@ pub fn history_html(input: &HistoryInput) -> Result<String, HtmlError> {
             figure(v.metrics.get("f1")),
             figure(v.metrics.get("fpr")),
             figure(v.metrics.get("fnr")),
+            match v.backends.as_slice() {
+                [] => "–".to_string(),
+                lines => escape(&lines.join(", ")),
+            },
         );
     }
     let _ = writeln!(out, "</table>");
@@ -448,6 +454,7 @@ mod tests {
             additions: Vec::new(),
             changes: Vec::new(),
             redteam: Vec::new(),
+            backends: Vec::new(),
         }
     }
 

@@ -286,8 +286,10 @@ fn the_history_page_markup_is_pinned() {
         },
         changes: vec![format!("week {v}")],
         redteam: Vec::new(),
+        backends: Vec::new(),
     };
     let mut tested = version("1.2.0", "accepted", 0.85, Some("m@1.0.0"));
+    tested.backends = vec!["ndarray 0 flips".into(), "wgpu unavailable".into()];
     tested.redteam.push(RedteamLine {
         suite: "mini".into(),
         started: "2026-01-04T00:00:00Z".into(),
