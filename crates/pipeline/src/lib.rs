@@ -262,6 +262,7 @@ impl PipelineError {
                 S::NotEmpty(_) | S::UnsupportedFormat { .. } => ErrorKind::InvalidInput,
                 S::BadMarker { .. } => ErrorKind::Corrupt,
                 S::Corrupt { .. }
+                | S::Mismatch { .. }
                 | S::NotAManifest { .. }
                 | S::BadRef { .. }
                 | S::BrokenRef { .. } => ErrorKind::Corrupt,

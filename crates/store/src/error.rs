@@ -43,6 +43,15 @@ pub enum StoreError {
     /// No object with this id.
     #[error("object {0} is not in the store")]
     NotFound(ObjectId),
+    /// Bytes received for one id hash to another: refused, nothing stored.
+    #[error(
+        "received {size} bytes for object {expected} that hash to {actual}: refused, nothing was stored (the source's copy is damaged or was tampered with)"
+    )]
+    Mismatch {
+        expected: ObjectId,
+        actual: ObjectId,
+        size: u64,
+    },
     /// An object's bytes no longer hash to its name: it was corrupted or tampered with.
     #[error(
         "object {id} at `{path}` is corrupt: its content hashes to {actual} (restore it, or run `cairn fsck` to list every damaged object)"

@@ -111,6 +111,59 @@ pub struct Store {
     repair: bool,
 }
 
+/// An object arriving from elsewhere (a remote) whose id is known before its bytes: written to
+/// a temp file while hashed, and stored only if the bytes hash to that id.
+pub struct Incoming<'a> {
+    store: &'a Store,
+    expected: ObjectId,
+    temp: objects::Temp,
+    hasher: blake3::Hasher,
+    size: u64,
+}
+
+impl Incoming<'_> {
+    /// Appends received bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.hasher.update(bytes);
+        let path = self.temp.path.clone();
+        self.temp
+            .file()
+            .write_all(bytes)
+            .ctx("failed to write", &path)?;
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Stores the object if the bytes hash to the expected id; otherwise nothing is stored
+    /// (the temp file is removed) and the error names both hashes.
+    pub fn finish(self) -> Result<PutOutcome> {
+        let id = ObjectId::from(self.hasher.finalize());
+        if id != self.expected {
+            return Err(StoreError::Mismatch {
+                expected: self.expected,
+                actual: id,
+                size: self.size,
+            });
+        }
+        let store = self.store;
+        store.hold(&id)?;
+        let ctx = store.put_ctx(&|_| Ok(()));
+        if ctx.stored(&store.layout, &id) {
+            return Ok(PutOutcome {
+                id,
+                size: self.size,
+                written: false,
+            });
+        }
+        let written = self.temp.commit(&store.layout, &id, store.repair)?;
+        Ok(PutOutcome {
+            id,
+            size: self.size,
+            written,
+        })
+    }
+}
+
 impl Store {
     /// Opens an existing store (its marker names a format this cairn reads).
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
@@ -271,6 +324,18 @@ impl Store {
             &|_| {},
             self.put_ctx(&|id| self.hold(id)),
         )
+    }
+
+    /// Starts receiving the object `expected` (from a remote): bytes are written as they
+    /// come and stored by [`Incoming::finish`] only if they hash to `expected`.
+    pub fn incoming(&self, expected: ObjectId) -> Result<Incoming<'_>> {
+        Ok(Incoming {
+            store: self,
+            expected,
+            temp: objects::Temp::create(&self.layout)?,
+            hasher: blake3::Hasher::new(),
+            size: 0,
+        })
     }
 
     /// Stores a file, streaming; see [`Store::put_path_with_progress`].

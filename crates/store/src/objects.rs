@@ -143,13 +143,13 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
 fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 /// A temp file being written; removed on drop unless committed.
-struct Temp {
-    path: PathBuf,
+pub(crate) struct Temp {
+    pub(crate) path: PathBuf,
     file: Option<File>,
 }
 
 impl Temp {
-    fn create(layout: &Layout) -> Result<Self> {
+    pub(crate) fn create(layout: &Layout) -> Result<Self> {
         let path = layout.temp_path("obj");
         let file = OpenOptions::new()
             .write(true)
@@ -173,7 +173,7 @@ impl Temp {
         })
     }
 
-    fn file(&mut self) -> &mut File {
+    pub(crate) fn file(&mut self) -> &mut File {
         // The file is only taken by `commit`, which consumes self.
         self.file
             .as_mut()
@@ -183,7 +183,7 @@ impl Temp {
     /// fsync → read-only → rename into place → fsync the folder. Returns `false` when another
     /// writer stored the same object first (our copy is then dropped), unless `replace`:
     /// then our copy (whose bytes hash to `id`) takes the place of whatever is there.
-    fn commit(mut self, layout: &Layout, id: &ObjectId, replace: bool) -> Result<bool> {
+    pub(crate) fn commit(mut self, layout: &Layout, id: &ObjectId, replace: bool) -> Result<bool> {
         let file = self
             .file
             .take()
@@ -229,7 +229,7 @@ pub(crate) struct PutCtx<'a> {
 
 impl PutCtx<'_> {
     /// Whether `id` is stored already (and, in repair mode, intact).
-    fn stored(&self, layout: &Layout, id: &ObjectId) -> bool {
+    pub(crate) fn stored(&self, layout: &Layout, id: &ObjectId) -> bool {
         let dest = layout.object_path(id);
         if !dest.exists() {
             return false;

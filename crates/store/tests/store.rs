@@ -362,3 +362,33 @@ proptest! {
         prop_assert!(store.fsck().expect("fsck").is_clean());
     }
 }
+
+#[test]
+fn an_incoming_object_is_stored_only_if_it_hashes_to_its_id() {
+    let (dir, store) = temp_store();
+    let bytes = b"weights from a remote".repeat(1000);
+    let id = ObjectId::of(&bytes);
+    // The right bytes, in pieces: stored.
+    let mut incoming = store.incoming(id).expect("incoming");
+    for chunk in bytes.chunks(777) {
+        incoming.write(chunk).expect("write");
+    }
+    let outcome = incoming.finish().expect("finish");
+    assert!(outcome.written);
+    assert_eq!(store.read(&id).expect("read"), bytes);
+    // Tampered bytes under another id: refused, nothing stored, no temp file left.
+    let wanted = ObjectId::of(b"what the ref names");
+    let mut incoming = store.incoming(wanted).expect("incoming");
+    incoming.write(b"something else").expect("write");
+    let err = incoming.finish().expect_err("refused");
+    assert!(
+        matches!(err, cairn_store::StoreError::Mismatch { expected, .. } if expected == wanted),
+        "{err}"
+    );
+    assert!(!store.has(&wanted));
+    assert!(!store.has(&ObjectId::of(b"something else")));
+    let leftovers = std::fs::read_dir(dir.path().join("tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(leftovers, 0, "the temp file is removed");
+}
