@@ -37,7 +37,7 @@ build:
 # Every test of the workspace (unit, property and end-to-end), the tracking tests against both
 # SQLite and a throw-away PostgreSQL cluster on loopback.
 test:
-    scripts/with-postgres.sh cargo test --workspace --locked
+    scripts/with-postgres.sh scripts/with-s3.sh cargo test --workspace --locked
 
 # The wgpu backend on this machine: Vulkan's loader and Mesa's lavapipe (a CPU Vulkan driver)
 # where there is no GPU driver. Not part of `just setup` or CI yet (the feature adds 12–18

@@ -39,6 +39,14 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! have initdb; then
     echo "setup: PostgreSQL is missing; install Debian's postgresql package (as root) for the PostgreSQL tracking tests" >&2
   fi
 fi
+# The S3-compatible test server (moto's server mode) and the AWS CLI, for the remote tests
+# (`scripts/with-s3.sh`) and `just bench remote`, in their own venv.
+s3_venv="${CAIRN_S3_VENV:-$HOME/.cache/cairn-s3}"
+if ! "$s3_venv/bin/python" -c "import moto, awscli" >/dev/null 2>&1; then
+  echo "setup: installing moto (S3 test server) and the AWS CLI (PyPI) into $s3_venv"
+  python3 -m venv "$s3_venv"
+  "$s3_venv/bin/pip" install --quiet --disable-pip-version-check -r "$(dirname "$0")/requirements-s3.txt"
+fi
 # Chromium, for the rendering check of the lineage picture and the history page
 # (tests/pictures_cli.rs, `just report-check`).
 if ! have chromium; then

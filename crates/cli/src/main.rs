@@ -103,6 +103,17 @@ enum Command {
     /// Analytics from the tracking database: failures, retraining, tests, models.
     #[command(subcommand)]
     Stats(cmd::stats::StatsCommand),
+    /// Name, list and forget remotes (S3-compatible object storage or a shared folder).
+    #[command(subcommand)]
+    Remote(cmd::remote::RemoteCommand),
+    /// Send what the refs reach to a remote, then move its refs (compare-and-swap):
+    /// `cairn push [remote] [ref...]`.
+    Push(cmd::remote::TransferArgs),
+    /// Fetch a remote's refs and what they reach, each object re-hashed on arrival:
+    /// `cairn pull [remote] [ref...]`.
+    Pull(cmd::remote::TransferArgs),
+    /// A new store holding everything a remote has, with it as `origin`.
+    Clone(cmd::remote::CloneArgs),
 }
 
 /// The store folder: `--store`, else `$CAIRN_STORE` (which may not be empty), else
@@ -165,6 +176,10 @@ fn main() -> ExitCode {
         Command::Reindex => cmd::stats::reindex(&store, &out),
         Command::Serve(args) => cmd::api::serve(&store, &out, args),
         Command::Stats(command) => cmd::stats::stats(&store, &out, command),
+        Command::Remote(command) => cmd::remote::remote(&store, &out, command),
+        Command::Push(args) => cmd::remote::push(&store, &out, args),
+        Command::Pull(args) => cmd::remote::pull(&store, &out, args),
+        Command::Clone(args) => cmd::remote::clone(&store, &out, args),
     };
     match result {
         Ok(code) => code,

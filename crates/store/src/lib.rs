@@ -46,9 +46,10 @@ pub use refs::{Expect, RefChange, RefEntry, RefUpdate};
 use error::IoContext;
 use objects::Layout;
 
-/// The file that marks a folder as a cairn store.
-const MARKER: &str = "CAIRN_STORE";
-const MARKER_TEXT: &str = "cairn store, format 1\n";
+/// The file that marks a folder as a cairn store (a remote holds the same key).
+pub const MARKER: &str = "CAIRN_STORE";
+/// What the marker says.
+pub const MARKER_TEXT: &str = "cairn store, format 1\n";
 
 /// The store format this cairn reads and writes.
 pub const FORMAT: u64 = 1;

@@ -63,11 +63,12 @@ impl RefName {
 
     /// The file name a ref is kept under: `/` becomes `%2F` so that `l2` and `l2/latest` can
     /// both exist (the name charset has no `%`, so the mapping is one-to-one).
-    pub(crate) fn file_name(&self) -> String {
+    pub fn file_name(&self) -> String {
         self.0.replace('/', "%2F")
     }
 
-    pub(crate) fn from_file_name(file: &str) -> Result<Self, RefNameError> {
+    /// The ref a [`RefName::file_name`] names.
+    pub fn from_file_name(file: &str) -> Result<Self, RefNameError> {
         file.replace("%2F", "/").parse()
     }
 }

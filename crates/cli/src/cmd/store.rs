@@ -162,11 +162,18 @@ pub struct FsckArgs {
     /// Say how to repair each damaged or missing object: the version whose output it is
     /// (`cairn reproduce <version> --repair` rewrites it from a re-run), or that no version
     /// can make it again.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "remote")]
     repair: bool,
+    /// Check a remote instead: download and re-hash every object, and check that every
+    /// ref reaches only objects it holds.
+    #[arg(long, value_name = "NAME")]
+    remote: Option<String>,
 }
 
 pub fn fsck(store: &Path, out: &Output, args: FsckArgs) -> Result<ExitCode> {
+    if let Some(name) = &args.remote {
+        return crate::cmd::remote::fsck(store, out, name);
+    }
     let store = open(store)?;
     let report = store.fsck()?;
     if out.json {

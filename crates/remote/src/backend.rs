@@ -1,0 +1,448 @@
+//! Where a remote keeps a store: S3-compatible object storage, or a cairn store folder on a
+//! shared mount. Both hold the same names — `CAIRN_STORE`, `objects/ab/abcdef…`,
+//! `refs/<name with / as %2F>` holding `"<hex>\n"` — and the same bytes.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::PathBuf;
+
+use cairn_store::{Expect, ObjectId, RefName, Store, StoreError};
+use futures::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder, S3ConditionalPut};
+use object_store::path::Path as Key;
+use object_store::{
+    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion, WriteMultipart,
+};
+
+use crate::{RemoteError, Result};
+
+/// What a ref held when it was read: the CAS token of the next write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// The object storage's entity tag.
+    ETag(String),
+    /// The folder store's value (its refs are swapped under its own lock).
+    Id(ObjectId),
+}
+
+/// A ref write that lost a race: what the ref holds now.
+#[derive(Debug)]
+pub enum WriteRef {
+    Written,
+    Conflict(Option<ObjectId>),
+}
+
+/// Objects at least this large go up in parts.
+const MULTIPART: u64 = 16 << 20;
+/// The size of each part.
+const PART: usize = 8 << 20;
+
+pub trait Backend: Send + Sync {
+    /// Every object the remote holds (names only: nothing is read).
+    fn object_ids(&self) -> Result<HashSet<ObjectId>>;
+    /// Sends a verified local object.
+    fn upload(&self, local: &Store, id: &ObjectId) -> Result<u64>;
+    /// Streams an object's bytes into `sink`; returns how many there were.
+    fn download(
+        &self,
+        id: &ObjectId,
+        sink: &mut dyn FnMut(&[u8]) -> std::result::Result<(), StoreError>,
+    ) -> Result<u64>;
+    fn read_ref(&self, name: &RefName) -> Result<Option<(ObjectId, Seen)>>;
+    /// Points `name` at `id` if it still holds what was `seen` (absent: it must not exist).
+    fn write_ref(&self, name: &RefName, id: &ObjectId, seen: Option<&Seen>) -> Result<WriteRef>;
+    fn ref_names(&self) -> Result<Vec<RefName>>;
+    /// Whether the remote is marked as a cairn store.
+    fn is_store(&self) -> Result<bool>;
+    /// Marks it as one (nothing when it is).
+    fn mark(&self) -> Result<()>;
+}
+
+fn parse_ref(bytes: &[u8], what: &str) -> Result<ObjectId> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| RemoteError::BadRemoteRef {
+            what: what.to_string(),
+        })
+}
+
+/// A cairn store folder (`file://` on a shared mount): written through its own store code,
+/// so every object is hash-checked on the way in and refs swap under its lock.
+pub struct Folder {
+    pub store: Store,
+}
+
+impl Folder {
+    pub fn open(path: PathBuf) -> Result<Self> {
+        Ok(Folder {
+            store: Store::open_or_init(&path)?,
+        })
+    }
+}
+
+impl Backend for Folder {
+    fn object_ids(&self) -> Result<HashSet<ObjectId>> {
+        Ok(self.store.list_objects()?.into_iter().collect())
+    }
+
+    fn upload(&self, local: &Store, id: &ObjectId) -> Result<u64> {
+        let (mut file, _) = local.open_object(id)?;
+        let mut incoming = self.store.incoming(*id)?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf).map_err(|e| RemoteError::Io {
+                what: format!("object {id}"),
+                source: e,
+            })?;
+            if n == 0 {
+                break;
+            }
+            incoming.write(&buf[..n])?;
+        }
+        Ok(incoming.finish()?.size)
+    }
+
+    fn download(
+        &self,
+        id: &ObjectId,
+        sink: &mut dyn FnMut(&[u8]) -> std::result::Result<(), StoreError>,
+    ) -> Result<u64> {
+        let path = self.store.object_path(id);
+        let mut file = std::fs::File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => RemoteError::MissingObject { id: *id },
+            _ => RemoteError::Io {
+                what: path.display().to_string(),
+                source: e,
+            },
+        })?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0;
+        loop {
+            let n = file.read(&mut buf).map_err(|e| RemoteError::Io {
+                what: path.display().to_string(),
+                source: e,
+            })?;
+            if n == 0 {
+                return Ok(size);
+            }
+            sink(&buf[..n])?;
+            size += n as u64;
+        }
+    }
+
+    fn read_ref(&self, name: &RefName) -> Result<Option<(ObjectId, Seen)>> {
+        Ok(self.store.get_ref(name)?.map(|id| (id, Seen::Id(id))))
+    }
+
+    fn write_ref(&self, name: &RefName, id: &ObjectId, seen: Option<&Seen>) -> Result<WriteRef> {
+        let expect = match seen {
+            None => Expect::Absent,
+            Some(Seen::Id(old)) => Expect::Is(*old),
+            Some(Seen::ETag(_)) => Expect::Absent,
+        };
+        match self.store.set_ref(name, *id, expect) {
+            Ok(_) => Ok(WriteRef::Written),
+            Err(StoreError::RefConflict { .. } | StoreError::ImmutableRef { .. }) => {
+                Ok(WriteRef::Conflict(self.store.get_ref(name)?))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn ref_names(&self) -> Result<Vec<RefName>> {
+        Ok(self
+            .store
+            .list_refs()?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    fn is_store(&self) -> Result<bool> {
+        Ok(true)
+    }
+
+    fn mark(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A store on S3-compatible object storage, through `object_store`.
+pub struct S3 {
+    store: AmazonS3,
+    prefix: String,
+    url: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl S3 {
+    pub fn open(bucket: &str, prefix: &str, url: &str) -> Result<Self> {
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_conditional_put(S3ConditionalPut::ETagMatch);
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+            && let Some(profile) = crate::credentials::profile()?
+        {
+            builder = builder
+                .with_access_key_id(profile.access_key_id)
+                .with_secret_access_key(profile.secret_access_key);
+            if let Some(token) = profile.session_token {
+                builder = builder.with_token(token);
+            }
+            if let Some(region) = profile.region {
+                builder = builder.with_region(region);
+            }
+        }
+        let store = builder.build().map_err(|e| RemoteError::S3 {
+            url: url.to_string(),
+            what: "configure the client".into(),
+            source: e,
+        })?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| RemoteError::Io {
+                what: "the I/O runtime".into(),
+                source: e,
+            })?;
+        Ok(S3 {
+            store,
+            prefix: prefix.trim_matches('/').to_string(),
+            url: url.to_string(),
+            runtime,
+        })
+    }
+
+    /// The key of `rest` under the prefix, spelled exactly as in a store folder (a ref's
+    /// `%2F` stays as it is: `Key::from` would encode the `%`).
+    fn key(&self, rest: &str) -> Key {
+        let full = if self.prefix.is_empty() {
+            rest.to_string()
+        } else {
+            format!("{}/{rest}", self.prefix)
+        };
+        // The prefix was checked when the URL was parsed, and names are of known charsets.
+        Key::parse(&full).unwrap_or_else(|_| Key::from(full))
+    }
+
+    fn object_key(&self, id: &ObjectId) -> Key {
+        let hex = id.to_hex();
+        self.key(&format!("objects/{}/{hex}", &hex[..2]))
+    }
+
+    fn ref_key(&self, name: &RefName) -> Key {
+        self.key(&format!("refs/{}", name.file_name()))
+    }
+
+    fn err(&self, what: impl Into<String>) -> impl Fn(object_store::Error) -> RemoteError + '_ {
+        let what = what.into();
+        move |source| RemoteError::S3 {
+            url: self.url.clone(),
+            what: what.clone(),
+            source,
+        }
+    }
+}
+
+impl Backend for S3 {
+    fn object_ids(&self) -> Result<HashSet<ObjectId>> {
+        let prefix = self.key("objects");
+        self.runtime.block_on(async {
+            let mut found = HashSet::new();
+            let mut list = self.store.list(Some(&prefix));
+            while let Some(meta) = list.next().await {
+                let meta = meta.map_err(self.err("list objects"))?;
+                if let Some(id) = meta
+                    .location
+                    .filename()
+                    .and_then(|f| f.parse::<ObjectId>().ok())
+                {
+                    found.insert(id);
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    fn upload(&self, local: &Store, id: &ObjectId) -> Result<u64> {
+        let key = self.object_key(id);
+        let (mut file, size) = local.open_object(id)?;
+        let read_err = |e| RemoteError::Io {
+            what: format!("object {id}"),
+            source: e,
+        };
+        self.runtime.block_on(async {
+            if size < MULTIPART {
+                let mut bytes = Vec::with_capacity(size as usize);
+                file.read_to_end(&mut bytes).map_err(read_err)?;
+                self.store
+                    .put(&key, PutPayload::from(bytes))
+                    .await
+                    .map_err(self.err(format!("upload {key}")))?;
+                return Ok(size);
+            }
+            let upload = self
+                .store
+                .put_multipart(&key)
+                .await
+                .map_err(self.err(format!("start uploading {key}")))?;
+            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+            let mut buf = vec![0u8; PART];
+            loop {
+                let n = file.read(&mut buf).map_err(read_err)?;
+                if n == 0 {
+                    break;
+                }
+                writer
+                    .wait_for_capacity(4)
+                    .await
+                    .map_err(self.err(format!("upload {key}")))?;
+                writer.write(&buf[..n]);
+            }
+            writer
+                .finish()
+                .await
+                .map_err(self.err(format!("finish uploading {key}")))?;
+            Ok(size)
+        })
+    }
+
+    fn download(
+        &self,
+        id: &ObjectId,
+        sink: &mut dyn FnMut(&[u8]) -> std::result::Result<(), StoreError>,
+    ) -> Result<u64> {
+        let key = self.object_key(id);
+        self.runtime.block_on(async {
+            let got = match self.store.get(&key).await {
+                Ok(got) => got,
+                Err(object_store::Error::NotFound { .. }) => {
+                    return Err(RemoteError::MissingObject { id: *id });
+                }
+                Err(e) => return Err(self.err(format!("download {key}"))(e)),
+            };
+            let mut stream = got.into_stream();
+            let mut size = 0;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(self.err(format!("download {key}")))?;
+                sink(&chunk)?;
+                size += chunk.len() as u64;
+            }
+            Ok(size)
+        })
+    }
+
+    fn read_ref(&self, name: &RefName) -> Result<Option<(ObjectId, Seen)>> {
+        let key = self.ref_key(name);
+        self.runtime.block_on(async {
+            let got = match self.store.get(&key).await {
+                Ok(got) => got,
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(self.err(format!("read ref {name}"))(e)),
+            };
+            let etag = got.meta.e_tag.clone().unwrap_or_default();
+            let bytes = got
+                .bytes()
+                .await
+                .map_err(self.err(format!("read ref {name}")))?;
+            let id = parse_ref(&bytes, &format!("ref `{name}` on {}", self.url))?;
+            Ok(Some((id, Seen::ETag(etag))))
+        })
+    }
+
+    fn write_ref(&self, name: &RefName, id: &ObjectId, seen: Option<&Seen>) -> Result<WriteRef> {
+        let key = self.ref_key(name);
+        let mode = match seen {
+            None => PutMode::Create,
+            Some(Seen::ETag(e_tag)) => PutMode::Update(UpdateVersion {
+                e_tag: Some(e_tag.clone()),
+                version: None,
+            }),
+            Some(Seen::Id(_)) => PutMode::Create,
+        };
+        let payload = PutPayload::from(format!("{}\n", id.to_hex()).into_bytes());
+        let written = self.runtime.block_on(self.store.put_opts(
+            &key,
+            payload,
+            PutOptions {
+                mode,
+                ..PutOptions::default()
+            },
+        ));
+        match written {
+            Ok(_) => Ok(WriteRef::Written),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Ok(WriteRef::Conflict(self.read_ref(name)?.map(|(id, _)| id))),
+            Err(e) => Err(self.err(format!("write ref {name}"))(e)),
+        }
+    }
+
+    fn ref_names(&self) -> Result<Vec<RefName>> {
+        let prefix = self.key("refs");
+        self.runtime.block_on(async {
+            let mut names = Vec::new();
+            let mut list = self.store.list(Some(&prefix));
+            while let Some(meta) = list.next().await {
+                let meta = meta.map_err(self.err("list refs"))?;
+                if let Some(name) = meta
+                    .location
+                    .filename()
+                    .and_then(|f| RefName::from_file_name(f).ok())
+                {
+                    names.push(name);
+                }
+            }
+            names.sort();
+            Ok(names)
+        })
+    }
+
+    fn is_store(&self) -> Result<bool> {
+        let key = self.key(cairn_store::MARKER);
+        self.runtime.block_on(async {
+            match self.store.get(&key).await {
+                Ok(got) => {
+                    let bytes = got
+                        .bytes()
+                        .await
+                        .map_err(self.err("read the store marker"))?;
+                    if bytes.as_ref() == cairn_store::MARKER_TEXT.as_bytes() {
+                        Ok(true)
+                    } else {
+                        Err(RemoteError::NotAStore {
+                            url: self.url.clone(),
+                            reason: format!(
+                                "its {} says `{}`",
+                                cairn_store::MARKER,
+                                String::from_utf8_lossy(&bytes).trim()
+                            ),
+                        })
+                    }
+                }
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(self.err("read the store marker")(e)),
+            }
+        })
+    }
+
+    fn mark(&self) -> Result<()> {
+        let key = self.key(cairn_store::MARKER);
+        let written = self.runtime.block_on(self.store.put_opts(
+            &key,
+            PutPayload::from(cairn_store::MARKER_TEXT.as_bytes().to_vec()),
+            PutOptions {
+                mode: PutMode::Create,
+                ..PutOptions::default()
+            },
+        ));
+        match written {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Err(object_store::Error::Precondition { .. }) => Ok(()),
+            Err(e) => Err(self.err("write the store marker")(e)),
+        }
+    }
+}

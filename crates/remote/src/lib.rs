@@ -1,0 +1,729 @@
+//! Remotes, as git has them: a store's objects and refs copied to and from S3-compatible
+//! object storage (`s3://bucket/prefix`, through `object_store`) or a cairn store folder on a
+//! shared mount (`file:///path`).
+//!
+//! A remote holds the same names and bytes as a local store. `push` sends every object the
+//! chosen refs reach that the remote lacks (in parallel, large ones in parts), then moves the
+//! remote refs by compare-and-swap (the service's conditional writes: `If-None-Match: *` to
+//! create, `If-Match: <etag>` to move); `pull` fetches what is missing, re-hashing every
+//! object as it arrives (a tampered or truncated one is refused and never stored), then sets
+//! the local refs. Objects go before refs, so a push or pull killed at any instant leaves
+//! both stores valid, and the next one sends only what is still missing. A published
+//! `name@version` never moves, here or there.
+
+mod backend;
+mod credentials;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cairn_store::{Expect, ObjectId, RefName, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+pub use backend::{Backend, Seen, WriteRef};
+
+/// Why a remote operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("`{url}` is not a remote URL: {reason} (write s3://bucket/prefix or file:///path)")]
+    BadUrl { url: String, reason: String },
+    #[error("`{0}` is not a remote name: use letters, digits, `-` and `_`")]
+    BadName(String),
+    #[error(
+        "no remote named `{0}` (see `cairn remote list`; add one with `cairn remote add <name> <url>`)"
+    )]
+    UnknownRemote(String),
+    #[error("a remote named `{name}` exists already ({url}); `cairn remote remove {name}` first")]
+    RemoteExists { name: String, url: String },
+    #[error("`{path}`: {reason}")]
+    Config { path: PathBuf, reason: String },
+    #[error("`{path}`: {reason}")]
+    Credentials { path: PathBuf, reason: String },
+    #[error("{url}: cannot {what}: {source}")]
+    S3 {
+        url: String,
+        what: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} does not hold an object id")]
+    BadRemoteRef { what: String },
+    #[error("the remote has no object {id}")]
+    MissingObject { id: ObjectId },
+    #[error("{url} is not a cairn store: {reason}")]
+    NotAStore { url: String, reason: String },
+    #[error("`{0}` is not a ref of this store (see `cairn ref list`)")]
+    UnknownRef(String),
+    #[error("`{name}` is not a ref of remote `{remote}`")]
+    UnknownRemoteRef { remote: String, name: String },
+    /// A ref that holds another object on the other side.
+    #[error("ref `{name}` is {theirs} on `{remote}` but {ours} here: {fix}")]
+    Conflict {
+        remote: String,
+        name: String,
+        theirs: String,
+        ours: String,
+        fix: &'static str,
+    },
+    #[error("{context}: {source}")]
+    Context {
+        context: String,
+        #[source]
+        source: Box<RemoteError>,
+    },
+}
+
+pub type Result<T, E = RemoteError> = std::result::Result<T, E>;
+
+/// Where a remote is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteUrl {
+    S3 { bucket: String, prefix: String },
+    File(PathBuf),
+}
+
+impl RemoteUrl {
+    pub fn parse(url: &str) -> Result<Self> {
+        let bad = |reason: &str| RemoteError::BadUrl {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let valid = (3..=63).contains(&bucket.len())
+                && bucket
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+            if !valid {
+                return Err(bad(
+                    "a bucket name is 3-63 lowercase letters, digits, `-` or `.`",
+                ));
+            }
+            let prefix = prefix.trim_matches('/');
+            let segment_ok = |p: &str| {
+                !p.is_empty() && p != "." && p != ".." && !p.chars().any(|c| c.is_control())
+            };
+            if !prefix.is_empty() && !prefix.split('/').all(segment_ok) {
+                return Err(bad(
+                    "each part of the prefix is a name (no `.`, `..`, `//` or control characters)",
+                ));
+            }
+            return Ok(RemoteUrl::S3 {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+            });
+        }
+        if let Some(path) = url.strip_prefix("file://") {
+            if !path.starts_with('/') {
+                return Err(bad("a file URL names an absolute path (file:///…)"));
+            }
+            return Ok(RemoteUrl::File(PathBuf::from(path)));
+        }
+        Err(bad("unknown scheme"))
+    }
+
+    /// A path given without a scheme is a folder (made absolute).
+    pub fn parse_or_path(url: &str) -> Result<Self> {
+        if url.contains("://") {
+            return Self::parse(url);
+        }
+        let path = std::path::absolute(url).map_err(|e| RemoteError::Io {
+            what: url.to_string(),
+            source: e,
+        })?;
+        Ok(RemoteUrl::File(path))
+    }
+}
+
+impl std::fmt::Display for RemoteUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemoteUrl::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            RemoteUrl::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+            RemoteUrl::File(path) => write!(f, "file://{}", path.display()),
+        }
+    }
+}
+
+/// The remotes a store knows: `<store>/remotes.toml`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Remotes {
+    #[serde(default)]
+    pub remote: BTreeMap<String, RemoteEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoteEntry {
+    pub url: String,
+}
+
+const CONFIG: &str = "remotes.toml";
+
+impl Remotes {
+    pub fn load(store: &Store) -> Result<Self> {
+        let path = store.root().join(CONFIG);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| RemoteError::Config {
+                path,
+                reason: cairn_store::one_line(&e.to_string()).into_owned(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(RemoteError::Io {
+                what: path.display().to_string(),
+                source: e,
+            }),
+        }
+    }
+
+    fn save(&self, store: &Store) -> Result<()> {
+        let path = store.root().join(CONFIG);
+        let text = toml::to_string(self).map_err(|e| RemoteError::Config {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        cairn_store::write_atomic(&path, |w| std::io::Write::write_all(w, text.as_bytes())).map_err(
+            |e| RemoteError::Io {
+                what: path.display().to_string(),
+                source: e,
+            },
+        )
+    }
+
+    pub fn add(store: &Store, name: &str, url: &str) -> Result<RemoteUrl> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(RemoteError::BadName(name.to_string()));
+        }
+        let parsed = RemoteUrl::parse_or_path(url)?;
+        let mut all = Self::load(store)?;
+        if let Some(have) = all.remote.get(name) {
+            return Err(RemoteError::RemoteExists {
+                name: name.to_string(),
+                url: have.url.clone(),
+            });
+        }
+        all.remote.insert(
+            name.to_string(),
+            RemoteEntry {
+                url: parsed.to_string(),
+            },
+        );
+        all.save(store)?;
+        Ok(parsed)
+    }
+
+    pub fn remove(store: &Store, name: &str) -> Result<()> {
+        let mut all = Self::load(store)?;
+        if all.remote.remove(name).is_none() {
+            return Err(RemoteError::UnknownRemote(name.to_string()));
+        }
+        all.save(store)
+    }
+
+    pub fn get(&self, name: &str) -> Result<RemoteUrl> {
+        let entry = self
+            .remote
+            .get(name)
+            .ok_or_else(|| RemoteError::UnknownRemote(name.to_string()))?;
+        RemoteUrl::parse(&entry.url)
+    }
+}
+
+/// An open remote.
+pub struct Remote {
+    pub name: String,
+    pub url: RemoteUrl,
+    backend: Box<dyn Backend>,
+}
+
+impl Remote {
+    pub fn open(name: &str, url: RemoteUrl) -> Result<Self> {
+        let shown = url.to_string();
+        let backend: Box<dyn Backend> = match &url {
+            RemoteUrl::S3 { bucket, prefix } => {
+                Box::new(backend::S3::open(bucket, prefix, &shown)?)
+            }
+            RemoteUrl::File(path) => Box::new(backend::Folder::open(path.clone())?),
+        };
+        Ok(Remote {
+            name: name.to_string(),
+            url,
+            backend,
+        })
+    }
+
+    /// The remote a store knows by `name`.
+    pub fn named(store: &Store, name: &str) -> Result<Self> {
+        Self::open(name, Remotes::load(store)?.get(name)?)
+    }
+
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    fn conflict(
+        &self,
+        name: &RefName,
+        theirs: Option<ObjectId>,
+        ours: ObjectId,
+        fix: &'static str,
+    ) -> RemoteError {
+        RemoteError::Conflict {
+            remote: self.name.clone(),
+            name: name.to_string(),
+            theirs: theirs
+                .map(|t| t.to_hex())
+                .unwrap_or_else(|| "absent".into()),
+            ours: ours.to_hex(),
+            fix,
+        }
+    }
+}
+
+/// How many transfers run at once.
+const PARALLEL: usize = 8;
+
+/// Runs `f` over `items` on [`PARALLEL`] threads; the first error wins (the others finish
+/// what they started).
+fn parallel<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
+    let next = AtomicU64::new(0);
+    let failed: Mutex<Option<RemoteError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL.min(items.len()) {
+            scope.spawn(|| {
+                loop {
+                    if failed.lock().map(|f| f.is_some()).unwrap_or(true) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst) as usize;
+                    let Some(item) = items.get(i) else {
+                        return;
+                    };
+                    if let Err(e) = f(item)
+                        && let Ok(mut slot) = failed.lock()
+                    {
+                        slot.get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    match failed.into_inner() {
+        Ok(Some(e)) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// What a push or pull did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Transfer {
+    pub remote: String,
+    pub url: String,
+    /// Objects sent or received, and their bytes.
+    pub objects: u64,
+    pub bytes: u64,
+    /// Objects the other side had already.
+    pub present: u64,
+    /// Refs created or moved, and refs that already held the same object.
+    pub refs_updated: Vec<String>,
+    pub refs_unchanged: u64,
+}
+
+/// The refs to move: those named (which must exist), or every ref of `all`.
+fn choose(
+    all: Vec<(RefName, ObjectId)>,
+    names: &[String],
+    unknown: impl Fn(&str) -> RemoteError,
+) -> Result<Vec<(RefName, ObjectId)>> {
+    if names.is_empty() {
+        return Ok(all);
+    }
+    let by_name: BTreeMap<String, (RefName, ObjectId)> = all
+        .into_iter()
+        .map(|(n, id)| (n.to_string(), (n, id)))
+        .collect();
+    names
+        .iter()
+        .map(|n| by_name.get(n).cloned().ok_or_else(|| unknown(n)))
+        .collect()
+}
+
+/// `cairn push`: every object the refs reach that the remote lacks, then the refs. A ref the
+/// remote holds at another object is a conflict (`force` moves a mutable one; a published
+/// version never moves).
+pub fn push(local: &Store, remote: &Remote, names: &[String], force: bool) -> Result<Transfer> {
+    let backend = remote.backend();
+    let chosen = choose(local.list_refs()?, names, |n| {
+        RemoteError::UnknownRef(n.to_string())
+    })?;
+    // Conflicts first: nothing is sent for a push that cannot finish.
+    let mut moves = Vec::new();
+    let mut report = Transfer {
+        remote: remote.name.clone(),
+        url: remote.url.to_string(),
+        ..Transfer::default()
+    };
+    // Published versions first: their conflicts are the ones no flag can settle.
+    let (published, movable): (Vec<_>, Vec<_>) =
+        chosen.iter().partition(|(name, _)| name.is_immutable());
+    for (name, id) in published.into_iter().chain(movable) {
+        match backend.read_ref(name)? {
+            Some((theirs, _)) if theirs == *id => report.refs_unchanged += 1,
+            Some((theirs, _)) if name.is_immutable() => {
+                return Err(remote.conflict(
+                    name,
+                    Some(theirs),
+                    *id,
+                    "a published version never moves; publish another version",
+                ));
+            }
+            Some((theirs, _)) if !force => {
+                return Err(remote.conflict(
+                    name,
+                    Some(theirs),
+                    *id,
+                    "`cairn pull` it first, or push --force to move it",
+                ));
+            }
+            seen => moves.push((name.clone(), *id, seen.map(|(_, s)| s))),
+        }
+    }
+    // Everything the refs reach, held as temporary roots so gc spares it while it travels.
+    let closure = local.reachable(chosen.iter().map(|(_, id)| *id))?;
+    for id in &closure {
+        if !local.has(id) {
+            return Err(StoreError::NotFound(*id).into());
+        }
+        local.hold(id)?;
+    }
+    let there = backend.object_ids()?;
+    let send: Vec<ObjectId> = closure
+        .iter()
+        .filter(|id| !there.contains(id))
+        .copied()
+        .collect();
+    report.present = (closure.len() - send.len()) as u64;
+    let bytes = AtomicU64::new(0);
+    parallel(&send, |id| {
+        let n = backend
+            .upload(local, id)
+            .map_err(|e| RemoteError::Context {
+                context: format!("push of object {id} to {}", remote.url),
+                source: Box::new(e),
+            })?;
+        bytes.fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    })?;
+    report.objects = send.len() as u64;
+    report.bytes = bytes.into_inner();
+    backend.mark()?;
+    // Then the refs, each by compare-and-swap against what was read above.
+    for (name, id, seen) in moves {
+        match backend.write_ref(&name, &id, seen.as_ref())? {
+            WriteRef::Written => report.refs_updated.push(name.to_string()),
+            WriteRef::Conflict(now) if now == Some(id) => report.refs_unchanged += 1,
+            WriteRef::Conflict(now) => {
+                return Err(remote.conflict(
+                    &name,
+                    now,
+                    id,
+                    "another push moved it meanwhile; `cairn pull` and try again",
+                ));
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Downloads `id` into `local`, hash-checked.
+fn fetch(local: &Store, backend: &dyn Backend, id: &ObjectId) -> Result<u64> {
+    let mut incoming = local.incoming(*id)?;
+    backend.download(id, &mut |bytes| incoming.write(bytes))?;
+    Ok(incoming.finish()?.size)
+}
+
+/// Fetches everything `roots` reach that `local` lacks, level by level (a manifest is read
+/// once it is here); returns the objects and bytes received and those already here.
+fn fetch_closure(
+    local: &Store,
+    remote: &Remote,
+    roots: impl IntoIterator<Item = ObjectId>,
+) -> Result<(u64, u64, u64)> {
+    let backend = remote.backend();
+    let mut seen = HashSet::new();
+    let mut frontier: Vec<ObjectId> = roots.into_iter().filter(|id| seen.insert(*id)).collect();
+    let (objects, bytes, present) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    while !frontier.is_empty() {
+        let missing: Vec<ObjectId> = frontier
+            .iter()
+            .filter(|id| !local.has(id))
+            .copied()
+            .collect();
+        present.fetch_add((frontier.len() - missing.len()) as u64, Ordering::Relaxed);
+        parallel(&missing, |id| {
+            let n = fetch(local, backend, id).map_err(|e| RemoteError::Context {
+                context: format!("pull of object {id} from {}", remote.url),
+                source: Box::new(e),
+            })?;
+            objects.fetch_add(1, Ordering::Relaxed);
+            bytes.fetch_add(n, Ordering::Relaxed);
+            Ok(())
+        })?;
+        let mut next = Vec::new();
+        for id in &frontier {
+            local.hold(id)?;
+            if let Some((_, fields)) = local.sniff_manifest(id)? {
+                let value = serde_json::Value::Object(fields);
+                next.extend(
+                    cairn_store::manifest::references(&value)
+                        .into_iter()
+                        .filter(|r| seen.insert(*r)),
+                );
+            }
+        }
+        frontier = next;
+    }
+    Ok((
+        objects.into_inner(),
+        bytes.into_inner(),
+        present.into_inner(),
+    ))
+}
+
+/// `cairn pull`: the remote's refs (or those named), with every object they reach, each
+/// re-hashed on arrival; then the local refs. A ref that holds another object here is a
+/// conflict (`force` moves a mutable one).
+pub fn pull(local: &Store, remote: &Remote, names: &[String], force: bool) -> Result<Transfer> {
+    let backend = remote.backend();
+    if !backend.is_store()? && !names.is_empty() {
+        return Err(RemoteError::NotAStore {
+            url: remote.url.to_string(),
+            reason: "nothing was pushed there".into(),
+        });
+    }
+    let mut theirs = Vec::new();
+    for name in backend.ref_names()? {
+        if let Some((id, _)) = backend.read_ref(&name)? {
+            theirs.push((name, id));
+        }
+    }
+    let chosen = choose(theirs, names, |n| RemoteError::UnknownRemoteRef {
+        remote: remote.name.clone(),
+        name: n.to_string(),
+    })?;
+    let mut report = Transfer {
+        remote: remote.name.clone(),
+        url: remote.url.to_string(),
+        ..Transfer::default()
+    };
+    let mut moves = Vec::new();
+    let (published, movable): (Vec<_>, Vec<_>) =
+        chosen.iter().partition(|(name, _)| name.is_immutable());
+    for (name, id) in published.into_iter().chain(movable) {
+        match local.get_ref(name)? {
+            Some(ours) if ours == *id => report.refs_unchanged += 1,
+            Some(ours) if name.is_immutable() || !force => {
+                let fix = if name.is_immutable() {
+                    "a published version never moves; one of the two stores published it from other inputs"
+                } else {
+                    "push yours first, or pull --force to take the remote's"
+                };
+                return Err(RemoteError::Conflict {
+                    remote: remote.name.clone(),
+                    name: name.to_string(),
+                    theirs: id.to_hex(),
+                    ours: ours.to_hex(),
+                    fix,
+                });
+            }
+            ours => moves.push((name.clone(), *id, ours)),
+        }
+    }
+    let (objects, bytes, present) = fetch_closure(local, remote, chosen.iter().map(|(_, id)| *id))?;
+    report.objects = objects;
+    report.bytes = bytes;
+    report.present = present;
+    for (name, id, ours) in moves {
+        local.verify_closure(&id)?;
+        let expect = match ours {
+            Some(old) => Expect::Is(old),
+            None => Expect::Absent,
+        };
+        local.set_ref(&name, id, expect)?;
+        report.refs_updated.push(name.to_string());
+    }
+    Ok(report)
+}
+
+/// `cairn clone <url>`: a new store at `dir` with the remote as `origin`, and everything in it.
+pub fn clone(url: &str, dir: &Path) -> Result<(Store, Transfer)> {
+    let parsed = RemoteUrl::parse_or_path(url)?;
+    let store = Store::open_or_init(dir)?;
+    if !store.list_refs()?.is_empty() {
+        return Err(RemoteError::Config {
+            path: dir.to_path_buf(),
+            reason: "a store with refs is there already: clone into a new folder, or `cairn remote add` and `cairn pull`".into(),
+        });
+    }
+    let remote = Remote::open("origin", parsed.clone())?;
+    if !remote.backend().is_store()? {
+        return Err(RemoteError::NotAStore {
+            url: parsed.to_string(),
+            reason: format!("it has no {} (push to it first)", cairn_store::MARKER),
+        });
+    }
+    Remotes::add(&store, "origin", &parsed.to_string())?;
+    let report = pull(&store, &remote, &[], false)?;
+    Ok((store, report))
+}
+
+/// A problem `cairn fsck --remote` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteProblem {
+    pub object: Option<String>,
+    pub reference: Option<String>,
+    pub problem: String,
+}
+
+/// What `cairn fsck --remote` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteFsck {
+    pub remote: String,
+    pub url: String,
+    pub objects: u64,
+    pub bytes: u64,
+    pub refs: u64,
+    pub problems: Vec<RemoteProblem>,
+}
+
+/// Downloads and re-hashes every object of the remote, and checks that every ref reaches
+/// only objects it holds.
+pub fn fsck(remote: &Remote) -> Result<RemoteFsck> {
+    let backend = remote.backend();
+    let ids: Vec<ObjectId> = {
+        let mut v: Vec<ObjectId> = backend.object_ids()?.into_iter().collect();
+        v.sort();
+        v
+    };
+    let problems = Mutex::new(Vec::new());
+    let references: Mutex<BTreeMap<ObjectId, Vec<ObjectId>>> = Mutex::new(BTreeMap::new());
+    let bytes = AtomicU64::new(0);
+    parallel(&ids, |id| {
+        let mut hasher = blake3::Hasher::new();
+        let mut head = Vec::new();
+        let size = backend.download(id, &mut |chunk| {
+            hasher.update(chunk);
+            if head.len() < (1 << 20) {
+                head.extend_from_slice(chunk);
+            }
+            Ok(())
+        })?;
+        bytes.fetch_add(size, Ordering::Relaxed);
+        let actual = ObjectId::from(hasher.finalize());
+        if actual != *id {
+            if let Ok(mut p) = problems.lock() {
+                p.push(RemoteProblem {
+                    object: Some(id.to_hex()),
+                    reference: None,
+                    problem: format!("its {size} bytes hash to {actual}"),
+                });
+            }
+            return Ok(());
+        }
+        if size as usize == head.len()
+            && let Some((_, fields)) = cairn_store::manifest::parse(&head)
+            && let Ok(mut r) = references.lock()
+        {
+            r.insert(
+                *id,
+                cairn_store::manifest::references(&serde_json::Value::Object(fields)),
+            );
+        }
+        Ok(())
+    })?;
+    let references = references.into_inner().unwrap_or_default();
+    let mut problems = problems.into_inner().unwrap_or_default();
+    let held: BTreeSet<ObjectId> = ids.iter().copied().collect();
+    let names = backend.ref_names()?;
+    for name in &names {
+        let Some((root, _)) = backend.read_ref(name)? else {
+            continue;
+        };
+        let mut stack = vec![root];
+        let mut seen = BTreeSet::new();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            if !held.contains(&id) {
+                problems.push(RemoteProblem {
+                    object: Some(id.to_hex()),
+                    reference: Some(name.to_string()),
+                    problem: "missing: the ref reaches it but the remote does not hold it".into(),
+                });
+                continue;
+            }
+            stack.extend(references.get(&id).into_iter().flatten().copied());
+        }
+    }
+    problems.sort_by(|a, b| (&a.reference, &a.object).cmp(&(&b.reference, &b.object)));
+    Ok(RemoteFsck {
+        remote: remote.name.clone(),
+        url: remote.url.to_string(),
+        objects: ids.len() as u64,
+        bytes: bytes.into_inner(),
+        refs: names.len() as u64,
+        problems,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            RemoteUrl::parse("s3://team-models/cairn/prod").expect("s3"),
+            RemoteUrl::S3 {
+                bucket: "team-models".into(),
+                prefix: "cairn/prod".into()
+            }
+        );
+        assert_eq!(
+            RemoteUrl::parse("file:///mnt/share/store").expect("file"),
+            RemoteUrl::File("/mnt/share/store".into())
+        );
+        for bad in [
+            "s3://A/x",
+            "s3://ab",
+            "file://relative",
+            "http://x",
+            "s3://bucket/../x",
+        ] {
+            let err = RemoteUrl::parse(bad).expect_err(bad).to_string();
+            assert!(
+                err.contains("write s3://bucket/prefix or file:///path"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            RemoteUrl::parse("s3://bucket/p/").expect("s3").to_string(),
+            "s3://bucket/p"
+        );
+    }
+}

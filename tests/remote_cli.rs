@@ -1,0 +1,384 @@
+//! Remotes through the binary: `cairn remote`, `push`, `pull`, `clone` and `fsck --remote`,
+//! on a shared folder (`file://`) and on a real S3-compatible server on loopback (moto's
+//! server mode, started by `scripts/with-s3.sh`; CI must have it).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{Env, code, stderr, stdout};
+
+/// `cairn <args>` on the store at `store`, with the test S3 server's settings.
+fn cairn_at(env: &Env, store: &Path, args: &[&str]) -> Output {
+    let mut cmd = env.cairn_at(store);
+    s3_env(&mut cmd);
+    cmd.args(args).output().expect("cairn")
+}
+
+/// The test S3 server (`CAIRN_TEST_S3` = `http://127.0.0.1:<port>/<bucket>`), when running.
+fn s3() -> Option<(String, String)> {
+    let Ok(url) = std::env::var("CAIRN_TEST_S3") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the S3 remote tests: run them through `just test` (scripts/with-s3.sh)"
+        );
+        eprintln!("skipped: CAIRN_TEST_S3 is unset (`just test` starts an S3 server)");
+        return None;
+    };
+    let (endpoint, bucket) = url.rsplit_once('/').expect("http://host:port/bucket");
+    Some((endpoint.to_string(), bucket.to_string()))
+}
+
+fn s3_env(cmd: &mut Command) {
+    if let Some((endpoint, _)) = s3() {
+        cmd.env("AWS_ACCESS_KEY_ID", "cairn-test")
+            .env("AWS_SECRET_ACCESS_KEY", "cairn-test")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env_remove("AWS_PROFILE");
+    }
+}
+
+/// A prefix of the test bucket no other test uses.
+fn s3_remote(test: &str) -> Option<String> {
+    let (_, bucket) = s3()?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    Some(format!(
+        "s3://{bucket}/{test}-{}-{nanos}",
+        std::process::id()
+    ))
+}
+
+fn ok(out: &Output) -> String {
+    assert_eq!(code(out), 0, "{}", stderr(out));
+    stdout(out)
+}
+
+fn refs(env: &Env, store: &Path) -> String {
+    ok(&cairn_at(env, store, &["ref", "list"]))
+}
+
+/// A second tiny model trained on other settings: the same version name, other objects.
+fn other_tiny(env: &Env, store: &Path) {
+    std::fs::write(
+        env.path("other.toml"),
+        common::tiny_experiment("1.0.0", None, None, 1, "0.02"),
+    )
+    .expect("write");
+    let out = env
+        .cairn_at(store)
+        .current_dir(env.dir.path())
+        .args(["run", "other.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+/// Push, clone, check, push again; then the conflicts a team meets.
+fn round_trip(env: &Env, url: &str) {
+    let here = env.store();
+    ok(&cairn_at(env, &here, &["remote", "add", "origin", url]));
+    assert!(ok(&cairn_at(env, &here, &["remote", "list"])).contains(url));
+    let out = cairn_at(env, &here, &["push"]);
+    ok(&out);
+    assert!(
+        stderr(&out).contains("already there) and 2 refs (0 unchanged)"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing to send the second time.
+    let out = cairn_at(env, &here, &["--json", "push", "origin"]);
+    let report: serde_json::Value = serde_json::from_str(&ok(&out)).expect("json");
+    assert_eq!(report["objects"], 0);
+    assert_eq!(report["refs_unchanged"], 2);
+
+    // A clone holds the same refs, passes fsck, and its version can be shown and reproduced.
+    let clone = env.path("clone");
+    let out = cairn_at(env, &clone, &["clone", url]);
+    ok(&out);
+    assert_eq!(refs(env, &clone), refs(env, &here));
+    ok(&cairn_at(env, &clone, &["fsck"]));
+    ok(&cairn_at(env, &here, &["fsck", "--remote", "origin"]));
+    assert!(ok(&cairn_at(env, &clone, &["show", "tiny@1.0.0"])).contains("tiny@1.0.0"));
+    let out = cairn_at(env, &clone, &["reproduce", "tiny@1.0.0"]);
+    assert_eq!(code(&out), 0, "the clone has every input: {}", stderr(&out));
+
+    // Another store that published its own tiny@1.0.0: a conflict naming both hashes, and
+    // nothing moves.
+    let other = env.path("other-store");
+    other_tiny(env, &other);
+    ok(&cairn_at(env, &other, &["remote", "add", "origin", url]));
+    let theirs = ok(&cairn_at(env, &here, &["ref", "get", "tiny@1.0.0"]));
+    let ours = ok(&cairn_at(env, &other, &["ref", "get", "tiny@1.0.0"]));
+    assert_ne!(theirs, ours);
+    let out = cairn_at(env, &other, &["push"]);
+    assert_eq!(code(&out), 1);
+    let message = stderr(&out);
+    assert!(
+        message.contains(&format!(
+            "ref `tiny@1.0.0` is {} on `origin` but {} here: a published version never moves",
+            theirs.trim(),
+            ours.trim()
+        )),
+        "{message}"
+    );
+    // A mutable ref moves only with --force, by compare-and-swap.
+    let out = cairn_at(env, &other, &["push", "origin", "tiny/latest"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("push --force to move it"),
+        "{}",
+        stderr(&out)
+    );
+    ok(&cairn_at(
+        env,
+        &other,
+        &["push", "origin", "tiny/latest", "--force"],
+    ));
+    let out = cairn_at(env, &clone, &["pull"]);
+    assert_eq!(code(&out), 1, "the clone's tiny/latest is the old one");
+    assert!(stderr(&out).contains("pull --force"), "{}", stderr(&out));
+    ok(&cairn_at(env, &clone, &["pull", "--force", "tiny/latest"]));
+    assert_eq!(
+        ok(&cairn_at(env, &clone, &["ref", "get", "tiny/latest"])),
+        ours,
+        "the clone follows the remote"
+    );
+    ok(&cairn_at(env, &clone, &["fsck"]));
+    ok(&cairn_at(env, &here, &["fsck", "--remote", "origin"]));
+}
+
+#[test]
+fn a_store_travels_through_a_shared_folder() {
+    let env = common::trained_tiny();
+    let url = format!("file://{}", env.path("shared").display());
+    round_trip(&env, &url);
+}
+
+#[test]
+fn a_store_travels_through_s3() {
+    let Some(url) = s3_remote("round-trip") else {
+        return;
+    };
+    let env = common::trained_tiny();
+    round_trip(&env, &url);
+}
+
+/// The remote's object files, by size (largest first).
+fn remote_objects(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir.join("objects"))
+        .expect("objects")
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).expect("fan-out").flatten())
+        .map(|f| f.path())
+        .collect();
+    files.sort_by_key(|f| std::cmp::Reverse(std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)));
+    files
+}
+
+#[test]
+fn tampered_or_truncated_objects_are_refused_on_arrival() {
+    let env = common::trained_tiny();
+    let shared = env.path("shared");
+    let url = format!("file://{}", shared.display());
+    ok(&env.run(&["remote", "add", "origin", &url]));
+    ok(&env.run(&["push"]));
+    let files = remote_objects(&shared);
+    for (file, damage) in [(&files[0], "tampered"), (&files[1], "truncated")] {
+        let mut perms = std::fs::metadata(file).expect("stat").permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(file, perms).expect("chmod");
+        let mut bytes = std::fs::read(file).expect("read");
+        if damage == "tampered" {
+            bytes[10] ^= 0xff;
+        } else {
+            bytes.truncate(bytes.len() / 2);
+        }
+        std::fs::write(file, bytes).expect("write");
+    }
+    let damaged: Vec<String> = files[..2]
+        .iter()
+        .map(|f| {
+            f.file_name()
+                .and_then(|n| n.to_str())
+                .expect("name")
+                .to_string()
+        })
+        .collect();
+
+    // A clone refuses them: no ref, and neither damaged object, lands here.
+    let clone = env.path("clone");
+    let out = cairn_at(&env, &clone, &["clone", &url]);
+    assert_eq!(code(&out), 1);
+    let message = stderr(&out);
+    assert!(
+        message.contains("that hash to") && message.contains("refused, nothing was stored"),
+        "{message}"
+    );
+    assert_eq!(refs(&env, &clone), "", "no ref is set");
+    for id in &damaged {
+        assert!(
+            !common::object_path(&clone, id).exists(),
+            "the damaged object {id} was not stored"
+        );
+    }
+    // fsck of the remote names both.
+    let out = env.run(&["fsck", "--remote", "origin"]);
+    assert_eq!(code(&out), 1);
+    for id in &damaged {
+        assert!(
+            stdout(&out).contains(&format!("object {id}: its ")),
+            "{}",
+            stdout(&out)
+        );
+    }
+    assert!(stderr(&out).contains("2 problem(s)"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_remotes_are_refused_in_one_line() {
+    let env = common::trained_tiny();
+    for (args, message) in [
+        (
+            vec!["remote", "add", "origin", "http://example.com/x"],
+            "`http://example.com/x` is not a remote URL: unknown scheme (write s3://bucket/prefix or file:///path)",
+        ),
+        (
+            vec!["remote", "add", "bad/name", "file:///tmp/x"],
+            "`bad/name` is not a remote name",
+        ),
+        (
+            vec!["push"],
+            "no remote named `origin` (see `cairn remote list`; add one with `cairn remote add <name> <url>`)",
+        ),
+    ] {
+        let out = env.run(&args);
+        assert_eq!(code(&out), 1, "{args:?}");
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    }
+    ok(&env.run(&["remote", "add", "origin", "file:///tmp/cairn-remote-test"]));
+    let out = env.run(&["remote", "add", "origin", "file:///tmp/elsewhere"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("a remote named `origin` exists already"));
+    let out = env.run(&["push", "origin", "tiny@9.9.9"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("`tiny@9.9.9` is not a ref of this store"));
+}
+
+/// A push killed with SIGKILL at seeded instants: the remote stays valid (no ref before its
+/// objects), the next push sends only what is missing, and the result is whole.
+#[test]
+fn a_killed_push_resumes_and_completes() {
+    let Some(url) = s3_remote("resume") else {
+        return;
+    };
+    let env = Env::new();
+    let store = env.store();
+    ok(&env.run(&["init"]));
+    // Large objects (multipart uploads) behind refs.
+    for i in 0..6u64 {
+        let file = env.random_file(&format!("blob{i}.bin"), 20 << 20, i);
+        let out = ok(&env.run(&["add", file.to_str().expect("utf-8")]));
+        let hash = out.split_whitespace().next().expect("hash").to_string();
+        ok(&env.run(&["ref", "set", &format!("data/blob{i}"), &hash]));
+    }
+    ok(&cairn_at(&env, &store, &["remote", "add", "origin", &url]));
+    let mut interrupted = false;
+    for delay_ms in [400u64, 1200, 2500] {
+        let mut cmd = env.cairn_at(&store);
+        s3_env(&mut cmd);
+        let mut child = cmd
+            .args(["push"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("push");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let finished = child.try_wait().expect("wait").is_some();
+        let _ = child.kill();
+        let _ = child.wait();
+        // Whatever the instant, the remote is valid.
+        let check = cairn_at(&env, &store, &["--json", "fsck", "--remote", "origin"]);
+        let report: serde_json::Value = serde_json::from_str(&ok(&check)).expect("json");
+        assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+        if !finished && report["refs"] == 0 && report["objects"].as_u64().unwrap_or(0) > 0 {
+            interrupted = true;
+            break;
+        }
+    }
+    assert!(
+        interrupted,
+        "a push was caught mid-way (objects sent, refs not yet)"
+    );
+    let out = cairn_at(&env, &store, &["--json", "push"]);
+    let report: serde_json::Value = serde_json::from_str(&ok(&out)).expect("json");
+    assert!(
+        report["present"].as_u64().unwrap_or(0) > 0,
+        "the resumed push skips what arrived: {report}"
+    );
+    assert_eq!(report["refs_updated"].as_array().map(Vec::len), Some(6));
+    ok(&cairn_at(&env, &store, &["fsck", "--remote", "origin"]));
+    let clone = env.path("clone");
+    ok(&cairn_at(&env, &clone, &["clone", &url]));
+    assert_eq!(refs(&env, &clone), refs(&env, &store));
+    ok(&cairn_at(&env, &clone, &["fsck"]));
+}
+
+/// gc while a push is sending: what the push holds survives, even once no ref reaches it,
+/// until the push ends.
+#[test]
+fn gc_spares_what_a_push_in_progress_sends() {
+    let Some(url) = s3_remote("gc") else {
+        return;
+    };
+    let env = Env::new();
+    let store = env.store();
+    ok(&env.run(&["init"]));
+    let mut ids = Vec::new();
+    for i in 0..6u64 {
+        let file = env.random_file(&format!("blob{i}.bin"), 20 << 20, 100 + i);
+        let out = ok(&env.run(&["add", file.to_str().expect("utf-8")]));
+        let hash = out.split_whitespace().next().expect("hash").to_string();
+        ok(&env.run(&["ref", "set", &format!("data/blob{i}"), &hash]));
+        ids.push(hash);
+    }
+    ok(&cairn_at(&env, &store, &["remote", "add", "origin", &url]));
+    let mut cmd = env.cairn_at(&store);
+    s3_env(&mut cmd);
+    let mut push = cmd
+        .args(["push"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("push");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        push.try_wait().expect("wait").is_none(),
+        "the push is still sending"
+    );
+    for i in 0..6 {
+        ok(&env.run(&["ref", "delete", &format!("data/blob{i}")]));
+    }
+    ok(&env.run(&["gc", "--grace", "0s"]));
+    for id in &ids {
+        assert!(
+            common::object_path(&store, id).exists(),
+            "{id} is held by the push"
+        );
+    }
+    let out = push.wait_with_output().expect("push");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    ok(&cairn_at(&env, &store, &["fsck", "--remote", "origin"]));
+    // The push is over: nothing holds them now.
+    ok(&env.run(&["gc", "--grace", "0s"]));
+    for id in &ids {
+        assert!(!common::object_path(&store, id).exists(), "{id} collected");
+    }
+}
