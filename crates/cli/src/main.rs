@@ -114,6 +114,13 @@ enum Command {
     Pull(cmd::remote::TransferArgs),
     /// A new store holding everything a remote has, with it as `origin`.
     Clone(cmd::remote::CloneArgs),
+    /// Queue an experiment for `cairn worker`s: its recipe and inputs go to the remote, the
+    /// request into the tracking database (`--db postgres://…` for a team).
+    Submit(cmd::queue::SubmitArgs),
+    /// Claim queued runs, run them, push them and register them (exactly once).
+    Worker(cmd::queue::WorkerArgs),
+    /// The queued runs and their states; `cairn queue cancel <id>`.
+    Queue(cmd::queue::QueueArgs),
 }
 
 /// The store folder: `--store`, else `$CAIRN_STORE` (which may not be empty), else
@@ -180,6 +187,9 @@ fn main() -> ExitCode {
         Command::Push(args) => cmd::remote::push(&store, &out, args),
         Command::Pull(args) => cmd::remote::pull(&store, &out, args),
         Command::Clone(args) => cmd::remote::clone(&store, &out, args),
+        Command::Submit(args) => cmd::queue::submit(&store, &out, args),
+        Command::Worker(args) => cmd::queue::worker(&store, &out, args),
+        Command::Queue(args) => cmd::queue::queue(&store, &out, args),
     };
     match result {
         Ok(code) => code,

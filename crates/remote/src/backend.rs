@@ -2,7 +2,7 @@
 //! shared mount. Both hold the same names — `CAIRN_STORE`, `objects/ab/abcdef…`,
 //! `refs/<name with / as %2F>` holding `"<hex>\n"` — and the same bytes.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -38,8 +38,8 @@ const MULTIPART: u64 = 16 << 20;
 const PART: usize = 8 << 20;
 
 pub trait Backend: Send + Sync {
-    /// Every object the remote holds (names only: nothing is read).
-    fn object_ids(&self) -> Result<HashSet<ObjectId>>;
+    /// Every object the remote holds, with its size (a listing: no object is read).
+    fn objects(&self) -> Result<HashMap<ObjectId, u64>>;
     /// Sends a verified local object.
     fn upload(&self, local: &Store, id: &ObjectId) -> Result<u64>;
     /// Streams an object's bytes into `sink`; returns how many there were.
@@ -82,8 +82,12 @@ impl Folder {
 }
 
 impl Backend for Folder {
-    fn object_ids(&self) -> Result<HashSet<ObjectId>> {
-        Ok(self.store.list_objects()?.into_iter().collect())
+    fn objects(&self) -> Result<HashMap<ObjectId, u64>> {
+        let mut out = HashMap::new();
+        for id in self.store.list_objects()? {
+            out.insert(id, self.store.size(&id)?);
+        }
+        Ok(out)
     }
 
     fn upload(&self, local: &Store, id: &ObjectId) -> Result<u64> {
@@ -247,10 +251,10 @@ impl S3 {
 }
 
 impl Backend for S3 {
-    fn object_ids(&self) -> Result<HashSet<ObjectId>> {
+    fn objects(&self) -> Result<HashMap<ObjectId, u64>> {
         let prefix = self.key("objects");
         self.runtime.block_on(async {
-            let mut found = HashSet::new();
+            let mut found = HashMap::new();
             let mut list = self.store.list(Some(&prefix));
             while let Some(meta) = list.next().await {
                 let meta = meta.map_err(self.err("list objects"))?;
@@ -259,7 +263,7 @@ impl Backend for S3 {
                     .filename()
                     .and_then(|f| f.parse::<ObjectId>().ok())
                 {
-                    found.insert(id);
+                    found.insert(id, meta.size);
                 }
             }
             Ok(found)

@@ -14,7 +14,7 @@
 mod backend;
 mod credentials;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -402,35 +402,10 @@ pub fn push(local: &Store, remote: &Remote, names: &[String], force: bool) -> Re
             seen => moves.push((name.clone(), *id, seen.map(|(_, s)| s))),
         }
     }
-    // Everything the refs reach, held as temporary roots so gc spares it while it travels.
-    let closure = local.reachable(chosen.iter().map(|(_, id)| *id))?;
-    for id in &closure {
-        if !local.has(id) {
-            return Err(StoreError::NotFound(*id).into());
-        }
-        local.hold(id)?;
-    }
-    let there = backend.object_ids()?;
-    let send: Vec<ObjectId> = closure
-        .iter()
-        .filter(|id| !there.contains(id))
-        .copied()
-        .collect();
-    report.present = (closure.len() - send.len()) as u64;
-    let bytes = AtomicU64::new(0);
-    parallel(&send, |id| {
-        let n = backend
-            .upload(local, id)
-            .map_err(|e| RemoteError::Context {
-                context: format!("push of object {id} to {}", remote.url),
-                source: Box::new(e),
-            })?;
-        bytes.fetch_add(n, Ordering::Relaxed);
-        Ok(())
-    })?;
-    report.objects = send.len() as u64;
-    report.bytes = bytes.into_inner();
-    backend.mark()?;
+    let (objects, bytes, present) = send_closure(local, remote, chosen.iter().map(|(_, id)| *id))?;
+    report.objects = objects;
+    report.bytes = bytes;
+    report.present = present;
     // Then the refs, each by compare-and-swap against what was read above.
     for (name, id, seen) in moves {
         match backend.write_ref(&name, &id, seen.as_ref())? {
@@ -449,24 +424,137 @@ pub fn push(local: &Store, remote: &Remote, names: &[String], force: bool) -> Re
     Ok(report)
 }
 
+/// Sends every object `roots` reach that the remote lacks, holding them as temporary roots
+/// so gc spares them while they travel; then marks the remote as a store. Returns the objects
+/// and bytes sent and the objects already there.
+fn send_closure(
+    local: &Store,
+    remote: &Remote,
+    roots: impl IntoIterator<Item = ObjectId>,
+) -> Result<(u64, u64, u64)> {
+    let backend = remote.backend();
+    let closure = local.reachable(roots)?;
+    for id in &closure {
+        if !local.has(id) {
+            return Err(StoreError::NotFound(*id).into());
+        }
+        local.hold(id)?;
+    }
+    let there = backend.objects()?;
+    let send: BTreeSet<ObjectId> = closure
+        .iter()
+        .filter(|id| !there.contains_key(id))
+        .copied()
+        .collect();
+    // Children before the manifests that name them, so a push killed at any instant leaves
+    // no manifest on the remote whose references are missing.
+    let bytes = AtomicU64::new(0);
+    for level in by_height(local, &closure)? {
+        let level: Vec<ObjectId> = level.into_iter().filter(|id| send.contains(id)).collect();
+        parallel(&level, |id| {
+            let n = backend
+                .upload(local, id)
+                .map_err(|e| RemoteError::Context {
+                    context: format!("push of object {id} to {}", remote.url),
+                    source: Box::new(e),
+                })?;
+            bytes.fetch_add(n, Ordering::Relaxed);
+            Ok(())
+        })?;
+    }
+    backend.mark()?;
+    Ok((
+        send.len() as u64,
+        bytes.into_inner(),
+        (closure.len() - send.len()) as u64,
+    ))
+}
+
+/// The objects of `closure` grouped by height: plain objects first (0), then each manifest
+/// one above the highest object it names.
+fn by_height(local: &Store, closure: &BTreeSet<ObjectId>) -> Result<Vec<Vec<ObjectId>>> {
+    fn height(local: &Store, id: ObjectId, memo: &mut HashMap<ObjectId, usize>) -> Result<usize> {
+        if let Some(h) = memo.get(&id) {
+            return Ok(*h);
+        }
+        // Marked before descending: a (damaged) cycle ends here instead of looping.
+        memo.insert(id, 0);
+        let mut h = 0;
+        if let Some((_, fields)) = local.sniff_manifest(&id)? {
+            for child in cairn_store::manifest::references(&serde_json::Value::Object(fields)) {
+                h = h.max(height(local, child, memo)? + 1);
+            }
+        }
+        memo.insert(id, h);
+        Ok(h)
+    }
+    let mut memo = HashMap::new();
+    let mut levels: Vec<Vec<ObjectId>> = Vec::new();
+    for id in closure {
+        let h = height(local, *id, &mut memo)?;
+        if levels.len() <= h {
+            levels.resize(h + 1, Vec::new());
+        }
+        levels[h].push(*id);
+    }
+    Ok(levels)
+}
+
+/// Objects at most this large arrive in memory first: a manifest among them is stored only
+/// after everything it names.
+const IN_MEMORY: u64 = 16 << 20;
+
+/// Sends what `roots` reach (no refs move): a queued recipe and its inputs.
+pub fn send(local: &Store, remote: &Remote, roots: &[ObjectId]) -> Result<Transfer> {
+    let (objects, bytes, present) = send_closure(local, remote, roots.iter().copied())?;
+    Ok(Transfer {
+        remote: remote.name.clone(),
+        url: remote.url.to_string(),
+        objects,
+        bytes,
+        present,
+        ..Transfer::default()
+    })
+}
+
+/// Fetches what `roots` reach that `local` lacks, each object re-hashed on arrival (no refs
+/// move): what a worker needs to run a queued recipe.
+pub fn fetch(local: &Store, remote: &Remote, roots: &[ObjectId]) -> Result<Transfer> {
+    let (objects, bytes, present) = fetch_closure(local, remote, roots.iter().copied())?;
+    Ok(Transfer {
+        remote: remote.name.clone(),
+        url: remote.url.to_string(),
+        objects,
+        bytes,
+        present,
+        ..Transfer::default()
+    })
+}
+
 /// Downloads `id` into `local`, hash-checked.
-fn fetch(local: &Store, backend: &dyn Backend, id: &ObjectId) -> Result<u64> {
+fn fetch_one(local: &Store, backend: &dyn Backend, id: &ObjectId) -> Result<u64> {
     let mut incoming = local.incoming(*id)?;
     backend.download(id, &mut |bytes| incoming.write(bytes))?;
     Ok(incoming.finish()?.size)
 }
 
-/// Fetches everything `roots` reach that `local` lacks, level by level (a manifest is read
-/// once it is here); returns the objects and bytes received and those already here.
+/// Fetches everything `roots` reach that `local` lacks, level by level; returns the objects
+/// and bytes received and those already here. Each object is re-hashed on arrival. A
+/// manifest is stored only after every object it names (until then it waits in memory), so
+/// a pull killed at any instant leaves no manifest here whose references are missing.
 fn fetch_closure(
     local: &Store,
     remote: &Remote,
     roots: impl IntoIterator<Item = ObjectId>,
 ) -> Result<(u64, u64, u64)> {
     let backend = remote.backend();
+    let sizes = backend.objects()?;
     let mut seen = HashSet::new();
     let mut frontier: Vec<ObjectId> = roots.into_iter().filter(|id| seen.insert(*id)).collect();
     let (objects, bytes, present) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    // Manifests received, in the order found (each before what it names).
+    let waiting: Mutex<HashMap<ObjectId, Vec<u8>>> = Mutex::new(HashMap::new());
+    let mut order: Vec<ObjectId> = Vec::new();
     while !frontier.is_empty() {
         let missing: Vec<ObjectId> = frontier
             .iter()
@@ -475,27 +563,103 @@ fn fetch_closure(
             .collect();
         present.fetch_add((frontier.len() - missing.len()) as u64, Ordering::Relaxed);
         parallel(&missing, |id| {
-            let n = fetch(local, backend, id).map_err(|e| RemoteError::Context {
+            let context = |e: RemoteError| RemoteError::Context {
                 context: format!("pull of object {id} from {}", remote.url),
                 source: Box::new(e),
-            })?;
+            };
+            let size = *sizes
+                .get(id)
+                .ok_or(RemoteError::MissingObject { id: *id })
+                .map_err(context)?;
+            let n = if size <= IN_MEMORY {
+                let mut received = Vec::with_capacity(size as usize);
+                backend
+                    .download(id, &mut |chunk| {
+                        received.extend_from_slice(chunk);
+                        Ok(())
+                    })
+                    .map_err(context)?;
+                let actual = ObjectId::of(&received);
+                if actual != *id {
+                    return Err(context(
+                        StoreError::Mismatch {
+                            expected: *id,
+                            actual,
+                            size: received.len() as u64,
+                        }
+                        .into(),
+                    ));
+                }
+                let n = received.len() as u64;
+                if cairn_store::manifest::parse(&received).is_some() {
+                    if let Ok(mut w) = waiting.lock() {
+                        w.insert(*id, received);
+                    }
+                } else {
+                    local.put_bytes(&received)?;
+                }
+                n
+            } else {
+                fetch_one(local, backend, id).map_err(context)?
+            };
             objects.fetch_add(1, Ordering::Relaxed);
             bytes.fetch_add(n, Ordering::Relaxed);
             Ok(())
         })?;
+        let waiting_now = waiting.lock().map(|w| w.clone()).unwrap_or_default();
         let mut next = Vec::new();
         for id in &frontier {
-            local.hold(id)?;
-            if let Some((_, fields)) = local.sniff_manifest(id)? {
-                let value = serde_json::Value::Object(fields);
+            let fields = match waiting_now.get(id) {
+                Some(received) => {
+                    order.push(*id);
+                    cairn_store::manifest::parse(received).map(|(_, f)| f)
+                }
+                None => {
+                    local.hold(id)?;
+                    local.sniff_manifest(id)?.map(|(_, f)| f)
+                }
+            };
+            if let Some(fields) = fields {
                 next.extend(
-                    cairn_store::manifest::references(&value)
+                    cairn_store::manifest::references(&serde_json::Value::Object(fields))
                         .into_iter()
                         .filter(|r| seen.insert(*r)),
                 );
             }
         }
         frontier = next;
+    }
+    // The manifests, each after every manifest it names (by height among them).
+    let waiting = waiting.into_inner().unwrap_or_default();
+    fn height(
+        id: ObjectId,
+        waiting: &HashMap<ObjectId, Vec<u8>>,
+        memo: &mut HashMap<ObjectId, usize>,
+    ) -> usize {
+        if let Some(h) = memo.get(&id) {
+            return *h;
+        }
+        memo.insert(id, 0);
+        let children = waiting
+            .get(&id)
+            .and_then(|b| cairn_store::manifest::parse(b))
+            .map(|(_, f)| cairn_store::manifest::references(&serde_json::Value::Object(f)))
+            .unwrap_or_default();
+        let h = children
+            .into_iter()
+            .filter(|c| waiting.contains_key(c))
+            .map(|c| height(c, waiting, memo) + 1)
+            .max()
+            .unwrap_or(0);
+        memo.insert(id, h);
+        h
+    }
+    let mut memo = HashMap::new();
+    order.sort_by_cached_key(|id| height(*id, &waiting, &mut memo));
+    for id in &order {
+        if let Some(received) = waiting.get(id) {
+            local.put_bytes(received)?;
+        }
     }
     Ok((
         objects.into_inner(),
@@ -615,7 +779,7 @@ pub struct RemoteFsck {
 pub fn fsck(remote: &Remote) -> Result<RemoteFsck> {
     let backend = remote.backend();
     let ids: Vec<ObjectId> = {
-        let mut v: Vec<ObjectId> = backend.object_ids()?.into_iter().collect();
+        let mut v: Vec<ObjectId> = backend.objects()?.into_keys().collect();
         v.sort();
         v
     };

@@ -9,6 +9,7 @@
 //! newer schema than this binary knows is refused.
 
 mod db;
+mod queue;
 mod schema;
 mod stats;
 
@@ -21,6 +22,7 @@ use cairn_store::{ObjectId, Store};
 use db::{Db, Value, values};
 
 pub use db::DbError;
+pub use queue::{Cancelled, Lease, MAX_ATTEMPTS, Request, now};
 pub use schema::SCHEMA_VERSION;
 pub use stats::{FailureStats, ModelStats, RetrainingRow, TestRow};
 

@@ -7,7 +7,7 @@ use crate::TrackError;
 use crate::db::{Db, DbError, Value};
 
 /// The newest schema this binary knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The index tables, in dump order, and the key each dump is ordered by.
 pub(crate) const TABLES: [&str; 4] = [
@@ -18,7 +18,8 @@ pub(crate) const TABLES: [&str; 4] = [
 ];
 pub(crate) const KEYS: [&str; 4] = ["run_id", "test_id, model", "test_id, model", "job_id"];
 
-const MIGRATIONS: [&str; 1] = [r"
+const MIGRATIONS: [&str; 2] = [
+    r"
 CREATE TABLE runs (
     run_id {text} PRIMARY KEY,
     ref {text} NOT NULL,
@@ -84,7 +85,28 @@ CREATE TABLE model_retraining_log (
     duration_seconds DOUBLE PRECISION,
     run_id {text}
 );
-"];
+",
+    r"
+CREATE TABLE run_requests (
+    id BIGINT PRIMARY KEY,
+    recipe {text} NOT NULL,
+    ref {text} NOT NULL,
+    remote {text} NOT NULL,
+    force BIGINT NOT NULL,
+    state {text} NOT NULL,
+    submitted {text} NOT NULL,
+    worker {text},
+    attempts BIGINT NOT NULL,
+    lease_until BIGINT,
+    heartbeat BIGINT,
+    started {text},
+    finished {text},
+    run_id {text},
+    note {text}
+);
+CREATE INDEX run_requests_state ON run_requests (state, id);
+",
+];
 
 /// Applies every migration newer than the database's version; refuses a newer database.
 pub(crate) fn migrate(db: &mut Db, location: &str) -> Result<(), TrackError> {

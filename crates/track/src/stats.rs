@@ -62,7 +62,7 @@ pub struct ModelStats {
 }
 
 /// One result row, read by column with the type each column must have.
-struct Row<'a>(&'a [Value]);
+pub(crate) struct Row<'a>(pub(crate) &'a [Value]);
 
 impl Row<'_> {
     fn cell(&self, i: usize) -> &Value {
@@ -76,11 +76,11 @@ impl Row<'_> {
         ))
     }
 
-    fn text(&self, i: usize) -> Result<String, DbError> {
+    pub(crate) fn text(&self, i: usize) -> Result<String, DbError> {
         self.opt_text(i)?.ok_or_else(|| self.wrong(i, "text"))
     }
 
-    fn opt_text(&self, i: usize) -> Result<Option<String>, DbError> {
+    pub(crate) fn opt_text(&self, i: usize) -> Result<Option<String>, DbError> {
         match self.cell(i) {
             Value::Null => Ok(None),
             Value::Text(t) => Ok(Some(t.clone())),
@@ -88,11 +88,11 @@ impl Row<'_> {
         }
     }
 
-    fn real(&self, i: usize) -> Result<f64, DbError> {
+    pub(crate) fn real(&self, i: usize) -> Result<f64, DbError> {
         self.opt_real(i)?.ok_or_else(|| self.wrong(i, "a number"))
     }
 
-    fn opt_real(&self, i: usize) -> Result<Option<f64>, DbError> {
+    pub(crate) fn opt_real(&self, i: usize) -> Result<Option<f64>, DbError> {
         match self.cell(i) {
             Value::Null => Ok(None),
             Value::Real(x) => Ok(Some(*x)),
@@ -102,7 +102,7 @@ impl Row<'_> {
     }
 
     /// A count: a non-negative integer (NULL, as SUM of no rows, is 0).
-    fn count(&self, i: usize) -> Result<u64, DbError> {
+    pub(crate) fn count(&self, i: usize) -> Result<u64, DbError> {
         match self.cell(i) {
             Value::Null => Ok(0),
             Value::Int(n) => Ok((*n).max(0) as u64),

@@ -1,5 +1,6 @@
 pub mod api;
 pub mod data;
+pub mod queue;
 pub mod redteam;
 pub mod remote;
 pub mod run;

@@ -1,0 +1,304 @@
+//! The run queue, end to end: [`submit`] resolves an experiment into a stored recipe, sends
+//! the recipe and its inputs to a remote and queues a request in the tracking database;
+//! [`work`] is `cairn worker`: it claims requests (see `cairn_track`'s queue: leases renewed
+//! by heartbeat, `FOR UPDATE SKIP LOCKED` on PostgreSQL), fetches each recipe's objects from
+//! the remote (re-hashed on arrival), runs it, sends the run to the remote and moves the
+//! version's ref there by compare-and-swap. A worker that dies loses its lease and another
+//! runs the request again; whichever attempt moves the remote ref first registered the
+//! version, and a later attempt finds the ref taken and records that run as the answer —
+//! a version is never registered twice.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cairn_pipeline::{Event, PipelineError, RunOptions, RunStatus};
+use cairn_remote::{Remote, RemoteError, RemoteUrl, Transfer};
+use cairn_spec::Recipe;
+use cairn_store::{ObjectId, Store};
+use cairn_track::{Lease, Request, TrackError, Tracker};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Track(#[from] TrackError),
+    #[error(transparent)]
+    Store(#[from] cairn_store::StoreError),
+    #[error("request {id}: its recipe `{recipe}` is not an object id")]
+    BadRecipe { id: i64, recipe: String },
+}
+
+pub type Result<T, E = WorkerError> = std::result::Result<T, E>;
+
+/// What `cairn submit` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Submitted {
+    pub id: i64,
+    pub recipe: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub sent: Transfer,
+}
+
+/// `cairn submit`: the experiment's recipe and inputs stored here and sent to `remote`, and a
+/// request queued in `tracker`.
+pub fn submit(
+    store: &Store,
+    tracker: &mut Tracker,
+    experiment: &Path,
+    remote: &Remote,
+    force: bool,
+    cairn_version: &str,
+) -> Result<Submitted> {
+    let plan = cairn_pipeline::save_plan(store, experiment, cairn_version)?;
+    let recipe: ObjectId = plan.recipe.parse().map_err(|_| WorkerError::BadRecipe {
+        id: 0,
+        recipe: plan.recipe.clone(),
+    })?;
+    let sent = cairn_remote::send(store, remote, &[recipe])?;
+    let reference = format!("{}@{}", plan.resolved.name, plan.resolved.version);
+    let id = tracker.submit(&plan.recipe, &reference, &remote.url.to_string(), force)?;
+    Ok(Submitted {
+        id,
+        recipe: plan.recipe,
+        reference,
+        sent,
+    })
+}
+
+/// How a worker works.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Its name in the queue (default: host and process id).
+    pub name: String,
+    /// How long a claim holds without a heartbeat; heartbeats come every third of it.
+    pub lease: Duration,
+    /// How often an idle worker looks for work.
+    pub poll: Duration,
+    /// Stop after this long without work (`None`: never).
+    pub idle_exit: Option<Duration>,
+    /// Stop after one request.
+    pub once: bool,
+    /// Use this remote for every request instead of the one it names.
+    pub remote: Option<RemoteUrl>,
+}
+
+/// What a worker tells the person watching it.
+#[derive(Debug)]
+pub enum WorkerEvent<'a> {
+    Claimed(&'a Request),
+    Fetched(&'a Transfer),
+    Run(Event),
+    /// The request ended: its state, run and note.
+    Finished {
+        request: &'a Request,
+        state: &'a str,
+        run: Option<&'a str>,
+        note: Option<&'a str>,
+    },
+    /// It was cancelled or claimed by another worker while it ran: nothing was sent.
+    Abandoned {
+        request: &'a Request,
+        why: Lease,
+    },
+}
+
+/// What a worker did before it stopped.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct WorkSummary {
+    pub requests: u64,
+    pub done: u64,
+    pub rejected: u64,
+    pub failed: u64,
+    pub abandoned: u64,
+}
+
+/// How a request ended.
+struct Outcome {
+    state: &'static str,
+    run: Option<String>,
+    note: Option<String>,
+}
+
+/// Runs one claimed request; `Err` for failures of the request itself (recorded as
+/// `failed`).
+fn job(
+    store: &Store,
+    request: &Request,
+    options: &WorkerOptions,
+    lease: &Mutex<Lease>,
+    cairn_version: &str,
+    events: &mut dyn FnMut(WorkerEvent),
+) -> Result<Option<Outcome>> {
+    let url = match &options.remote {
+        Some(url) => url.clone(),
+        None => RemoteUrl::parse(&request.remote)?,
+    };
+    let remote = Remote::open("queue", url)?;
+    let recipe_id: ObjectId = request.recipe.parse().map_err(|_| WorkerError::BadRecipe {
+        id: request.id,
+        recipe: request.recipe.clone(),
+    })?;
+    let fetched = cairn_remote::fetch(store, &remote, &[recipe_id])?;
+    events(WorkerEvent::Fetched(&fetched));
+    let recipe: Recipe = store.get_manifest(&recipe_id)?;
+    let result = cairn_pipeline::run_recipe(
+        store,
+        &recipe,
+        RunOptions {
+            force: request.force,
+        },
+        cairn_version,
+        &mut |e| events(WorkerEvent::Run(e)),
+    )?;
+    // Cancelled or taken over while it ran: the result stays here, unsent.
+    if let Ok(state) = lease.lock()
+        && *state != Lease::Held
+    {
+        events(WorkerEvent::Abandoned {
+            request,
+            why: *state,
+        });
+        return Ok(None);
+    }
+    let run = result.run.to_hex();
+    if result.status == RunStatus::Rejected {
+        cairn_remote::send(store, &remote, &[result.run])?;
+        let note = result
+            .report
+            .as_ref()
+            .map(|r| format!("{}: {}", r.decision.rule, r.decision.reason));
+        return Ok(Some(Outcome {
+            state: "rejected",
+            run: Some(run),
+            note,
+        }));
+    }
+    let reference = result.reference.to_string();
+    match cairn_remote::push(store, &remote, std::slice::from_ref(&reference), false) {
+        Ok(_) => Ok(Some(Outcome {
+            state: "done",
+            run: Some(run),
+            note: None,
+        })),
+        // An earlier attempt (whose worker was presumed dead) registered it first: its run
+        // is the answer.
+        Err(RemoteError::Conflict { theirs, .. }) => Ok(Some(Outcome {
+            state: "done",
+            note: Some(format!(
+                "{reference} was registered by an earlier attempt (run {theirs}); this attempt's run {run} stays unregistered"
+            )),
+            run: Some(theirs),
+        })),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `cairn worker`: claims and runs requests until told to stop. `open` opens a connection
+/// to the tracking database (one for the queue, one per job for heartbeats).
+pub fn work(
+    store: &Store,
+    open: &(dyn Fn() -> std::result::Result<Tracker, TrackError> + Sync),
+    options: &WorkerOptions,
+    cairn_version: &str,
+    events: &mut dyn FnMut(WorkerEvent),
+) -> Result<WorkSummary> {
+    let mut tracker = open()?;
+    let lease_ms = options.lease.as_millis() as i64;
+    let mut summary = WorkSummary::default();
+    let mut idle_since = Instant::now();
+    loop {
+        let Some(request) = tracker.claim(&options.name, lease_ms)? else {
+            if options.once
+                || options
+                    .idle_exit
+                    .is_some_and(|idle| idle_since.elapsed() >= idle)
+            {
+                return Ok(summary);
+            }
+            std::thread::sleep(options.poll);
+            continue;
+        };
+        summary.requests += 1;
+        events(WorkerEvent::Claimed(&request));
+        let lease = Arc::new(Mutex::new(Lease::Held));
+        let stop = AtomicBool::new(false);
+        let outcome = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let Ok(mut beats) = open() else {
+                    return;
+                };
+                let every = options.lease / 3;
+                let mut last = Instant::now();
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(50).min(every));
+                    if last.elapsed() < every {
+                        continue;
+                    }
+                    last = Instant::now();
+                    match beats.heartbeat(request.id, &options.name, lease_ms) {
+                        Ok(Lease::Held) => {}
+                        Ok(other) => {
+                            if let Ok(mut state) = lease.lock() {
+                                *state = other;
+                            }
+                            return;
+                        }
+                        // A missed beat is retried; the lease covers two more.
+                        Err(_) => {}
+                    }
+                }
+            });
+            let outcome = job(store, &request, options, &lease, cairn_version, events);
+            stop.store(true, Ordering::SeqCst);
+            outcome
+        });
+        let (state, run, note) = match outcome {
+            Ok(Some(o)) => (o.state, o.run, o.note),
+            Ok(None) => {
+                summary.abandoned += 1;
+                idle_since = Instant::now();
+                if options.once {
+                    return Ok(summary);
+                }
+                continue;
+            }
+            Err(e) => ("failed", None, Some(e.to_string())),
+        };
+        match state {
+            "done" => summary.done += 1,
+            "rejected" => summary.rejected += 1,
+            _ => summary.failed += 1,
+        }
+        if let Some(run) = &run
+            && let Ok(id) = run.parse::<ObjectId>()
+            && let Ok(manifest) = store.get_manifest::<cairn_spec::RunManifest>(&id)
+            && let Ok(recipe) = store.get_manifest::<Recipe>(&manifest.recipe)
+        {
+            // The index is rebuilt from the store by `cairn reindex` if this fails.
+            let _ = tracker.record_run(&id, &manifest, &recipe);
+        }
+        tracker.finish(
+            request.id,
+            &options.name,
+            state,
+            run.as_deref(),
+            note.as_deref(),
+        )?;
+        events(WorkerEvent::Finished {
+            request: &request,
+            state,
+            run: run.as_deref(),
+            note: note.as_deref(),
+        });
+        idle_since = Instant::now();
+        if options.once {
+            return Ok(summary);
+        }
+    }
+}

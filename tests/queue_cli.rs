@@ -1,0 +1,255 @@
+//! The run queue through the binary: `cairn submit` queues ten runs in PostgreSQL (their
+//! inputs sent to a remote: the S3 test server when running, else a shared folder); three
+//! `cairn worker`s, each with its own store, claim and run them; one is killed with SIGKILL
+//! in the middle of a run, and its request is run again by another once its lease runs out.
+//! Every run is registered exactly once, and fsck is clean on every store and the remote.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Env, code, stderr, stdout};
+
+const RUNS: usize = 10;
+
+fn s3_env(cmd: &mut Command) {
+    if let Ok(url) = std::env::var("CAIRN_TEST_S3") {
+        let (endpoint, _) = url.rsplit_once('/').expect("http://host:port/bucket");
+        cmd.env("AWS_ACCESS_KEY_ID", "cairn-test")
+            .env("AWS_SECRET_ACCESS_KEY", "cairn-test")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env_remove("AWS_PROFILE");
+    }
+}
+
+/// `cairn` on `store` with the queue's database and the S3 settings.
+fn cairn(env: &Env, store: &std::path::Path) -> Command {
+    let mut cmd = env.cairn_at(store);
+    s3_env(&mut cmd);
+    cmd
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert_eq!(code(out), 0, "{}", stderr(out));
+    stdout(out)
+}
+
+fn requests(env: &Env) -> Vec<serde_json::Value> {
+    let out = cairn(env, &env.store())
+        .args(["--json", "queue"])
+        .output()
+        .expect("queue");
+    serde_json::from_str::<serde_json::Value>(&ok(&out))
+        .expect("json")
+        .as_array()
+        .cloned()
+        .expect("requests")
+}
+
+fn worker(env: &Env, name: &str) -> Child {
+    let store = env.path(&format!("{name}-store"));
+    cairn(env, &store)
+        .args([
+            "worker",
+            "--name",
+            name,
+            "--lease",
+            "3s",
+            "--poll",
+            "100ms",
+            "--idle-exit",
+            "6s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("worker")
+}
+
+#[test]
+fn three_workers_register_ten_runs_once_though_one_is_killed() {
+    let Some(db) = common::postgres() else {
+        return;
+    };
+    let env = Env::with_db(Some(&db));
+    common::copy_run_fixtures(&env);
+    let remote = match std::env::var("CAIRN_TEST_S3") {
+        Ok(url) => {
+            let (_, bucket) = url.rsplit_once('/').expect("bucket");
+            format!("s3://{bucket}/queue-{}", std::process::id())
+        }
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs the queue test on S3: run it through `just test` (scripts/with-s3.sh)"
+            );
+            format!("file://{}", env.path("shared").display())
+        }
+    };
+    let store = env.store();
+    ok(&cairn(&env, &store).args(["init"]).output().expect("init"));
+    ok(&cairn(&env, &store)
+        .args(["remote", "add", "origin", &remote])
+        .output()
+        .expect("remote"));
+    // Ten retrains, long enough (40 epochs) that a run can be caught in the middle.
+    for i in 0..RUNS {
+        let file = env.path(&format!("v{i}.toml"));
+        std::fs::write(
+            &file,
+            common::tiny_experiment(&format!("1.{i}.0"), None, None, 40, "0.01"),
+        )
+        .expect("write");
+        let out = cairn(&env, &store)
+            .current_dir(env.dir.path())
+            .args(["submit", file.to_str().expect("utf-8")])
+            .output()
+            .expect("submit");
+        assert_eq!(ok(&out).trim(), (i + 1).to_string(), "request ids count up");
+    }
+    let queued = requests(&env);
+    assert_eq!(queued.len(), RUNS);
+    assert!(queued.iter().all(|r| r["state"] == "queued"));
+
+    // Three workers; the first to be seen running a request is killed mid-run.
+    let mut workers: Vec<(String, Child)> = ["w1", "w2", "w3"]
+        .iter()
+        .map(|n| (n.to_string(), worker(&env, n)))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (victim, killed_request) = loop {
+        assert!(Instant::now() < deadline, "no request started");
+        let running = requests(&env).into_iter().find(|r| r["state"] == "running");
+        if let Some(r) = running {
+            break (
+                r["worker"].as_str().expect("worker").to_string(),
+                r["id"].as_i64().expect("id"),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let index = workers
+        .iter()
+        .position(|(n, _)| *n == victim)
+        .expect("the victim");
+    let (_, mut child) = workers.remove(index);
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+
+    for (name, child) in workers {
+        let out = child.wait_with_output().expect("worker");
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+    }
+    let done = requests(&env);
+    for r in &done {
+        assert_eq!(r["state"], "done", "{r}");
+    }
+    let again = done
+        .iter()
+        .find(|r| r["id"] == killed_request)
+        .expect("the killed request");
+    assert!(
+        again["attempts"].as_i64().unwrap_or(0) >= 2,
+        "the killed worker's request ran again: {again}"
+    );
+    assert_ne!(again["worker"], victim.as_str());
+
+    // The remote holds each version once, pointing at the run its request recorded.
+    let clone = env.path("clone");
+    ok(&cairn(&env, &clone)
+        .args(["clone", &remote])
+        .output()
+        .expect("clone"));
+    for r in &done {
+        let reference = r["ref"].as_str().expect("ref");
+        let out = cairn(&env, &clone)
+            .args(["ref", "get", reference])
+            .output()
+            .expect("ref get");
+        assert_eq!(
+            ok(&out).trim(),
+            r["run"].as_str().expect("run"),
+            "{reference}"
+        );
+    }
+    let versions = ok(&cairn(&env, &clone)
+        .args(["ref", "list"])
+        .output()
+        .expect("refs"));
+    assert_eq!(
+        versions.lines().filter(|l| l.contains("tiny@")).count(),
+        RUNS
+    );
+    ok(&cairn(&env, &clone).args(["fsck"]).output().expect("fsck"));
+    ok(&cairn(&env, &store)
+        .args(["fsck", "--remote", "origin"])
+        .output()
+        .expect("fsck remote"));
+    for name in ["w1", "w2", "w3"] {
+        let out = cairn(&env, &env.path(&format!("{name}-store")))
+            .args(["fsck"])
+            .output()
+            .expect("fsck");
+        ok(&out);
+    }
+}
+
+#[test]
+fn a_cancelled_request_never_runs() {
+    let Some(db) = common::postgres() else {
+        return;
+    };
+    let env = Env::with_db(Some(&db));
+    common::copy_run_fixtures(&env);
+    let store = env.store();
+    ok(&cairn(&env, &store).args(["init"]).output().expect("init"));
+    let shared = format!("file://{}", env.path("shared").display());
+    ok(&cairn(&env, &store)
+        .args(["remote", "add", "origin", &shared])
+        .output()
+        .expect("remote"));
+    for i in 0..2 {
+        let file = env.path(&format!("v{i}.toml"));
+        std::fs::write(
+            &file,
+            common::tiny_experiment(&format!("1.{i}.0"), None, None, 1, "0.01"),
+        )
+        .expect("write");
+        ok(&cairn(&env, &store)
+            .current_dir(env.dir.path())
+            .args(["submit", file.to_str().expect("utf-8")])
+            .output()
+            .expect("submit"));
+    }
+    let out = cairn(&env, &store)
+        .args(["queue", "cancel", "1"])
+        .output()
+        .expect("cancel");
+    ok(&out);
+    assert!(stderr(&out).contains("cancelled request 1 (it was queued)"));
+    let out = cairn(&env, &env.path("w-store"))
+        .args(["worker", "--idle-exit", "0s", "--poll", "50ms"])
+        .output()
+        .expect("worker");
+    ok(&out);
+    let states: Vec<String> = requests(&env)
+        .iter()
+        .map(|r| r["state"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(states, ["cancelled", "done"]);
+    // Cancelling what has ended, or what does not exist, is an error naming it.
+    for (id, message) in [
+        ("2", "request 2 has ended already (done): nothing to cancel"),
+        ("9", "no request 9 (see `cairn queue`)"),
+    ] {
+        let out = cairn(&env, &store)
+            .args(["queue", "cancel", id])
+            .output()
+            .expect("cancel");
+        assert_eq!(code(&out), 1);
+        assert!(stderr(&out).contains(message), "{}", stderr(&out));
+    }
+}
