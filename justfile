@@ -80,7 +80,7 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
-# Benchmarks, each against a peer or a goal in the same command: `just bench store|validate|train|lineage|scan|encoder|redteam|serve|backends`.
+# Benchmarks, each against a peer or a goal in the same command: `just bench store|validate|train|lineage|scan|encoder|redteam|serve|backends|remote`.
 # `backends` builds cairn with the wgpu and tch features (after `just setup-wgpu setup-tch`).
 bench what:
     if [[ "{{what}}" == backends ]]; then \
