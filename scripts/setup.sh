@@ -5,6 +5,18 @@ set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
+# Installs Debian package $1 (shown as $2) as root, or says what $3 needs.
+debian_package() {
+  if [[ "$(id -u)" == 0 ]] && have apt-get; then
+    echo "setup: installing $2 (Debian package $1)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q "$1" >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get install -y -q "$1" >/dev/null; }
+  else
+    echo "setup: $2 is missing; install Debian's $1 package (as root) for $3" >&2
+  fi
+}
+
 if ! have cargo; then
   echo "error: cargo is missing; install the Rust toolchain (rustup) first" >&2
   exit 1
@@ -30,14 +42,7 @@ fi
 # PostgreSQL, for the tracking tests against a real server (`scripts/with-postgres.sh` starts a
 # throw-away cluster on loopback for them) and for teams' `--db postgres://…`.
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! have initdb; then
-  if [[ "$(id -u)" == 0 ]] && have apt-get; then
-    echo "setup: installing PostgreSQL (Debian package postgresql)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q postgresql >/dev/null 2>&1 ||
-      { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }
-  else
-    echo "setup: PostgreSQL is missing; install Debian's postgresql package (as root) for the PostgreSQL tracking tests" >&2
-  fi
+  debian_package postgresql PostgreSQL "the PostgreSQL tracking tests"
 fi
 # The S3-compatible test server (moto's server mode) and the AWS CLI, for the remote tests
 # (`scripts/with-s3.sh`) and `just bench remote`, in their own venv.
@@ -50,13 +55,6 @@ fi
 # Chromium, for the rendering check of the lineage picture and the history page
 # (tests/pictures_cli.rs, `just report-check`).
 if ! have chromium; then
-  if [[ "$(id -u)" == 0 ]] && have apt-get; then
-    echo "setup: installing Chromium (Debian package chromium)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q chromium >/dev/null 2>&1 ||
-      { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
-  else
-    echo "setup: Chromium is missing; install Debian's chromium package (as root) for the rendering check" >&2
-  fi
+  debian_package chromium Chromium "the rendering check"
 fi
 echo "setup: done"

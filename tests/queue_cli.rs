@@ -13,22 +13,10 @@ use common::{Env, code, stderr, stdout};
 
 const RUNS: usize = 10;
 
-fn s3_env(cmd: &mut Command) {
-    if let Ok(url) = std::env::var("CAIRN_TEST_S3") {
-        let (endpoint, _) = url.rsplit_once('/').expect("http://host:port/bucket");
-        cmd.env("AWS_ACCESS_KEY_ID", "cairn-test")
-            .env("AWS_SECRET_ACCESS_KEY", "cairn-test")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_ALLOW_HTTP", "true")
-            .env_remove("AWS_PROFILE");
-    }
-}
-
 /// `cairn` on `store` with the queue's database and the S3 settings.
 fn cairn(env: &Env, store: &std::path::Path) -> Command {
     let mut cmd = env.cairn_at(store);
-    s3_env(&mut cmd);
+    common::s3_env(&mut cmd);
     cmd
 }
 
@@ -76,18 +64,9 @@ fn three_workers_register_ten_runs_once_though_one_is_killed() {
     };
     let env = Env::with_db(Some(&db));
     common::copy_run_fixtures(&env);
-    let remote = match std::env::var("CAIRN_TEST_S3") {
-        Ok(url) => {
-            let (_, bucket) = url.rsplit_once('/').expect("bucket");
-            format!("s3://{bucket}/queue-{}", std::process::id())
-        }
-        Err(_) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI runs the queue test on S3: run it through `just test` (scripts/with-s3.sh)"
-            );
-            format!("file://{}", env.path("shared").display())
-        }
+    let remote = match common::s3() {
+        Some((_, bucket)) => format!("s3://{bucket}/queue-{}", std::process::id()),
+        None => format!("file://{}", env.path("shared").display()),
     };
     let store = env.store();
     ok(&cairn(&env, &store).args(["init"]).output().expect("init"));

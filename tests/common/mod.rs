@@ -389,3 +389,33 @@ pub fn trained_tiny() -> Env {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     env
 }
+
+/// The test S3 server (`CAIRN_TEST_S3` = `http://127.0.0.1:<port>/<bucket>`, set by
+/// `scripts/with-s3.sh`): its endpoint and bucket; `None` when it is not running, which CI
+/// does not allow.
+pub fn s3() -> Option<(String, String)> {
+    let Ok(url) = std::env::var("CAIRN_TEST_S3") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the S3 tests: run them through `just test` (scripts/with-s3.sh)"
+        );
+        eprintln!("skipped the S3 part: CAIRN_TEST_S3 is unset (`just test` starts an S3 server)");
+        return None;
+    };
+    let (endpoint, bucket) = url.rsplit_once('/').expect("http://host:port/bucket");
+    Some((endpoint.to_string(), bucket.to_string()))
+}
+
+/// Points `cmd` at the test S3 server, when it runs.
+pub fn s3_env(cmd: &mut Command) {
+    if let Ok(url) = std::env::var("CAIRN_TEST_S3")
+        && let Some((endpoint, _)) = url.rsplit_once('/')
+    {
+        cmd.env("AWS_ACCESS_KEY_ID", "cairn-test")
+            .env("AWS_SECRET_ACCESS_KEY", "cairn-test")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env_remove("AWS_PROFILE");
+    }
+}

@@ -348,13 +348,13 @@ fn versions_graph(store: &Store, entries: &[HistoryEntry]) -> Result<Graph, Line
             g.edge(&base_node, &version_id, "base");
         }
         for file in &e.additions {
-            let node = g.node(&file.object, "additions", additions_label(file));
+            let node = g.node(&file.object, "additions", additions_label(&file.file));
             if let Some(n) = g.nodes.iter_mut().find(|n| n.id == node) {
                 n.rows = Some(RowCounts {
                     files: 1,
-                    rows: file.rows,
-                    families: file.families.clone(),
-                    sources: file.sources.clone(),
+                    rows: file.file.rows,
+                    families: file.file.families.clone(),
+                    sources: file.file.sources.clone(),
                 });
             }
             g.edge(&node, &version_id, "adds");
@@ -386,24 +386,13 @@ pub(crate) fn thousands(n: u64) -> String {
     out
 }
 
-/// `name, count` pairs, largest first, as `a 3, b 2`.
-pub(crate) fn tally(counts: &BTreeMap<String, u64>) -> String {
-    let mut pairs: Vec<(&String, &u64)> = counts.iter().collect();
-    pairs.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn additions_label(file: &crate::history::FileRows) -> String {
+fn additions_label(file: &cairn_report::AddedFile) -> String {
     format!(
         "{}\n{} rows: {}\nsources: {}",
         file.name,
         thousands(file.rows),
-        tally(&file.families),
-        tally(&file.sources)
+        cairn_report::tally(&file.families),
+        cairn_report::tally(&file.sources)
     )
 }
 
@@ -622,12 +611,6 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(20_150), "20,150");
         assert_eq!(thousands(1_000_000), "1,000,000");
-        let counts = BTreeMap::from([("b".to_string(), 2), ("a".into(), 2), ("c".into(), 5)]);
-        assert_eq!(
-            tally(&counts),
-            "c 5, a 2, b 2",
-            "largest first, ties by name"
-        );
     }
 
     #[test]

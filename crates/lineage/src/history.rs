@@ -50,14 +50,13 @@ pub fn mode_label(run: &RunManifest, recipe: &Recipe) -> String {
     }
 }
 
-/// One input file of a dataset, with its valid rows counted per family and per source.
+/// One additions file of a dataset (its name, valid rows, rows per family and per source)
+/// and its object.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FileRows {
-    pub name: String,
+    #[serde(flatten)]
+    pub file: cairn_report::AddedFile,
     pub object: ObjectId,
-    pub rows: u64,
-    pub families: BTreeMap<String, u64>,
-    pub sources: BTreeMap<String, u64>,
 }
 
 /// The base files of a dataset, collapsed into one: how many, how many rows in all.
@@ -180,11 +179,13 @@ fn file_rows(
         }
     }
     Ok(FileRows {
-        name: name.rsplit('/').next().unwrap_or(name).to_string(),
+        file: cairn_report::AddedFile {
+            name: name.rsplit('/').next().unwrap_or(name).to_string(),
+            rows,
+            families,
+            sources,
+        },
         object,
-        rows,
-        families,
-        sources,
     })
 }
 
@@ -292,10 +293,7 @@ pub fn history(store: &Store, model: &str) -> Result<History, LineageError> {
     let mut runs: Vec<(ObjectId, RunManifest)> = Vec::new();
     let mut rejected: BTreeMap<ObjectId, (ObjectId, RunManifest)> = BTreeMap::new();
     let mut redteam = Vec::new();
-    for id in store.list_objects()? {
-        let Some((kind, _)) = store.sniff_manifest(&id)? else {
-            continue;
-        };
+    for (id, kind) in store.manifests_of(&["run", "redteam"])? {
         match kind.as_str() {
             "run" => {
                 let run: RunManifest = store.get_manifest(&id)?;
@@ -395,16 +393,7 @@ pub fn history_html(
             metrics: e.metrics.clone(),
             family_recall: e.family_recall.clone(),
             base: e.base.as_ref().map(BaseRows::describe),
-            additions: e
-                .additions
-                .iter()
-                .map(|a| cairn_report::AddedFile {
-                    name: a.name.clone(),
-                    rows: a.rows,
-                    families: a.families.clone(),
-                    sources: a.sources.clone(),
-                })
-                .collect(),
+            additions: e.additions.iter().map(|a| a.file.clone()).collect(),
             changes: e.recipe.changes.clone(),
             backends: e.backends.clone(),
             redteam: e

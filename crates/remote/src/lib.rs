@@ -343,6 +343,21 @@ pub struct Transfer {
     pub refs_unchanged: u64,
 }
 
+impl Transfer {
+    /// What moved to or from `remote`: objects and bytes sent or received, objects already
+    /// there (no refs yet).
+    fn of(remote: &Remote, (objects, bytes, present): (u64, u64, u64)) -> Self {
+        Transfer {
+            remote: remote.name.clone(),
+            url: remote.url.to_string(),
+            objects,
+            bytes,
+            present,
+            ..Transfer::default()
+        }
+    }
+}
+
 /// The refs to move: those named (which must exist), or every ref of `all`.
 fn choose(
     all: Vec<(RefName, ObjectId)>,
@@ -372,17 +387,13 @@ pub fn push(local: &Store, remote: &Remote, names: &[String], force: bool) -> Re
     })?;
     // Conflicts first: nothing is sent for a push that cannot finish.
     let mut moves = Vec::new();
-    let mut report = Transfer {
-        remote: remote.name.clone(),
-        url: remote.url.to_string(),
-        ..Transfer::default()
-    };
+    let mut unchanged = 0;
     // Published versions first: their conflicts are the ones no flag can settle.
     let (published, movable): (Vec<_>, Vec<_>) =
         chosen.iter().partition(|(name, _)| name.is_immutable());
     for (name, id) in published.into_iter().chain(movable) {
         match backend.read_ref(name)? {
-            Some((theirs, _)) if theirs == *id => report.refs_unchanged += 1,
+            Some((theirs, _)) if theirs == *id => unchanged += 1,
             Some((theirs, _)) if name.is_immutable() => {
                 return Err(remote.conflict(
                     name,
@@ -402,10 +413,9 @@ pub fn push(local: &Store, remote: &Remote, names: &[String], force: bool) -> Re
             seen => moves.push((name.clone(), *id, seen.map(|(_, s)| s))),
         }
     }
-    let (objects, bytes, present) = send_closure(local, remote, chosen.iter().map(|(_, id)| *id))?;
-    report.objects = objects;
-    report.bytes = bytes;
-    report.present = present;
+    let counts = send_closure(local, remote, chosen.iter().map(|(_, id)| *id))?;
+    let mut report = Transfer::of(remote, counts);
+    report.refs_unchanged = unchanged;
     // Then the refs, each by compare-and-swap against what was read above.
     for (name, id, seen) in moves {
         match backend.write_ref(&name, &id, seen.as_ref())? {
@@ -506,29 +516,15 @@ const IN_MEMORY: u64 = 16 << 20;
 
 /// Sends what `roots` reach (no refs move): a queued recipe and its inputs.
 pub fn send(local: &Store, remote: &Remote, roots: &[ObjectId]) -> Result<Transfer> {
-    let (objects, bytes, present) = send_closure(local, remote, roots.iter().copied())?;
-    Ok(Transfer {
-        remote: remote.name.clone(),
-        url: remote.url.to_string(),
-        objects,
-        bytes,
-        present,
-        ..Transfer::default()
-    })
+    let counts = send_closure(local, remote, roots.iter().copied())?;
+    Ok(Transfer::of(remote, counts))
 }
 
 /// Fetches what `roots` reach that `local` lacks, each object re-hashed on arrival (no refs
 /// move): what a worker needs to run a queued recipe.
 pub fn fetch(local: &Store, remote: &Remote, roots: &[ObjectId]) -> Result<Transfer> {
-    let (objects, bytes, present) = fetch_closure(local, remote, roots.iter().copied())?;
-    Ok(Transfer {
-        remote: remote.name.clone(),
-        url: remote.url.to_string(),
-        objects,
-        bytes,
-        present,
-        ..Transfer::default()
-    })
+    let counts = fetch_closure(local, remote, roots.iter().copied())?;
+    Ok(Transfer::of(remote, counts))
 }
 
 /// Downloads `id` into `local`, hash-checked.
@@ -689,17 +685,13 @@ pub fn pull(local: &Store, remote: &Remote, names: &[String], force: bool) -> Re
         remote: remote.name.clone(),
         name: n.to_string(),
     })?;
-    let mut report = Transfer {
-        remote: remote.name.clone(),
-        url: remote.url.to_string(),
-        ..Transfer::default()
-    };
+    let mut unchanged = 0;
     let mut moves = Vec::new();
     let (published, movable): (Vec<_>, Vec<_>) =
         chosen.iter().partition(|(name, _)| name.is_immutable());
     for (name, id) in published.into_iter().chain(movable) {
         match local.get_ref(name)? {
-            Some(ours) if ours == *id => report.refs_unchanged += 1,
+            Some(ours) if ours == *id => unchanged += 1,
             Some(ours) if name.is_immutable() || !force => {
                 let fix = if name.is_immutable() {
                     "a published version never moves; one of the two stores published it from other inputs"
@@ -717,10 +709,9 @@ pub fn pull(local: &Store, remote: &Remote, names: &[String], force: bool) -> Re
             ours => moves.push((name.clone(), *id, ours)),
         }
     }
-    let (objects, bytes, present) = fetch_closure(local, remote, chosen.iter().map(|(_, id)| *id))?;
-    report.objects = objects;
-    report.bytes = bytes;
-    report.present = present;
+    let counts = fetch_closure(local, remote, chosen.iter().map(|(_, id)| *id))?;
+    let mut report = Transfer::of(remote, counts);
+    report.refs_unchanged = unchanged;
     for (name, id, ours) in moves {
         local.verify_closure(&id)?;
         let expect = match ours {

@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use plotters::prelude::*;
 
-use crate::html::{HtmlError, STYLE, err, escape};
+use crate::html::{HtmlError, STYLE, err, escape, legend};
 
 /// A gate outcome's stroke and fill colours (`accepted`, `forced` or `rejected`): the same
 /// in the history page and the lineage picture.
@@ -21,7 +21,7 @@ pub fn gate_colours(gate: &str) -> (&'static str, &'static str) {
 }
 
 /// An input file a version added, with its rows per family and per source.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AddedFile {
     pub name: String,
     pub rows: u64,
@@ -175,13 +175,7 @@ fn trend_chart(
                 )
                 .map_err(&e)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(&e)?;
+        legend(&mut chart, Some(SeriesLabelPosition::LowerRight), "history")?;
         root.present().map_err(&e)?;
     }
     Ok(svg)
@@ -195,13 +189,13 @@ fn figure(x: Option<&f64>) -> String {
     x.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into())
 }
 
-/// `a 3, b 2`: largest first.
-fn tally(counts: &BTreeMap<String, u64>) -> String {
+/// Counts by name as `a 3, b 2`: largest first, ties by name.
+pub fn tally(counts: &BTreeMap<String, u64>) -> String {
     let mut pairs: Vec<(&String, &u64)> = counts.iter().collect();
     pairs.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
     pairs
         .iter()
-        .map(|(k, v)| format!("{} {v}", escape(k)))
+        .map(|(k, v)| format!("{k} {v}"))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -398,8 +392,8 @@ pub fn history_html(input: &HistoryInput) -> Result<String, HtmlError> {
                     "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
                     escape(&a.name),
                     a.rows,
-                    tally(&a.families),
-                    tally(&a.sources)
+                    escape(&tally(&a.families)),
+                    escape(&tally(&a.sources))
                 );
             }
             let _ = writeln!(out, "</table>");
@@ -456,6 +450,12 @@ mod tests {
             redteam: Vec::new(),
             backends: Vec::new(),
         }
+    }
+
+    #[test]
+    fn tallies_put_the_largest_first() {
+        let counts = BTreeMap::from([("b".to_string(), 2), ("a".into(), 2), ("c".into(), 5)]);
+        assert_eq!(tally(&counts), "c 5, a 2, b 2", "ties by name");
     }
 
     #[test]

@@ -96,6 +96,28 @@ pub(crate) fn err<E: std::fmt::Display>(chart: &'static str) -> impl Fn(E) -> Ht
     }
 }
 
+/// Draws a chart's legend (series labels on a white box), at `position` or plotters'
+/// default place.
+pub(crate) fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: Option<SeriesLabelPosition>,
+    name: &'static str,
+) -> Result<(), HtmlError>
+where
+    DB: DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate,
+{
+    let mut labels = chart.configure_series_labels();
+    if let Some(position) = position {
+        labels.position(position);
+    }
+    labels
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err(name))
+}
+
 /// HTML-escapes text.
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -182,12 +204,7 @@ fn line_chart(
                 chart.draw_series(marks(3)).map_err(&e)?;
             }
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(&e)?;
+        legend(&mut chart, None, "training curves")?;
         root.present().map_err(&e)?;
     }
     Ok(svg)

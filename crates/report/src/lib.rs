@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use history::{
     AddedFile, GateCounts, HistoryInput, HistoryVersion, RedteamLine, gate_colours, history_html,
+    tally,
 };
 pub use html::{
     BackendFigures, BackendLine, ComparedCurve, EpochPoint, FamilyRecall, HtmlError, HtmlInput,

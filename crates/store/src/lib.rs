@@ -543,6 +543,20 @@ impl Store {
             .collect())
     }
 
+    /// Every manifest in the store whose kind is one of `kinds`, with its kind, sorted by
+    /// id: how indexes are rebuilt from the store alone.
+    pub fn manifests_of(&self, kinds: &[&str]) -> Result<Vec<(ObjectId, String)>> {
+        let mut found = Vec::new();
+        for id in self.list_objects()? {
+            if let Some((kind, _)) = self.sniff_manifest(&id)?
+                && kinds.contains(&kind.as_str())
+            {
+                found.push((id, kind));
+            }
+        }
+        Ok(found)
+    }
+
     pub fn get_ref(&self, name: &RefName) -> Result<Option<ObjectId>> {
         refs::read(&self.layout, name)
     }

@@ -194,10 +194,7 @@ impl Tracker {
         let mut runs = Vec::new();
         let mut tests = Vec::new();
         let mut failures = Vec::new();
-        for id in store.list_objects()? {
-            let Some((kind, _)) = store.sniff_manifest(&id)? else {
-                continue;
-            };
+        for (id, kind) in store.manifests_of(&["run", "redteam", "retrain-failure"])? {
             match kind.as_str() {
                 "run" => {
                     let run: RunManifest = store.get_manifest(&id)?;
