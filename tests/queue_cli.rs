@@ -232,3 +232,57 @@ fn a_cancelled_request_never_runs() {
         assert!(stderr(&out).contains(message), "{}", stderr(&out));
     }
 }
+
+/// Two requests for the same version from different experiments: the first worker's run
+/// is published; the second worker finds the version taken by another recipe and fails its
+/// request, saying so, instead of calling the other run its answer.
+#[test]
+fn a_version_published_from_another_recipe_fails_its_request() {
+    let Some(db) = common::postgres() else {
+        return;
+    };
+    let env = Env::with_db(Some(&db));
+    common::copy_run_fixtures(&env);
+    let store = env.store();
+    ok(&cairn(&env, &store).args(["init"]).output().expect("init"));
+    let shared = format!("file://{}", env.path("shared").display());
+    ok(&cairn(&env, &store)
+        .args(["remote", "add", "origin", &shared])
+        .output()
+        .expect("remote"));
+    for (i, lr) in ["0.01", "0.02"].iter().enumerate() {
+        let file = env.path(&format!("v{i}.toml"));
+        std::fs::write(&file, common::tiny_experiment("1.0.0", None, None, 1, lr)).expect("write");
+        ok(&cairn(&env, &store)
+            .current_dir(env.dir.path())
+            .args(["submit", file.to_str().expect("utf-8")])
+            .output()
+            .expect("submit"));
+    }
+    for name in ["w1", "w2"] {
+        ok(&cairn(&env, &env.path(&format!("{name}-store")))
+            .args(["worker", "--once", "--name", name])
+            .output()
+            .expect("worker"));
+    }
+    let done = requests(&env);
+    assert_eq!(done[0]["state"], "done", "{}", done[0]);
+    assert_eq!(done[1]["state"], "failed", "{}", done[1]);
+    let note = done[1]["note"].as_str().unwrap_or("");
+    assert!(
+        note.contains("tiny@1.0.0 is published already from another recipe")
+            && note.contains("submit this experiment as another version"),
+        "{note}"
+    );
+    // The remote keeps the first request's run.
+    let clone = env.path("clone");
+    ok(&cairn(&env, &clone)
+        .args(["clone", &shared])
+        .output()
+        .expect("clone"));
+    let published = ok(&cairn(&env, &clone)
+        .args(["ref", "get", "tiny@1.0.0"])
+        .output()
+        .expect("ref"));
+    assert_eq!(published.trim(), done[0]["run"].as_str().expect("run"));
+}

@@ -43,11 +43,7 @@ pub trait Backend: Send + Sync {
     /// Sends a verified local object.
     fn upload(&self, local: &Store, id: &ObjectId) -> Result<u64>;
     /// Streams an object's bytes into `sink`; returns how many there were.
-    fn download(
-        &self,
-        id: &ObjectId,
-        sink: &mut dyn FnMut(&[u8]) -> std::result::Result<(), StoreError>,
-    ) -> Result<u64>;
+    fn download(&self, id: &ObjectId, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<u64>;
     fn read_ref(&self, name: &RefName) -> Result<Option<(ObjectId, Seen)>>;
     /// Points `name` at `id` if it still holds what was `seen` (absent: it must not exist).
     fn write_ref(&self, name: &RefName, id: &ObjectId, seen: Option<&Seen>) -> Result<WriteRef>;
@@ -68,31 +64,53 @@ fn parse_ref(bytes: &[u8], what: &str) -> Result<ObjectId> {
 }
 
 /// A cairn store folder (`file://` on a shared mount): written through its own store code,
-/// so every object is hash-checked on the way in and refs swap under its lock.
+/// so every object is hash-checked on the way in and refs swap under its lock. Only a push
+/// makes the store ([`Backend::mark`]); anything else on a folder that is not one (a typo, a
+/// share that is not mounted) is refused.
 pub struct Folder {
-    pub store: Store,
+    path: PathBuf,
+    store: std::sync::OnceLock<Store>,
 }
 
 impl Folder {
     pub fn open(path: PathBuf) -> Result<Self> {
         Ok(Folder {
-            store: Store::open_or_init(&path)?,
+            path,
+            store: std::sync::OnceLock::new(),
         })
+    }
+
+    fn store(&self) -> Result<&Store> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let store = Store::open(&self.path).map_err(|e| match e {
+            StoreError::NotAStore(_) => RemoteError::NotAStore {
+                url: format!("file://{}", self.path.display()),
+                reason: format!("it has no {} (a push makes one)", cairn_store::MARKER),
+            },
+            e => e.into(),
+        })?;
+        Ok(self.store.get_or_init(|| store))
     }
 }
 
 impl Backend for Folder {
     fn objects(&self) -> Result<HashMap<ObjectId, u64>> {
         let mut out = HashMap::new();
-        for id in self.store.list_objects()? {
-            out.insert(id, self.store.size(&id)?);
+        // A folder that is no store yet holds nothing (a push makes it one).
+        if !self.is_store()? {
+            return Ok(out);
+        }
+        for id in self.store()?.list_objects()? {
+            out.insert(id, self.store()?.size(&id)?);
         }
         Ok(out)
     }
 
     fn upload(&self, local: &Store, id: &ObjectId) -> Result<u64> {
         let (mut file, _) = local.open_object(id)?;
-        let mut incoming = self.store.incoming(*id)?;
+        let mut incoming = self.store()?.incoming(*id)?;
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = file.read(&mut buf).map_err(|e| RemoteError::Io {
@@ -107,12 +125,8 @@ impl Backend for Folder {
         Ok(incoming.finish()?.size)
     }
 
-    fn download(
-        &self,
-        id: &ObjectId,
-        sink: &mut dyn FnMut(&[u8]) -> std::result::Result<(), StoreError>,
-    ) -> Result<u64> {
-        let path = self.store.object_path(id);
+    fn download(&self, id: &ObjectId, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<u64> {
+        let path = self.store()?.object_path(id);
         let mut file = std::fs::File::open(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => RemoteError::MissingObject { id: *id },
             _ => RemoteError::Io {
@@ -136,7 +150,10 @@ impl Backend for Folder {
     }
 
     fn read_ref(&self, name: &RefName) -> Result<Option<(ObjectId, Seen)>> {
-        Ok(self.store.get_ref(name)?.map(|id| (id, Seen::Id(id))))
+        if !self.is_store()? {
+            return Ok(None);
+        }
+        Ok(self.store()?.get_ref(name)?.map(|id| (id, Seen::Id(id))))
     }
 
     fn write_ref(&self, name: &RefName, id: &ObjectId, seen: Option<&Seen>) -> Result<WriteRef> {
@@ -145,18 +162,21 @@ impl Backend for Folder {
             Some(Seen::Id(old)) => Expect::Is(*old),
             Some(Seen::ETag(_)) => Expect::Absent,
         };
-        match self.store.set_ref(name, *id, expect) {
+        match self.store()?.set_ref(name, *id, expect) {
             Ok(_) => Ok(WriteRef::Written),
             Err(StoreError::RefConflict { .. } | StoreError::ImmutableRef { .. }) => {
-                Ok(WriteRef::Conflict(self.store.get_ref(name)?))
+                Ok(WriteRef::Conflict(self.store()?.get_ref(name)?))
             }
             Err(e) => Err(e.into()),
         }
     }
 
     fn ref_names(&self) -> Result<Vec<RefName>> {
+        if !self.is_store()? {
+            return Ok(Vec::new());
+        }
         Ok(self
-            .store
+            .store()?
             .list_refs()?
             .into_iter()
             .map(|(name, _)| name)
@@ -164,10 +184,14 @@ impl Backend for Folder {
     }
 
     fn is_store(&self) -> Result<bool> {
-        Ok(true)
+        Ok(self.path.join(cairn_store::MARKER).is_file())
     }
 
     fn mark(&self) -> Result<()> {
+        if self.store.get().is_none() {
+            let store = Store::open_or_init(&self.path)?;
+            let _ = self.store.set(store);
+        }
         Ok(())
     }
 }
@@ -194,9 +218,13 @@ impl S3 {
             if let Some(token) = profile.session_token {
                 builder = builder.with_token(token);
             }
-            if let Some(region) = profile.region {
-                builder = builder.with_region(region);
-            }
+        }
+        // The environment's region wins; else the profile's (~/.aws/config).
+        if std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            && let Some(region) = crate::credentials::region()
+        {
+            builder = builder.with_region(region);
         }
         let store = builder.build().map_err(|e| RemoteError::S3 {
             url: url.to_string(),
@@ -294,16 +322,21 @@ impl Backend for S3 {
                 .map_err(self.err(format!("start uploading {key}")))?;
             let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
             let mut buf = vec![0u8; PART];
-            loop {
-                let n = file.read(&mut buf).map_err(read_err)?;
-                if n == 0 {
-                    break;
+            let sent: Result<()> = loop {
+                let n = match file.read(&mut buf) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => n,
+                    Err(e) => break Err(read_err(e)),
+                };
+                if let Err(e) = writer.wait_for_capacity(4).await {
+                    break Err(self.err(format!("upload {key}"))(e));
                 }
-                writer
-                    .wait_for_capacity(4)
-                    .await
-                    .map_err(self.err(format!("upload {key}")))?;
                 writer.write(&buf[..n]);
+            };
+            // A failed upload's parts are dropped on the server, not left to be billed.
+            if let Err(e) = sent {
+                let _ = writer.abort().await;
+                return Err(e);
             }
             writer
                 .finish()
@@ -313,11 +346,7 @@ impl Backend for S3 {
         })
     }
 
-    fn download(
-        &self,
-        id: &ObjectId,
-        sink: &mut dyn FnMut(&[u8]) -> std::result::Result<(), StoreError>,
-    ) -> Result<u64> {
+    fn download(&self, id: &ObjectId, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<u64> {
         let key = self.object_key(id);
         self.runtime.block_on(async {
             let got = match self.store.get(&key).await {

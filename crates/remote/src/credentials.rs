@@ -11,7 +11,23 @@ pub struct Profile {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub session_token: Option<String>,
-    pub region: Option<String>,
+}
+
+fn profile_name() -> String {
+    std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into())
+}
+
+/// The profile's region in `AWS_CONFIG_FILE` (else `~/.aws/config`).
+pub fn region() -> Option<String> {
+    let name = profile_name();
+    let text = std::fs::read_to_string(home_file("AWS_CONFIG_FILE", ".aws/config")?).ok()?;
+    let config = sections(&text);
+    let section = if name == "default" {
+        config.get("default")
+    } else {
+        config.get(&format!("profile {name}"))
+    };
+    section.and_then(|s| s.get("region").cloned())
 }
 
 /// `[section]` → key → value of an INI file.
@@ -42,9 +58,10 @@ fn home_file(var: &str, rest: &str) -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(rest)))
 }
 
-/// The profile's credentials, when its file names them.
+/// The profile's static keys, when its credentials file names them (a profile of another
+/// kind — a role, SSO, a credential process — is left to the client's own providers).
 pub fn profile() -> Result<Option<Profile>> {
-    let name = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into());
+    let name = profile_name();
     let Some(path) = home_file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials") else {
         return Ok(None);
     };
@@ -55,31 +72,20 @@ pub fn profile() -> Result<Option<Profile>> {
     let Some(section) = all.get(&name) else {
         return Ok(None);
     };
-    let key = |k: &str| {
-        section
-            .get(k)
-            .cloned()
-            .ok_or_else(|| RemoteError::Credentials {
-                path: path.clone(),
-                reason: format!("profile `{name}` has no `{k}`"),
-            })
+    let (Some(id), secret) = (
+        section.get("aws_access_key_id"),
+        section.get("aws_secret_access_key"),
+    ) else {
+        return Ok(None);
     };
-    let region = home_file("AWS_CONFIG_FILE", ".aws/config")
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|text| {
-            let config = sections(&text);
-            let section = if name == "default" {
-                config.get("default").cloned()
-            } else {
-                config.get(&format!("profile {name}")).cloned()
-            };
-            section.and_then(|s| s.get("region").cloned())
-        });
+    let secret = secret.cloned().ok_or_else(|| RemoteError::Credentials {
+        path: path.clone(),
+        reason: format!("profile `{name}` has aws_access_key_id but no aws_secret_access_key"),
+    })?;
     Ok(Some(Profile {
-        access_key_id: key("aws_access_key_id")?,
-        secret_access_key: key("aws_secret_access_key")?,
+        access_key_id: id.clone(),
+        secret_access_key: secret,
         session_token: section.get("aws_session_token").cloned(),
-        region,
     }))
 }
 

@@ -60,6 +60,10 @@ pub enum RemoteError {
     BadRemoteRef { what: String },
     #[error("the remote has no object {id}")]
     MissingObject { id: ObjectId },
+    #[error(
+        "the remote sent more than the {listed} bytes it lists for object {id}: refused, nothing was stored"
+    )]
+    Oversized { id: ObjectId, listed: u64 },
     #[error("{url} is not a cairn store: {reason}")]
     NotAStore { url: String, reason: String },
     #[error("`{0}` is not a ref of this store (see `cairn ref list`)")]
@@ -443,6 +447,9 @@ fn send_closure(
     roots: impl IntoIterator<Item = ObjectId>,
 ) -> Result<(u64, u64, u64)> {
     let backend = remote.backend();
+    // The remote becomes a store first (a folder is made one; an S3 prefix gets its marker):
+    // a marker with no refs yet is an empty store.
+    backend.mark()?;
     let closure = local.reachable(roots)?;
     for id in &closure {
         if !local.has(id) {
@@ -472,7 +479,6 @@ fn send_closure(
             Ok(())
         })?;
     }
-    backend.mark()?;
     Ok((
         send.len() as u64,
         bytes.into_inner(),
@@ -510,9 +516,11 @@ fn by_height(local: &Store, closure: &BTreeSet<ObjectId>) -> Result<Vec<Vec<Obje
     Ok(levels)
 }
 
+/// The largest manifest the store reads (its `MAX_MANIFEST`).
+const MAX_MANIFEST: u64 = 64 << 20;
 /// Objects at most this large arrive in memory first: a manifest among them is stored only
-/// after everything it names.
-const IN_MEMORY: u64 = 16 << 20;
+/// after everything it names. Every manifest fits.
+const IN_MEMORY: u64 = MAX_MANIFEST;
 
 /// Sends what `roots` reach (no refs move): a queued recipe and its inputs.
 pub fn send(local: &Store, remote: &Remote, roots: &[ObjectId]) -> Result<Transfer> {
@@ -530,7 +538,7 @@ pub fn fetch(local: &Store, remote: &Remote, roots: &[ObjectId]) -> Result<Trans
 /// Downloads `id` into `local`, hash-checked.
 fn fetch_one(local: &Store, backend: &dyn Backend, id: &ObjectId) -> Result<u64> {
     let mut incoming = local.incoming(*id)?;
-    backend.download(id, &mut |bytes| incoming.write(bytes))?;
+    backend.download(id, &mut |bytes| Ok(incoming.write(bytes)?))?;
     Ok(incoming.finish()?.size)
 }
 
@@ -571,6 +579,13 @@ fn fetch_closure(
                 let mut received = Vec::with_capacity(size as usize);
                 backend
                     .download(id, &mut |chunk| {
+                        // A remote that sends more than it listed is not believed.
+                        if (received.len() + chunk.len()) as u64 > size {
+                            return Err(RemoteError::Oversized {
+                                id: *id,
+                                listed: size,
+                            });
+                        }
                         received.extend_from_slice(chunk);
                         Ok(())
                     })
@@ -669,10 +684,13 @@ fn fetch_closure(
 /// conflict (`force` moves a mutable one).
 pub fn pull(local: &Store, remote: &Remote, names: &[String], force: bool) -> Result<Transfer> {
     let backend = remote.backend();
-    if !backend.is_store()? && !names.is_empty() {
+    if !backend.is_store()? {
         return Err(RemoteError::NotAStore {
             url: remote.url.to_string(),
-            reason: "nothing was pushed there".into(),
+            reason: format!(
+                "it has no {} (nothing was pushed there)",
+                cairn_store::MARKER
+            ),
         });
     }
     let mut theirs = Vec::new();
@@ -727,13 +745,6 @@ pub fn pull(local: &Store, remote: &Remote, names: &[String], force: bool) -> Re
 /// `cairn clone <url>`: a new store at `dir` with the remote as `origin`, and everything in it.
 pub fn clone(url: &str, dir: &Path) -> Result<(Store, Transfer)> {
     let parsed = RemoteUrl::parse_or_path(url)?;
-    let store = Store::open_or_init(dir)?;
-    if !store.list_refs()?.is_empty() {
-        return Err(RemoteError::Config {
-            path: dir.to_path_buf(),
-            reason: "a store with refs is there already: clone into a new folder, or `cairn remote add` and `cairn pull`".into(),
-        });
-    }
     let remote = Remote::open("origin", parsed.clone())?;
     if !remote.backend().is_store()? {
         return Err(RemoteError::NotAStore {
@@ -741,8 +752,21 @@ pub fn clone(url: &str, dir: &Path) -> Result<(Store, Transfer)> {
             reason: format!("it has no {} (push to it first)", cairn_store::MARKER),
         });
     }
-    Remotes::add(&store, "origin", &parsed.to_string())?;
+    let store = Store::open_or_init(dir)?;
+    if !store.list_refs()?.is_empty() {
+        return Err(RemoteError::Config {
+            path: dir.to_path_buf(),
+            reason: "a store with refs is there already: clone into a new folder, or `cairn remote add` and `cairn pull`".into(),
+        });
+    }
     let report = pull(&store, &remote, &[], false)?;
+    // Named once everything is here: a clone that failed can simply be run again.
+    match Remotes::load(&store)?.remote.get("origin") {
+        Some(have) if have.url == parsed.to_string() => {}
+        _ => {
+            Remotes::add(&store, "origin", &parsed.to_string())?;
+        }
+    }
     Ok((store, report))
 }
 
@@ -769,6 +793,15 @@ pub struct RemoteFsck {
 /// only objects it holds.
 pub fn fsck(remote: &Remote) -> Result<RemoteFsck> {
     let backend = remote.backend();
+    if !backend.is_store()? {
+        return Err(RemoteError::NotAStore {
+            url: remote.url.to_string(),
+            reason: format!(
+                "it has no {} (nothing was pushed there)",
+                cairn_store::MARKER
+            ),
+        });
+    }
     let ids: Vec<ObjectId> = {
         let mut v: Vec<ObjectId> = backend.objects()?.into_keys().collect();
         v.sort();
@@ -780,13 +813,30 @@ pub fn fsck(remote: &Remote) -> Result<RemoteFsck> {
     parallel(&ids, |id| {
         let mut hasher = blake3::Hasher::new();
         let mut head = Vec::new();
-        let size = backend.download(id, &mut |chunk| {
+        let downloaded = backend.download(id, &mut |chunk| {
             hasher.update(chunk);
-            if head.len() < (1 << 20) {
+            // Whole objects up to a manifest's largest size, so every manifest is followed.
+            if head.len() as u64 <= MAX_MANIFEST
+                && (!head.is_empty() || chunk.first() == Some(&b'{'))
+            {
                 head.extend_from_slice(chunk);
             }
             Ok(())
-        })?;
+        });
+        let size = match downloaded {
+            Ok(size) => size,
+            // Gone since the listing, or unreadable: a problem to report, not a reason to stop.
+            Err(e) => {
+                if let Ok(mut p) = problems.lock() {
+                    p.push(RemoteProblem {
+                        object: Some(id.to_hex()),
+                        reference: None,
+                        problem: format!("cannot be read: {e}"),
+                    });
+                }
+                return Ok(());
+            }
+        };
         bytes.fetch_add(size, Ordering::Relaxed);
         let actual = ObjectId::from(hasher.finalize());
         if actual != *id {
@@ -815,8 +865,17 @@ pub fn fsck(remote: &Remote) -> Result<RemoteFsck> {
     let held: BTreeSet<ObjectId> = ids.iter().copied().collect();
     let names = backend.ref_names()?;
     for name in &names {
-        let Some((root, _)) = backend.read_ref(name)? else {
-            continue;
+        let root = match backend.read_ref(name) {
+            Ok(Some((root, _))) => root,
+            Ok(None) => continue,
+            Err(e) => {
+                problems.push(RemoteProblem {
+                    object: None,
+                    reference: Some(name.to_string()),
+                    problem: format!("the ref cannot be read: {e}"),
+                });
+                continue;
+            }
         };
         let mut stack = vec![root];
         let mut seen = BTreeSet::new();

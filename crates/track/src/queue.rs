@@ -132,10 +132,27 @@ impl Tracker {
         remote: &str,
         force: bool,
     ) -> Result<i64> {
+        // Two submits at once on PostgreSQL may pick the same number; the loser's insert
+        // fails on the primary key and takes the next.
+        let mut attempts = 0;
+        loop {
+            match self.submit_once(recipe, reference, remote, force) {
+                Err(_) if attempts < 10 => attempts += 1,
+                done => return done,
+            }
+        }
+    }
+
+    fn submit_once(
+        &mut self,
+        recipe: &str,
+        reference: &str,
+        remote: &str,
+        force: bool,
+    ) -> Result<i64> {
         let (_, submitted) = now();
         self.queue(|db| {
-            // Under the write lock (SQLite) or the primary key (PostgreSQL: a racing submit
-            // fails its insert and says so).
+            // Under the write lock (SQLite) or the primary key (PostgreSQL, see `submit`).
             let rows = db.query("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM run_requests", &[])?;
             let id = match rows.first().and_then(|r| r.first()) {
                 Some(Value::Int(n)) => n + 1,
@@ -230,8 +247,9 @@ impl Tracker {
             .map_err(|e| TrackError::from((location.as_str(), e)))
     }
 
-    /// Cancels request `id`: a queued one never runs; a running one's worker abandons it at
-    /// its next heartbeat. `None` when there is no such request.
+    /// Cancels request `id`: a queued one never runs; a running one's worker learns it at
+    /// its next heartbeat and, when the run ends, sends and registers nothing. `None` when
+    /// there is no such request.
     pub fn cancel(&mut self, id: i64) -> Result<Option<Cancelled>> {
         let (_, finished) = now();
         self.queue(|db| {

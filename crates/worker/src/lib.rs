@@ -186,15 +186,34 @@ fn job(
             run: Some(run),
             note: None,
         })),
-        // An earlier attempt (whose worker was presumed dead) registered it first: its run
-        // is the answer.
-        Err(RemoteError::Conflict { theirs, .. }) => Ok(Some(Outcome {
-            state: "done",
-            note: Some(format!(
-                "{reference} was registered by an earlier attempt (run {theirs}); this attempt's run {run} stays unregistered"
-            )),
-            run: Some(theirs),
-        })),
+        // Published already. By an earlier attempt at this request (its worker presumed
+        // dead), whose run is the answer — or from other inputs, which is a failure.
+        Err(RemoteError::Conflict { theirs, .. }) => {
+            let their_run: ObjectId = theirs.parse().map_err(|_| WorkerError::BadRecipe {
+                id: request.id,
+                recipe: theirs.clone(),
+            })?;
+            cairn_remote::fetch(store, &remote, &[their_run])?;
+            let manifest: cairn_spec::RunManifest = store.get_manifest(&their_run)?;
+            if manifest.recipe == recipe_id {
+                Ok(Some(Outcome {
+                    state: "done",
+                    note: Some(format!(
+                        "{reference} was registered by an earlier attempt (run {theirs}); this attempt's run {run} stays unregistered"
+                    )),
+                    run: Some(theirs),
+                }))
+            } else {
+                Ok(Some(Outcome {
+                    state: "failed",
+                    note: Some(format!(
+                        "{reference} is published already from another recipe ({}, run {theirs}); submit this experiment as another version",
+                        manifest.recipe
+                    )),
+                    run: Some(run),
+                }))
+            }
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -213,7 +232,15 @@ pub fn work(
     let mut summary = WorkSummary::default();
     let mut idle_since = Instant::now();
     loop {
-        let Some(request) = tracker.claim(&options.name, lease_ms)? else {
+        let claimed = match tracker.claim(&options.name, lease_ms) {
+            Ok(claimed) => claimed,
+            // A dropped connection: one more try on a new one.
+            Err(_) => {
+                tracker = open()?;
+                tracker.claim(&options.name, lease_ms)?
+            }
+        };
+        let Some(request) = claimed else {
             if options.once
                 || options
                     .idle_exit
@@ -230,27 +257,40 @@ pub fn work(
         let stop = AtomicBool::new(false);
         let outcome = std::thread::scope(|scope| {
             scope.spawn(|| {
-                let Ok(mut beats) = open() else {
-                    return;
-                };
                 let every = options.lease / 3;
-                let mut last = Instant::now();
+                let mut beats = None;
+                let mut last_try = Instant::now();
+                let mut renewed = Instant::now();
                 while !stop.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(50).min(every));
-                    if last.elapsed() < every {
+                    // Not renewed for a whole lease: another worker may hold it now.
+                    if renewed.elapsed() >= options.lease {
+                        if let Ok(mut state) = lease.lock() {
+                            *state = Lease::Lost;
+                        }
+                        return;
+                    }
+                    if last_try.elapsed() < every {
                         continue;
                     }
-                    last = Instant::now();
-                    match beats.heartbeat(request.id, &options.name, lease_ms) {
-                        Ok(Lease::Held) => {}
+                    last_try = Instant::now();
+                    if beats.is_none() {
+                        beats = open().ok();
+                    }
+                    let Some(tracker) = beats.as_mut() else {
+                        continue;
+                    };
+                    match tracker.heartbeat(request.id, &options.name, lease_ms) {
+                        Ok(Lease::Held) => renewed = Instant::now(),
                         Ok(other) => {
                             if let Ok(mut state) = lease.lock() {
                                 *state = other;
                             }
                             return;
                         }
-                        // A missed beat is retried; the lease covers two more.
-                        Err(_) => {}
+                        // A new connection next time; the lease covers the misses until it
+                        // runs out.
+                        Err(_) => beats = None,
                     }
                 }
             });
@@ -270,11 +310,6 @@ pub fn work(
             }
             Err(e) => ("failed", None, Some(e.to_string())),
         };
-        match state {
-            "done" => summary.done += 1,
-            "rejected" => summary.rejected += 1,
-            _ => summary.failed += 1,
-        }
         if let Some(run) = &run
             && let Ok(id) = run.parse::<ObjectId>()
             && let Ok(manifest) = store.get_manifest::<cairn_spec::RunManifest>(&id)
@@ -283,13 +318,43 @@ pub fn work(
             // The index is rebuilt from the store by `cairn reindex` if this fails.
             let _ = tracker.record_run(&id, &manifest, &recipe);
         }
-        tracker.finish(
+        // The connection sat idle through the run: one more try on a new one.
+        let finished = match tracker.finish(
             request.id,
             &options.name,
             state,
             run.as_deref(),
             note.as_deref(),
-        )?;
+        ) {
+            Ok(finished) => finished,
+            Err(_) => {
+                tracker = open()?;
+                tracker.finish(
+                    request.id,
+                    &options.name,
+                    state,
+                    run.as_deref(),
+                    note.as_deref(),
+                )?
+            }
+        };
+        if !finished {
+            events(WorkerEvent::Abandoned {
+                request: &request,
+                why: Lease::Lost,
+            });
+            summary.abandoned += 1;
+            idle_since = Instant::now();
+            if options.once {
+                return Ok(summary);
+            }
+            continue;
+        }
+        match state {
+            "done" => summary.done += 1,
+            "rejected" => summary.rejected += 1,
+            _ => summary.failed += 1,
+        }
         events(WorkerEvent::Finished {
             request: &request,
             state,

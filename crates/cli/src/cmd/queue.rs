@@ -58,7 +58,8 @@ pub struct QueueArgs {
 enum QueueCommand {
     /// Every request and its state (the default).
     List,
-    /// Cancel a request: a queued one never runs; a running one's worker abandons it.
+    /// Cancel a request: a queued one never runs; a running one's result is discarded when
+    /// its run ends (nothing is sent or registered).
     Cancel { id: i64 },
 }
 
