@@ -167,12 +167,16 @@ fn three_workers_register_ten_runs_once_though_one_is_killed() {
         .args(["fsck", "--remote", "origin"])
         .output()
         .expect("fsck remote"));
+    // Workers' stores are caches: runs and inputs, no version refs (the remote's are the
+    // only publication), so a run a worker abandoned can never refuse a later one.
     for name in ["w1", "w2", "w3"] {
-        let out = cairn(&env, &env.path(&format!("{name}-store")))
-            .args(["fsck"])
+        let store = env.path(&format!("{name}-store"));
+        ok(&cairn(&env, &store).args(["fsck"]).output().expect("fsck"));
+        let refs = ok(&cairn(&env, &store)
+            .args(["ref", "list"])
             .output()
-            .expect("fsck");
-        ok(&out);
+            .expect("refs"));
+        assert!(!refs.contains("tiny@"), "{name}: {refs}");
     }
 }
 

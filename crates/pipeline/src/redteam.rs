@@ -585,7 +585,7 @@ pub fn redteam_retrain(
             let outcome = crate::register::run_recipe(
                 store,
                 &recipe,
-                crate::register::RunOptions { force: false },
+                crate::register::RunOptions::default(),
                 cairn_version,
                 &mut forward,
             );
@@ -604,6 +604,7 @@ pub fn redteam_retrain(
                         crate::RunStatus::Registered => "registered",
                         crate::RunStatus::UpToDate => "up-to-date",
                         crate::RunStatus::Rejected => "rejected",
+                        crate::RunStatus::Stored => "stored",
                     }
                     .into();
                     entry.gate = Some(run.manifest.decision.to_string());

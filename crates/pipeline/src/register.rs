@@ -26,6 +26,8 @@ pub enum RunStatus {
     UpToDate,
     /// The regression gate refused the version (stored, not registered).
     Rejected,
+    /// Accepted (or forced) and stored, with no ref set ([`RunOptions::stored_only`]).
+    Stored,
 }
 
 /// What `run_recipe` (and `cairn run`) did.
@@ -74,6 +76,9 @@ impl RunResult {
 pub struct RunOptions {
     /// Register the version even if the regression gate rejects it (recorded in the run).
     pub force: bool,
+    /// Store the run but set no ref here: the caller publishes it elsewhere (a worker sets
+    /// the version's ref on the remote, which is the only publication that counts).
+    pub stored_only: bool,
 }
 
 /// A resolved recipe and its hash (`cairn plan`).
@@ -230,7 +235,16 @@ pub fn run(
     creatable(&metadata_dir)?;
     check_files(store, &loaded, cairn_version)?;
     let recipe = resolve_experiment(Some(store), &loaded, Ingest::Store, cairn_version)?;
-    let mut result = run_recipe(store, &recipe, RunOptions { force }, cairn_version, events)?;
+    let mut result = run_recipe(
+        store,
+        &recipe,
+        RunOptions {
+            force,
+            ..RunOptions::default()
+        },
+        cairn_version,
+        events,
+    )?;
     crate::pause_point("metadata");
     result.metadata = derive_metadata(dir, &recipe, &result)?;
     Ok(result)
@@ -388,7 +402,16 @@ pub fn run_stored(
     if let Some(dir) = metadata_dir {
         creatable(&dir.join(&recipe.name).join(&recipe.version))?;
     }
-    let mut result = run_recipe(store, &recipe, RunOptions { force }, cairn_version, events)?;
+    let mut result = run_recipe(
+        store,
+        &recipe,
+        RunOptions {
+            force,
+            ..RunOptions::default()
+        },
+        cairn_version,
+        events,
+    )?;
     if let Some(dir) = metadata_dir {
         result.metadata = derive_metadata(dir, &recipe, &result)?;
     }
@@ -504,6 +527,17 @@ pub fn run_recipe(
         });
         return Ok(RunResult {
             status: RunStatus::Rejected,
+            reference,
+            run,
+            recipe: recipe_id,
+            manifest,
+            metadata: None,
+            report: Some(done.report),
+        });
+    }
+    if options.stored_only {
+        return Ok(RunResult {
+            status: RunStatus::Stored,
             reference,
             run,
             recipe: recipe_id,

@@ -535,6 +535,32 @@ pub fn fetch(local: &Store, remote: &Remote, roots: &[ObjectId]) -> Result<Trans
     Ok(Transfer::of(remote, counts))
 }
 
+/// How [`publish`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// The ref now holds the run.
+    Set,
+    /// The ref held another run already (set by someone else first).
+    Taken(ObjectId),
+}
+
+/// Sends `run` and what it reaches, then creates the remote ref `name` pointing at it (by
+/// compare-and-swap: `If-None-Match: *`). No local ref is read or set.
+pub fn publish(local: &Store, remote: &Remote, name: &RefName, run: ObjectId) -> Result<Published> {
+    send_closure(local, remote, [run])?;
+    match remote.backend().write_ref(name, &run, None)? {
+        WriteRef::Written => Ok(Published::Set),
+        WriteRef::Conflict(Some(theirs)) if theirs == run => Ok(Published::Set),
+        WriteRef::Conflict(Some(theirs)) => Ok(Published::Taken(theirs)),
+        WriteRef::Conflict(None) => Err(remote.conflict(
+            name,
+            None,
+            run,
+            "the remote refused the write although the ref is absent; try again",
+        )),
+    }
+}
+
 /// Downloads `id` into `local`, hash-checked.
 fn fetch_one(local: &Store, backend: &dyn Backend, id: &ObjectId) -> Result<u64> {
     let mut incoming = local.incoming(*id)?;

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cairn_pipeline::{Event, PipelineError, RunOptions, RunStatus};
-use cairn_remote::{Remote, RemoteError, RemoteUrl, Transfer};
+use cairn_remote::{Published, Remote, RemoteError, RemoteUrl, Transfer};
 use cairn_spec::Recipe;
 use cairn_store::{ObjectId, Store};
 use cairn_track::{Lease, Request, TrackError, Tracker};
@@ -144,14 +144,30 @@ fn job(
         id: request.id,
         recipe: request.recipe.clone(),
     })?;
+    let version: cairn_store::RefName =
+        request
+            .reference
+            .parse()
+            .map_err(|_| WorkerError::BadRecipe {
+                id: request.id,
+                recipe: request.reference.clone(),
+            })?;
+    // Published already — by an earlier attempt at this request whose worker was presumed
+    // dead, or from another recipe: answered without running.
+    if let Some((theirs, _)) = remote.backend().read_ref(&version)? {
+        return answer(store, &remote, request, recipe_id, theirs, None).map(Some);
+    }
     let fetched = cairn_remote::fetch(store, &remote, &[recipe_id])?;
     events(WorkerEvent::Fetched(&fetched));
     let recipe: Recipe = store.get_manifest(&recipe_id)?;
+    // No ref is set here: the remote's is the only publication that counts, so a run this
+    // worker abandons leaves nothing behind that could refuse a later one.
     let result = cairn_pipeline::run_recipe(
         store,
         &recipe,
         RunOptions {
             force: request.force,
+            stored_only: true,
         },
         cairn_version,
         &mut |e| events(WorkerEvent::Run(e)),
@@ -166,7 +182,6 @@ fn job(
         });
         return Ok(None);
     }
-    let run = result.run.to_hex();
     if result.status == RunStatus::Rejected {
         cairn_remote::send(store, &remote, &[result.run])?;
         let note = result
@@ -175,46 +190,56 @@ fn job(
             .map(|r| format!("{}: {}", r.decision.rule, r.decision.reason));
         return Ok(Some(Outcome {
             state: "rejected",
-            run: Some(run),
+            run: Some(result.run.to_hex()),
             note,
         }));
     }
-    let reference = result.reference.to_string();
-    match cairn_remote::push(store, &remote, std::slice::from_ref(&reference), false) {
-        Ok(_) => Ok(Some(Outcome {
+    match cairn_remote::publish(store, &remote, &version, result.run)? {
+        Published::Set => Ok(Some(Outcome {
             state: "done",
-            run: Some(run),
+            run: Some(result.run.to_hex()),
             note: None,
         })),
-        // Published already. By an earlier attempt at this request (its worker presumed
-        // dead), whose run is the answer — or from other inputs, which is a failure.
-        Err(RemoteError::Conflict { theirs, .. }) => {
-            let their_run: ObjectId = theirs.parse().map_err(|_| WorkerError::BadRecipe {
-                id: request.id,
-                recipe: theirs.clone(),
-            })?;
-            cairn_remote::fetch(store, &remote, &[their_run])?;
-            let manifest: cairn_spec::RunManifest = store.get_manifest(&their_run)?;
-            if manifest.recipe == recipe_id {
-                Ok(Some(Outcome {
-                    state: "done",
-                    note: Some(format!(
-                        "{reference} was registered by an earlier attempt (run {theirs}); this attempt's run {run} stays unregistered"
-                    )),
-                    run: Some(theirs),
-                }))
-            } else {
-                Ok(Some(Outcome {
-                    state: "failed",
-                    note: Some(format!(
-                        "{reference} is published already from another recipe ({}, run {theirs}); submit this experiment as another version",
-                        manifest.recipe
-                    )),
-                    run: Some(run),
-                }))
-            }
+        Published::Taken(theirs) => {
+            answer(store, &remote, request, recipe_id, theirs, Some(result.run)).map(Some)
         }
-        Err(e) => Err(e.into()),
+    }
+}
+
+/// The answer of a request whose version the remote holds already (`theirs`): that run if it
+/// was made from the request's recipe (an earlier attempt), else a failure saying so. `ours`
+/// is this attempt's run, when it made one.
+fn answer(
+    store: &Store,
+    remote: &Remote,
+    request: &Request,
+    recipe: ObjectId,
+    theirs: ObjectId,
+    ours: Option<ObjectId>,
+) -> Result<Outcome> {
+    cairn_remote::fetch(store, remote, &[theirs])?;
+    let manifest: cairn_spec::RunManifest = store.get_manifest(&theirs)?;
+    let reference = &request.reference;
+    let unregistered = ours
+        .map(|run| format!("; this attempt's run {run} stays unregistered"))
+        .unwrap_or_default();
+    if manifest.recipe == recipe {
+        Ok(Outcome {
+            state: "done",
+            run: Some(theirs.to_hex()),
+            note: Some(format!(
+                "{reference} was registered by an earlier attempt (run {theirs}){unregistered}"
+            )),
+        })
+    } else {
+        Ok(Outcome {
+            state: "failed",
+            run: ours.map(|r| r.to_hex()),
+            note: Some(format!(
+                "{reference} is published already from another recipe ({}, run {theirs}); submit this experiment as another version",
+                manifest.recipe
+            )),
+        })
     }
 }
 

@@ -282,6 +282,9 @@ pub fn run(store: &Path, out: &Output, args: RunArgs) -> Result<ExitCode> {
                     out.status(format!("  wrote {}", path.display()));
                 }
             }
+            RunStatus::Stored => {
+                out.status(format!("stored {reference} (run {run}); no ref was set"))
+            }
             RunStatus::Rejected => {
                 out.status(format!("rejected {reference} (run {run} stored, not registered; --force registers it anyway)"));
                 if let Some(report) = &result.report {
