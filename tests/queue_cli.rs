@@ -57,37 +57,54 @@ fn worker(env: &Env, name: &str) -> Child {
         .expect("worker")
 }
 
+/// A store tracking into `db`, with `origin` at the URL `remote` gives for it.
+fn queue_env(db: &common::PgDatabase, remote: impl FnOnce(&Env) -> String) -> (Env, String) {
+    let env = Env::with_db(Some(db));
+    common::copy_run_fixtures(&env);
+    let url = remote(&env);
+    let store = env.store();
+    ok(&cairn(&env, &store).args(["init"]).output().expect("init"));
+    ok(&cairn(&env, &store)
+        .args(["remote", "add", "origin", &url])
+        .output()
+        .expect("remote"));
+    (env, url)
+}
+
+/// `cairn submit` of a tiny experiment; the request id it prints.
+fn submit(env: &Env, version: &str, epochs: u32, lr: &str) -> String {
+    let file = env.path(&format!("{version}-{lr}.toml"));
+    std::fs::write(
+        &file,
+        common::tiny_experiment(version, None, None, epochs, lr),
+    )
+    .expect("write");
+    let out = cairn(env, &env.store())
+        .current_dir(env.dir.path())
+        .args(["submit", file.to_str().expect("utf-8")])
+        .output()
+        .expect("submit");
+    ok(&out).trim().to_string()
+}
+
+fn shared(env: &Env) -> String {
+    format!("file://{}", env.path("shared").display())
+}
+
 #[test]
 fn three_workers_register_ten_runs_once_though_one_is_killed() {
     let Some(db) = common::postgres() else {
         return;
     };
-    let env = Env::with_db(Some(&db));
-    common::copy_run_fixtures(&env);
-    let remote = match common::s3() {
+    let (env, remote) = queue_env(&db, |env| match common::s3() {
         Some((_, bucket)) => format!("s3://{bucket}/queue-{}", std::process::id()),
-        None => format!("file://{}", env.path("shared").display()),
-    };
+        None => shared(env),
+    });
     let store = env.store();
-    ok(&cairn(&env, &store).args(["init"]).output().expect("init"));
-    ok(&cairn(&env, &store)
-        .args(["remote", "add", "origin", &remote])
-        .output()
-        .expect("remote"));
     // Ten retrains, long enough (40 epochs) that a run can be caught in the middle.
     for i in 0..RUNS {
-        let file = env.path(&format!("v{i}.toml"));
-        std::fs::write(
-            &file,
-            common::tiny_experiment(&format!("1.{i}.0"), None, None, 40, "0.01"),
-        )
-        .expect("write");
-        let out = cairn(&env, &store)
-            .current_dir(env.dir.path())
-            .args(["submit", file.to_str().expect("utf-8")])
-            .output()
-            .expect("submit");
-        assert_eq!(ok(&out).trim(), (i + 1).to_string(), "request ids count up");
+        let id = submit(&env, &format!("1.{i}.0"), 40, "0.01");
+        assert_eq!(id, (i + 1).to_string(), "request ids count up");
     }
     let queued = requests(&env);
     assert_eq!(queued.len(), RUNS);
@@ -185,27 +202,10 @@ fn a_cancelled_request_never_runs() {
     let Some(db) = common::postgres() else {
         return;
     };
-    let env = Env::with_db(Some(&db));
-    common::copy_run_fixtures(&env);
+    let (env, _) = queue_env(&db, shared);
     let store = env.store();
-    ok(&cairn(&env, &store).args(["init"]).output().expect("init"));
-    let shared = format!("file://{}", env.path("shared").display());
-    ok(&cairn(&env, &store)
-        .args(["remote", "add", "origin", &shared])
-        .output()
-        .expect("remote"));
     for i in 0..2 {
-        let file = env.path(&format!("v{i}.toml"));
-        std::fs::write(
-            &file,
-            common::tiny_experiment(&format!("1.{i}.0"), None, None, 1, "0.01"),
-        )
-        .expect("write");
-        ok(&cairn(&env, &store)
-            .current_dir(env.dir.path())
-            .args(["submit", file.to_str().expect("utf-8")])
-            .output()
-            .expect("submit"));
+        submit(&env, &format!("1.{i}.0"), 1, "0.01");
     }
     let out = cairn(&env, &store)
         .args(["queue", "cancel", "1"])
@@ -245,23 +245,9 @@ fn a_version_published_from_another_recipe_fails_its_request() {
     let Some(db) = common::postgres() else {
         return;
     };
-    let env = Env::with_db(Some(&db));
-    common::copy_run_fixtures(&env);
-    let store = env.store();
-    ok(&cairn(&env, &store).args(["init"]).output().expect("init"));
-    let shared = format!("file://{}", env.path("shared").display());
-    ok(&cairn(&env, &store)
-        .args(["remote", "add", "origin", &shared])
-        .output()
-        .expect("remote"));
-    for (i, lr) in ["0.01", "0.02"].iter().enumerate() {
-        let file = env.path(&format!("v{i}.toml"));
-        std::fs::write(&file, common::tiny_experiment("1.0.0", None, None, 1, lr)).expect("write");
-        ok(&cairn(&env, &store)
-            .current_dir(env.dir.path())
-            .args(["submit", file.to_str().expect("utf-8")])
-            .output()
-            .expect("submit"));
+    let (env, shared) = queue_env(&db, shared);
+    for lr in ["0.01", "0.02"] {
+        submit(&env, "1.0.0", 1, lr);
     }
     for name in ["w1", "w2"] {
         ok(&cairn(&env, &env.path(&format!("{name}-store")))

@@ -82,17 +82,12 @@ impl BaseRows {
     }
 }
 
-/// A red-team test a version took.
+/// A red-team test a version took: the stored result and the version's line of it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RedteamRate {
     pub test: ObjectId,
-    pub suite: String,
-    pub started: String,
-    pub attacks: u64,
-    pub detected: u64,
-    pub detection_rate: f64,
-    pub probes: u64,
-    pub false_alarms: u64,
+    #[serde(flatten)]
+    pub line: cairn_report::RedteamLine,
 }
 
 /// One run of a model.
@@ -250,13 +245,15 @@ pub(crate) fn entry(
                 .filter(|m| m.run == run_id)
                 .map(|m| RedteamRate {
                     test: *id,
-                    suite: result.suite_name.clone(),
-                    started: result.started.clone(),
-                    attacks: m.attacks,
-                    detected: m.detected,
-                    detection_rate: m.detection_rate,
-                    probes: m.probes,
-                    false_alarms: m.false_alarms,
+                    line: cairn_report::RedteamLine {
+                        suite: result.suite_name.clone(),
+                        started: result.started.clone(),
+                        attacks: m.attacks,
+                        detected: m.detected,
+                        detection_rate: m.detection_rate,
+                        probes: m.probes,
+                        false_alarms: m.false_alarms,
+                    },
                 })
         })
         .collect();
@@ -396,19 +393,7 @@ pub fn history_html(
             additions: e.additions.iter().map(|a| a.file.clone()).collect(),
             changes: e.recipe.changes.clone(),
             backends: e.backends.clone(),
-            redteam: e
-                .redteam
-                .iter()
-                .map(|t| cairn_report::RedteamLine {
-                    suite: t.suite.clone(),
-                    started: t.started.clone(),
-                    attacks: t.attacks,
-                    detected: t.detected,
-                    detection_rate: t.detection_rate,
-                    probes: t.probes,
-                    false_alarms: t.false_alarms,
-                })
-                .collect(),
+            redteam: e.redteam.iter().map(|t| t.line.clone()).collect(),
         })
         .collect();
     Ok(cairn_report::history_html(&cairn_report::HistoryInput {

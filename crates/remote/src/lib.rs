@@ -836,6 +836,15 @@ pub fn fsck(remote: &Remote) -> Result<RemoteFsck> {
     let problems = Mutex::new(Vec::new());
     let references: Mutex<BTreeMap<ObjectId, Vec<ObjectId>>> = Mutex::new(BTreeMap::new());
     let bytes = AtomicU64::new(0);
+    let damaged = |id: &ObjectId, problem: String| {
+        if let Ok(mut p) = problems.lock() {
+            p.push(RemoteProblem {
+                object: Some(id.to_hex()),
+                reference: None,
+                problem,
+            });
+        }
+    };
     parallel(&ids, |id| {
         let mut hasher = blake3::Hasher::new();
         let mut head = Vec::new();
@@ -853,26 +862,14 @@ pub fn fsck(remote: &Remote) -> Result<RemoteFsck> {
             Ok(size) => size,
             // Gone since the listing, or unreadable: a problem to report, not a reason to stop.
             Err(e) => {
-                if let Ok(mut p) = problems.lock() {
-                    p.push(RemoteProblem {
-                        object: Some(id.to_hex()),
-                        reference: None,
-                        problem: format!("cannot be read: {e}"),
-                    });
-                }
+                damaged(id, format!("cannot be read: {e}"));
                 return Ok(());
             }
         };
         bytes.fetch_add(size, Ordering::Relaxed);
         let actual = ObjectId::from(hasher.finalize());
         if actual != *id {
-            if let Ok(mut p) = problems.lock() {
-                p.push(RemoteProblem {
-                    object: Some(id.to_hex()),
-                    reference: None,
-                    problem: format!("its {size} bytes hash to {actual}"),
-                });
-            }
+            damaged(id, format!("its {size} bytes hash to {actual}"));
             return Ok(());
         }
         if size as usize == head.len()

@@ -30,7 +30,7 @@ pub struct AddedFile {
 }
 
 /// A red-team test a version took.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RedteamLine {
     pub suite: String,
     pub started: String,
