@@ -81,6 +81,16 @@ pub struct RunOptions {
     pub stored_only: bool,
 }
 
+impl RunOptions {
+    /// Registered here, gate or no gate when `force`: what `cairn run` does.
+    pub fn forced(force: bool) -> Self {
+        RunOptions {
+            force,
+            ..RunOptions::default()
+        }
+    }
+}
+
 /// A resolved recipe and its hash (`cairn plan`).
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanResult {
@@ -238,10 +248,7 @@ pub fn run(
     let mut result = run_recipe(
         store,
         &recipe,
-        RunOptions {
-            force,
-            ..RunOptions::default()
-        },
+        RunOptions::forced(force),
         cairn_version,
         events,
     )?;
@@ -405,10 +412,7 @@ pub fn run_stored(
     let mut result = run_recipe(
         store,
         &recipe,
-        RunOptions {
-            force,
-            ..RunOptions::default()
-        },
+        RunOptions::forced(force),
         cairn_version,
         events,
     )?;

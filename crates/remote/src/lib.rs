@@ -279,6 +279,17 @@ impl Remote {
         self.backend.as_ref()
     }
 
+    /// Refuses a remote that holds no store (a typo, an unmounted share, nothing pushed).
+    fn ensure_store(&self) -> Result<()> {
+        if self.backend.is_store()? {
+            return Ok(());
+        }
+        Err(RemoteError::NotAStore {
+            url: self.url.to_string(),
+            reason: format!("it has no {} (push to it first)", cairn_store::MARKER),
+        })
+    }
+
     fn conflict(
         &self,
         name: &RefName,
@@ -710,15 +721,7 @@ fn fetch_closure(
 /// conflict (`force` moves a mutable one).
 pub fn pull(local: &Store, remote: &Remote, names: &[String], force: bool) -> Result<Transfer> {
     let backend = remote.backend();
-    if !backend.is_store()? {
-        return Err(RemoteError::NotAStore {
-            url: remote.url.to_string(),
-            reason: format!(
-                "it has no {} (nothing was pushed there)",
-                cairn_store::MARKER
-            ),
-        });
-    }
+    remote.ensure_store()?;
     let mut theirs = Vec::new();
     for name in backend.ref_names()? {
         if let Some((id, _)) = backend.read_ref(&name)? {
@@ -772,12 +775,7 @@ pub fn pull(local: &Store, remote: &Remote, names: &[String], force: bool) -> Re
 pub fn clone(url: &str, dir: &Path) -> Result<(Store, Transfer)> {
     let parsed = RemoteUrl::parse_or_path(url)?;
     let remote = Remote::open("origin", parsed.clone())?;
-    if !remote.backend().is_store()? {
-        return Err(RemoteError::NotAStore {
-            url: parsed.to_string(),
-            reason: format!("it has no {} (push to it first)", cairn_store::MARKER),
-        });
-    }
+    remote.ensure_store()?;
     let store = Store::open_or_init(dir)?;
     if !store.list_refs()?.is_empty() {
         return Err(RemoteError::Config {
@@ -819,15 +817,7 @@ pub struct RemoteFsck {
 /// only objects it holds.
 pub fn fsck(remote: &Remote) -> Result<RemoteFsck> {
     let backend = remote.backend();
-    if !backend.is_store()? {
-        return Err(RemoteError::NotAStore {
-            url: remote.url.to_string(),
-            reason: format!(
-                "it has no {} (nothing was pushed there)",
-                cairn_store::MARKER
-            ),
-        });
-    }
+    remote.ensure_store()?;
     let ids: Vec<ObjectId> = {
         let mut v: Vec<ObjectId> = backend.objects()?.into_keys().collect();
         v.sort();
