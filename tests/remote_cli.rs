@@ -329,6 +329,92 @@ fn a_killed_push_resumes_and_completes() {
     ok(&cairn_at(&env, &clone, &["fsck"]));
 }
 
+/// The journals of multipart uploads in progress under `store` (`uploads/<remote>/*.json`),
+/// with the parts each holds.
+fn journaled_parts(store: &Path) -> Vec<usize> {
+    let Ok(remotes) = std::fs::read_dir(store.join("uploads")) else {
+        return Vec::new();
+    };
+    remotes
+        .flatten()
+        .flat_map(|r| std::fs::read_dir(r.path()).into_iter().flatten().flatten())
+        .filter(|f| !f.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(|f| std::fs::read(f.path()).ok())
+        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map(|j| j["parts"].as_object().map(|p| p.len()).unwrap_or(0))
+        .collect()
+}
+
+/// A push killed inside a large object: the next push sends only the parts the service does
+/// not hold yet, and the object arrives whole.
+#[test]
+fn a_push_killed_inside_a_large_object_resumes_its_parts() {
+    let Some(url) = s3_remote("parts") else {
+        return;
+    };
+    let env = Env::new();
+    let store = env.store();
+    ok(&env.run(&["init"]));
+    let size = 96u64 << 20;
+    let file = env.random_file("big.bin", size as usize, 5);
+    let out = ok(&env.run(&["add", file.to_str().expect("utf-8")]));
+    let hash = out.split_whitespace().next().expect("hash").to_string();
+    ok(&env.run(&["ref", "set", "data/big", &hash]));
+    ok(&cairn_at(&env, &store, &["remote", "add", "origin", &url]));
+
+    let mut cmd = env.cairn_at(&store);
+    common::s3_env(&mut cmd);
+    let mut child = cmd
+        .args(["push"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("push");
+    // Killed once the journal holds a part, and before the push ends.
+    let parts_done = loop {
+        let done = journaled_parts(&store).into_iter().max().unwrap_or(0);
+        if done > 0 {
+            child.kill().expect("kill");
+            break done;
+        }
+        if child.try_wait().expect("wait").is_some() {
+            panic!("the push ended before any part was journaled");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let _ = child.wait();
+    let left = journaled_parts(&store);
+    assert_eq!(left.len(), 1, "the killed upload's journal stays");
+    assert!(left[0] >= parts_done && left[0] < 12, "{left:?}");
+
+    let out = cairn_at(&env, &store, &["--json", "push"]);
+    let report: serde_json::Value = serde_json::from_str(&ok(&out)).expect("json");
+    let sent = report["bytes"].as_u64().expect("bytes");
+    assert!(
+        sent <= size - (left[0] as u64) * (8 << 20),
+        "the parts already there are not sent again: {sent} of {size} bytes"
+    );
+    eprintln!(
+        "killed with {} of 12 parts journaled; the next push sent {sent} of {size} bytes",
+        left[0]
+    );
+    let journals: Vec<_> = std::fs::read_dir(store.join("uploads"))
+        .expect("uploads")
+        .flatten()
+        .flat_map(|r| std::fs::read_dir(r.path()).expect("journals").flatten())
+        .map(|f| f.file_name())
+        .collect();
+    assert!(journals.is_empty(), "the journal is gone: {journals:?}");
+    ok(&cairn_at(&env, &store, &["fsck", "--remote", "origin"]));
+    let clone = env.path("clone");
+    ok(&cairn_at(&env, &clone, &["clone", &url]));
+    assert_eq!(
+        std::fs::read(common::object_path(&clone, &hash)).expect("object"),
+        std::fs::read(&file).expect("file"),
+        "the object arrived whole"
+    );
+}
+
 /// gc while a push is sending: what the push holds survives, even once no ref reaches it,
 /// until the push ends.
 #[test]
@@ -379,4 +465,156 @@ fn gc_spares_what_a_push_in_progress_sends() {
     for id in &ids {
         assert!(!common::object_path(&store, id).exists(), "{id} collected");
     }
+}
+
+/// `cairn --store s3://…` on one machine's cache folder (`CAIRN_CACHE`).
+fn on_s3(env: &Env, url: &str, machine: &str, args: &[&str]) -> Output {
+    let mut cmd = env.cairn_at(Path::new(url));
+    common::s3_env(&mut cmd);
+    cmd.env("CAIRN_CACHE", env.path(machine))
+        .args(args)
+        .output()
+        .expect("cairn")
+}
+
+/// The store itself on S3: every command runs on it through a local cache, two machines
+/// share it, and what arrives from it is re-hashed.
+#[test]
+fn commands_run_on_a_store_in_s3() {
+    let Some(url) = s3_remote("facade") else {
+        return;
+    };
+    let (endpoint, _) = common::s3().expect("s3");
+    let env = Env::new();
+    common::copy_run_fixtures(&env);
+    std::fs::write(
+        env.path("tiny.toml"),
+        common::tiny_experiment("1.0.0", None, None, 2, "0.01"),
+    )
+    .expect("write");
+    std::fs::write(
+        env.path("other.toml"),
+        common::tiny_experiment("1.0.0", None, None, 1, "0.02"),
+    )
+    .expect("write");
+
+    // Nothing there yet: refused in one line naming the URL and the fix.
+    let out = on_s3(&env, &url, "a", &["log"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains(&format!(
+            "no cairn store at {url} (run `cairn init --store {url}`"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    ok(&on_s3(&env, &url, "a", &["init"]));
+    ok(&on_s3(&env, &url, "a", &["run", "tiny.toml"]));
+
+    // Machine b has an empty cache, yet sees the version, shows it and reproduces it
+    // bit for bit from what it fetches.
+    assert!(ok(&on_s3(&env, &url, "b", &["log"])).contains("tiny@1.0.0"));
+    assert!(ok(&on_s3(&env, &url, "b", &["show", "tiny@1.0.0"])).contains("tiny@1.0.0"));
+    let out = on_s3(&env, &url, "b", &["reproduce", "tiny@1.0.0"]);
+    assert!(
+        ok(&out).contains("bit-for-bit identical"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        ok(&on_s3(&env, &url, "a", &["ref", "list"])),
+        ok(&on_s3(&env, &url, "b", &["ref", "list"]))
+    );
+    let version = ok(&on_s3(&env, &url, "a", &["ref", "get", "tiny@1.0.0"]));
+
+    // Another recipe under the same version, from machine b: refused by the ref's
+    // compare-and-swap on S3; the version stays.
+    let out = on_s3(&env, &url, "b", &["run", "other.toml"]);
+    assert_ne!(code(&out), 0, "{}", stdout(&out));
+    assert!(stderr(&out).contains("tiny@1.0.0"), "{}", stderr(&out));
+    assert_eq!(
+        ok(&on_s3(&env, &url, "a", &["ref", "get", "tiny@1.0.0"])),
+        version
+    );
+    // A mutable ref moves by compare-and-swap only.
+    let stale = "0".repeat(64);
+    let out = on_s3(
+        &env,
+        &url,
+        "b",
+        &[
+            "ref",
+            "set",
+            "tiny/latest",
+            version.trim(),
+            "--expect",
+            &stale,
+        ],
+    );
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("changed concurrently"),
+        "{}",
+        stderr(&out)
+    );
+
+    // fsck checks the store where it is; gc is refused and deletes nothing.
+    assert!(stderr(&on_s3(&env, &url, "b", &["fsck"])).contains("clean"));
+    let out = on_s3(&env, &url, "a", &["gc"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("gc does not sweep"),
+        "{}",
+        stderr(&out)
+    );
+    let clone = env.path("clone");
+    ok(&cairn_at(&env, &clone, &["clone", &url]));
+    ok(&cairn_at(&env, &clone, &["fsck"]));
+
+    // An object damaged on the server is refused by a machine that reads it, and never
+    // enters its cache.
+    let run = version.trim();
+    let key = format!(
+        "{endpoint}/{}/objects/{}/{run}",
+        url.trim_start_matches("s3://"),
+        &run[..2]
+    );
+    let put = std::process::Command::new("curl")
+        .args([
+            "-fsS",
+            "-X",
+            "PUT",
+            "--aws-sigv4",
+            "aws:amz:us-east-1:s3",
+            "--user",
+            "cairn-test:cairn-test",
+            "--data-binary",
+            "not the run",
+            &key,
+        ])
+        .output()
+        .expect("curl");
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let out = on_s3(&env, &url, "c", &["show", "tiny@1.0.0"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("refused, nothing was stored"),
+        "{}",
+        stderr(&out)
+    );
+    let cached = std::fs::read_dir(env.path("c").join("stores"))
+        .expect("cache")
+        .flatten()
+        .next()
+        .expect("the cache folder")
+        .path();
+    assert!(!common::object_path(&cached, run).exists());
+    // fsck names it.
+    let out = on_s3(&env, &url, "c", &["fsck"]);
+    assert_eq!(code(&out), 1);
+    assert!(stdout(&out).contains(run), "{}", stdout(&out));
 }

@@ -19,7 +19,8 @@ pub const EXIT_REJECTED: u8 = 3;
 #[derive(Debug, Parser)]
 #[command(name = "cairn", version, about = "Reproducible, content-addressed ML model updates", long_about = None)]
 struct Cli {
-    /// The store folder [default: $CAIRN_STORE, else `artifacts`].
+    /// The store: a folder, or `s3://bucket/prefix` (the store in object storage, with a
+    /// local cache) [default: $CAIRN_STORE, else `artifacts`].
     #[arg(long, global = true, value_name = "DIR")]
     store: Option<PathBuf>,
     /// The tracking database: a postgres://user[:password]@host[:port]/database URL for one a
@@ -142,9 +143,44 @@ fn store_path(flag: Option<PathBuf>) -> Result<PathBuf, String> {
     }
 }
 
+/// A store named by URL: `file://` is its folder; `s3://bucket/prefix` is opened through a
+/// local cache folder (`$CAIRN_CACHE`, else `$XDG_CACHE_HOME/cairn` or `~/.cache/cairn`,
+/// then `stores/<hash of the URL>`) whose `UPSTREAM` names it.
+fn resolve_store(store: PathBuf) -> Result<PathBuf, String> {
+    let Some(text) = store.to_str().filter(|s| s.contains("://")) else {
+        return Ok(store);
+    };
+    let url = cairn_remote::RemoteUrl::parse(text).map_err(|e| format!("--store: {e}"))?;
+    let url = match url {
+        cairn_remote::RemoteUrl::File(path) => return Ok(path),
+        url => url.to_string(),
+    };
+    let base = match std::env::var_os("CAIRN_CACHE").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir).join("cairn"),
+            None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+                Some(home) => PathBuf::from(home).join(".cache").join("cairn"),
+                None => {
+                    return Err(format!(
+                        "no cache folder for {url}: set CAIRN_CACHE (or HOME) to where cairn may keep it"
+                    ));
+                }
+            },
+        },
+    };
+    let hex = cairn_store::ObjectId::of(url.as_bytes()).to_hex();
+    let cache = base.join("stores").join(&hex[..16]);
+    cairn_store::upstream::bind(&cache, &url).map_err(|e| e.to_string())?;
+    Ok(cache)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let store = match store_path(cli.store.clone()) {
+    // Stores named by URL (and the cache folders of such stores) open through the remote
+    // crate's backends.
+    cairn_remote::install();
+    let store = match store_path(cli.store.clone()).and_then(resolve_store) {
         Ok(store) => store,
         Err(message) => {
             eprintln!("error: {message}");

@@ -258,8 +258,14 @@ impl PipelineError {
             | PipelineError::Suite(_)
             | PipelineError::Generate(_) => ErrorKind::InvalidInput,
             PipelineError::Store(e) => match e {
-                S::NotFound(_) | S::NotAStore(_) => ErrorKind::NotFound,
-                S::NotEmpty(_) | S::UnsupportedFormat { .. } => ErrorKind::InvalidInput,
+                S::NotFound(_) | S::NotAStore(_) | S::UpstreamNotAStore { .. } => {
+                    ErrorKind::NotFound
+                }
+                S::NotEmpty(_)
+                | S::UnsupportedFormat { .. }
+                | S::OtherUpstream { .. }
+                | S::UpstreamGc { .. } => ErrorKind::InvalidInput,
+                S::NoOpener { .. } => ErrorKind::Unavailable,
                 S::BadMarker { .. } => ErrorKind::Corrupt,
                 S::Corrupt { .. }
                 | S::Mismatch { .. }
@@ -267,7 +273,7 @@ impl PipelineError {
                 | S::BadRef { .. }
                 | S::BrokenRef { .. } => ErrorKind::Corrupt,
                 S::RefConflict { .. } | S::ImmutableRef { .. } => ErrorKind::Conflict,
-                S::Io { .. } | S::Canonical(_) => ErrorKind::Failed,
+                S::Io { .. } | S::Canonical(_) | S::Upstream(_) => ErrorKind::Failed,
             },
             PipelineError::Data(e) => match e {
                 cairn_data::DataError::Io { .. } => ErrorKind::NotFound,

@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cairn_store::{Expect, ObjectId, RefName, Store, StoreError};
 use futures::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder, S3ConditionalPut};
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as Key;
-use object_store::{
-    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion, WriteMultipart,
-};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 
 use crate::{RemoteError, Result};
 
@@ -40,6 +40,8 @@ const PART: usize = 8 << 20;
 pub trait Backend: Send + Sync {
     /// Every object the remote holds, with its size (a listing: no object is read).
     fn objects(&self) -> Result<HashMap<ObjectId, u64>>;
+    /// The object's size, if the remote holds it.
+    fn stat(&self, id: &ObjectId) -> Result<Option<u64>>;
     /// Sends a verified local object.
     fn upload(&self, local: &Store, id: &ObjectId) -> Result<u64>;
     /// Streams an object's bytes into `sink`; returns how many there were.
@@ -47,6 +49,8 @@ pub trait Backend: Send + Sync {
     fn read_ref(&self, name: &RefName) -> Result<Option<(ObjectId, Seen)>>;
     /// Points `name` at `id` if it still holds what was `seen` (absent: it must not exist).
     fn write_ref(&self, name: &RefName, id: &ObjectId, seen: Option<&Seen>) -> Result<WriteRef>;
+    /// Deletes `name` if it still holds what was `seen`.
+    fn delete_ref(&self, name: &RefName, seen: &Seen) -> Result<WriteRef>;
     fn ref_names(&self) -> Result<Vec<RefName>>;
     /// Whether the remote is marked as a cairn store.
     fn is_store(&self) -> Result<bool>;
@@ -108,6 +112,17 @@ impl Backend for Folder {
         Ok(out)
     }
 
+    fn stat(&self, id: &ObjectId) -> Result<Option<u64>> {
+        if !self.is_store()? {
+            return Ok(None);
+        }
+        match self.store()?.size(id) {
+            Ok(size) => Ok(Some(size)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn upload(&self, local: &Store, id: &ObjectId) -> Result<u64> {
         let (mut file, _) = local.open_object(id)?;
         let mut incoming = self.store()?.incoming(*id)?;
@@ -165,6 +180,19 @@ impl Backend for Folder {
         match self.store()?.set_ref(name, *id, expect) {
             Ok(_) => Ok(WriteRef::Written),
             Err(StoreError::RefConflict { .. } | StoreError::ImmutableRef { .. }) => {
+                Ok(WriteRef::Conflict(self.store()?.get_ref(name)?))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn delete_ref(&self, name: &RefName, seen: &Seen) -> Result<WriteRef> {
+        let Seen::Id(old) = seen else {
+            return Ok(WriteRef::Conflict(self.store()?.get_ref(name)?));
+        };
+        match self.store()?.delete_ref(name, Expect::Is(*old)) {
+            Ok(_) => Ok(WriteRef::Written),
+            Err(StoreError::RefConflict { .. }) => {
                 Ok(WriteRef::Conflict(self.store()?.get_ref(name)?))
             }
             Err(e) => Err(e.into()),
@@ -278,6 +306,175 @@ impl S3 {
     }
 }
 
+/// A multipart upload in progress, journaled in the local store
+/// (`uploads/<remote>/<object>.json`) after every part, so a push killed inside a large
+/// object resumes at its missing parts instead of sending the object again.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Journal {
+    upload: String,
+    size: u64,
+    part_size: u64,
+    /// Part index → the service's id of the part (its ETag).
+    parts: std::collections::BTreeMap<usize, String>,
+}
+
+/// Removes a journal, and the temp files of journal writes a kill interrupted.
+fn forget_journal(path: &std::path::Path) {
+    let _ = std::fs::remove_file(path);
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return;
+    };
+    let temp = format!(".{name}.");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|f| f.starts_with(&temp))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// How many parts of one object travel at once.
+const PARTS_IN_FLIGHT: usize = 4;
+
+impl S3 {
+    fn journal_path(&self, local: &Store, id: &ObjectId) -> PathBuf {
+        let remote = ObjectId::of(self.url.as_bytes()).to_hex();
+        local
+            .root()
+            .join("uploads")
+            .join(&remote[..16])
+            .join(format!("{}.json", id.to_hex()))
+    }
+
+    fn save_journal(path: &std::path::Path, journal: &Journal) -> Result<()> {
+        let io = |e| RemoteError::Io {
+            what: path.display().to_string(),
+            source: e,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let bytes = serde_json::to_vec(journal).map_err(|e| io(e.into()))?;
+        cairn_store::write_atomic(path, |w| std::io::Write::write_all(w, &bytes)).map_err(io)
+    }
+
+    /// Sends a large object in parts, resuming the upload a killed push left (its journal
+    /// names the upload and the parts the service holds). Returns the bytes sent this time.
+    async fn upload_parts(
+        &self,
+        local: &Store,
+        id: &ObjectId,
+        key: &Key,
+        file: &std::fs::File,
+        size: u64,
+    ) -> Result<u64> {
+        let path = self.journal_path(local, id);
+        let resumed = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Journal>(&b).ok())
+            .filter(|j| j.size == size && j.part_size == PART as u64);
+        if let Some(journal) = resumed {
+            let upload = journal.upload.clone();
+            match self.send_parts(id, key, file, &path, journal).await {
+                Ok(sent) => return Ok(sent),
+                // The service may have dropped the upload (expired, aborted): start again.
+                Err(_) => {
+                    let _ = self.store.abort_multipart(key, &upload).await;
+                    forget_journal(&path);
+                }
+            }
+        }
+        let upload = self
+            .store
+            .create_multipart(key)
+            .await
+            .map_err(self.err(format!("start uploading {key}")))?;
+        let journal = Journal {
+            upload,
+            size,
+            part_size: PART as u64,
+            parts: Default::default(),
+        };
+        Self::save_journal(&path, &journal)?;
+        self.send_parts(id, key, file, &path, journal).await
+    }
+
+    /// Sends the parts `journal` lacks, journaling each, then completes the upload. When the
+    /// service fails the journal stays (the next push resumes); a local read error aborts
+    /// the upload.
+    async fn send_parts(
+        &self,
+        id: &ObjectId,
+        key: &Key,
+        file: &std::fs::File,
+        path: &std::path::Path,
+        journal: Journal,
+    ) -> Result<u64> {
+        use std::os::unix::fs::FileExt;
+        let size = journal.size;
+        let count = size.div_ceil(PART as u64) as usize;
+        let todo: Vec<usize> = (0..count)
+            .filter(|i| !journal.parts.contains_key(i))
+            .collect();
+        let upload = journal.upload.clone();
+        let journal = std::sync::Mutex::new(journal);
+        let poisoned = || RemoteError::Io {
+            what: path.display().to_string(),
+            source: std::io::Error::other("the journal's lock was poisoned"),
+        };
+        let sent = AtomicU64::new(0);
+        let results: Vec<Result<()>> = futures::stream::iter(todo)
+            .map(|index| {
+                let (journal, sent, upload) = (&journal, &sent, &upload);
+                async move {
+                    let offset = (index * PART) as u64;
+                    let len = (size - offset).min(PART as u64) as usize;
+                    let mut bytes = vec![0u8; len];
+                    file.read_exact_at(&mut bytes, offset)
+                        .map_err(|e| RemoteError::Io {
+                            what: format!("object {id}"),
+                            source: e,
+                        })?;
+                    let part = self
+                        .store
+                        .put_part(key, upload, index, PutPayload::from(bytes))
+                        .await
+                        .map_err(self.err(format!("upload part {index} of {key}")))?;
+                    sent.fetch_add(len as u64, Ordering::Relaxed);
+                    let mut journal = journal.lock().map_err(|_| poisoned())?;
+                    journal.parts.insert(index, part.content_id);
+                    Self::save_journal(path, &journal)
+                }
+            })
+            .buffer_unordered(PARTS_IN_FLIGHT)
+            .collect()
+            .await;
+        if let Some(e) = results.into_iter().find_map(|r| r.err()) {
+            if matches!(e, RemoteError::Io { .. }) {
+                let _ = self.store.abort_multipart(key, &upload).await;
+                forget_journal(path);
+            }
+            return Err(e);
+        }
+        let parts: Vec<PartId> = journal
+            .into_inner()
+            .map_err(|_| poisoned())?
+            .parts
+            .into_values()
+            .map(|content_id| PartId { content_id })
+            .collect();
+        self.store
+            .complete_multipart(key, &upload, parts)
+            .await
+            .map_err(self.err(format!("finish uploading {key}")))?;
+        forget_journal(path);
+        Ok(sent.into_inner())
+    }
+}
+
 impl Backend for S3 {
     fn objects(&self) -> Result<HashMap<ObjectId, u64>> {
         let prefix = self.key("objects");
@@ -298,6 +495,15 @@ impl Backend for S3 {
         })
     }
 
+    fn stat(&self, id: &ObjectId) -> Result<Option<u64>> {
+        let key = self.object_key(id);
+        match self.runtime.block_on(self.store.head(&key)) {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err(format!("look up {key}"))(e)),
+        }
+    }
+
     fn upload(&self, local: &Store, id: &ObjectId) -> Result<u64> {
         let key = self.object_key(id);
         let (mut file, size) = local.open_object(id)?;
@@ -315,34 +521,7 @@ impl Backend for S3 {
                     .map_err(self.err(format!("upload {key}")))?;
                 return Ok(size);
             }
-            let upload = self
-                .store
-                .put_multipart(&key)
-                .await
-                .map_err(self.err(format!("start uploading {key}")))?;
-            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
-            let mut buf = vec![0u8; PART];
-            let sent: Result<()> = loop {
-                let n = match file.read(&mut buf) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => n,
-                    Err(e) => break Err(read_err(e)),
-                };
-                if let Err(e) = writer.wait_for_capacity(4).await {
-                    break Err(self.err(format!("upload {key}"))(e));
-                }
-                writer.write(&buf[..n]);
-            };
-            // A failed upload's parts are dropped on the server, not left to be billed.
-            if let Err(e) = sent {
-                let _ = writer.abort().await;
-                return Err(e);
-            }
-            writer
-                .finish()
-                .await
-                .map_err(self.err(format!("finish uploading {key}")))?;
-            Ok(size)
+            self.upload_parts(local, id, &key, &file, size).await
         })
     }
 
@@ -411,6 +590,21 @@ impl Backend for S3 {
                 | object_store::Error::Precondition { .. },
             ) => Ok(WriteRef::Conflict(self.read_ref(name)?.map(|(id, _)| id))),
             Err(e) => Err(self.err(format!("write ref {name}"))(e)),
+        }
+    }
+
+    /// S3 has no conditional delete here: the ref is re-read just before, so only a writer
+    /// racing within that moment can be lost (mutable refs only; versions are never deleted).
+    fn delete_ref(&self, name: &RefName, seen: &Seen) -> Result<WriteRef> {
+        match self.read_ref(name)? {
+            Some((_, tag)) if tag == *seen => {
+                let key = self.ref_key(name);
+                self.runtime
+                    .block_on(self.store.delete(&key))
+                    .map_err(self.err(format!("delete ref {name}")))?;
+                Ok(WriteRef::Written)
+            }
+            now => Ok(WriteRef::Conflict(now.map(|(id, _)| id))),
         }
     }
 

@@ -13,6 +13,7 @@
 
 mod backend;
 mod credentials;
+mod upstream;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use cairn_store::{Expect, ObjectId, RefName, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub use backend::{Backend, Seen, WriteRef};
+pub use upstream::install;
 
 /// Why a remote operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -98,6 +98,33 @@ pub enum StoreError {
         object: ObjectId,
         problem: String,
     },
+    /// A store folder caching a store elsewhere, opened by a program that cannot reach it.
+    #[error(
+        "`{path}` caches the store at {url}, which this program cannot open (use the cairn binary, or install an opener with `cairn_store::upstream::set_opener`)"
+    )]
+    NoOpener { url: String, path: PathBuf },
+    /// The upstream has no store marker.
+    #[error(
+        "no cairn store at {url} (run `cairn init --store {url}` to create one there, or push a store to it)"
+    )]
+    UpstreamNotAStore { url: String },
+    /// A cache folder bound to one upstream, asked to cache another.
+    #[error(
+        "`{path}` caches {have}, not {url} (give the other store its own cache folder with CAIRN_CACHE)"
+    )]
+    OtherUpstream {
+        path: PathBuf,
+        have: String,
+        url: String,
+    },
+    /// gc on a store whose objects are shared with other machines.
+    #[error(
+        "gc does not sweep {url}: other machines write to it without this machine's lock (to free local space, delete its cache folder `{cache}`)"
+    )]
+    UpstreamGc { url: String, cache: PathBuf },
+    /// The upstream's backends failed.
+    #[error("{0}")]
+    Upstream(String),
     /// A ref file that does not hold an object id.
     #[error("ref file `{path}` is damaged: {reason}")]
     BadRef { path: PathBuf, reason: String },

@@ -26,6 +26,7 @@ mod objects;
 mod refname;
 mod refs;
 mod roots;
+pub mod upstream;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -41,7 +42,8 @@ pub use id::{ObjectId, ParseIdError, REF_PREFIX};
 pub use manifest::Manifest;
 pub use objects::{Added, PutOutcome};
 pub use refname::{RefName, RefNameError};
-pub use refs::{Expect, RefChange, RefEntry, RefUpdate};
+pub use refs::{Expect, RefChange, RefEntry, RefUpdate, check_ref_update};
+pub use upstream::{ObjectBackend, RefBackend, Upstream};
 
 use error::IoContext;
 use objects::Layout;
@@ -102,7 +104,8 @@ fn check_marker(root: &Path) -> Result<()> {
 const MAX_MANIFEST: u64 = 64 << 20;
 
 /// A store rooted at a folder. Cheap to clone; safe to use from several threads and
-/// processes at once.
+/// processes at once. A folder whose `UPSTREAM` names a store elsewhere (S3) is that store's
+/// cache: objects and refs live on its backends (see [`upstream`]).
 #[derive(Debug, Clone)]
 pub struct Store {
     layout: Layout,
@@ -110,12 +113,16 @@ pub struct Store {
     roots: Arc<roots::TempRoots>,
     /// Repair mode (see [`Store::repairing`]).
     repair: bool,
+    /// The backends of the store this folder caches, if it caches one.
+    upstream: Option<Upstream>,
 }
 
 /// An object arriving from elsewhere (a remote) whose id is known before its bytes: written to
 /// a temp file while hashed, and stored only if the bytes hash to that id.
 pub struct Incoming<'a> {
     store: &'a Store,
+    /// Sent on to the upstream once stored (not when it came from there).
+    send: bool,
     expected: ObjectId,
     temp: objects::Temp,
     hasher: blake3::Hasher,
@@ -149,19 +156,21 @@ impl Incoming<'_> {
         let store = self.store;
         store.hold(&id)?;
         let ctx = store.put_ctx(&|_| Ok(()));
-        if ctx.stored(&store.layout, &id) {
-            return Ok(PutOutcome {
-                id,
-                size: self.size,
-                written: false,
-            });
-        }
-        let written = self.temp.commit(&store.layout, &id, store.repair)?;
-        Ok(PutOutcome {
+        let written = if ctx.stored(&store.layout, &id) {
+            false
+        } else {
+            self.temp.commit(&store.layout, &id, store.repair)?
+        };
+        let outcome = PutOutcome {
             id,
             size: self.size,
             written,
-        })
+        };
+        if self.send {
+            store.send_up(outcome)
+        } else {
+            Ok(outcome)
+        }
     }
 }
 
@@ -173,10 +182,18 @@ impl Store {
             return Err(StoreError::NotAStore(root));
         }
         check_marker(&root)?;
+        Self::attached(root, false)
+    }
+
+    /// The handle of the store folder at `root`, with its upstream's backends opened (and
+    /// marked, when `init`).
+    fn attached(root: PathBuf, init: bool) -> Result<Self> {
+        let upstream = upstream::attach(&root, init)?;
         Ok(Self {
             layout: Layout { root },
             roots: Arc::new(roots::TempRoots::new()),
             repair: false,
+            upstream,
         })
     }
 
@@ -203,34 +220,17 @@ impl Store {
     /// other files; an existing store is opened (its format checked).
     pub fn init(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
-        if root.join(MARKER).is_file() {
-            check_marker(&root)?;
-        }
-        let layout = Layout { root: root.clone() };
-        objects::ensure_dir(&root)?;
-        for dir in [layout.objects(), layout.refs(), layout.tmp()] {
-            objects::ensure_dir(&dir)?;
-        }
-        let marker = root.join(MARKER);
-        if !marker.is_file() {
-            // Written atomically like everything else, so a half-written marker never exists.
-            let tmp = layout.temp_path("marker");
-            fs::write(&tmp, MARKER_TEXT).ctx("failed to write", &tmp)?;
-            File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .ctx("failed to sync", &tmp)?;
-            fs::rename(&tmp, &marker).ctx("failed to create store marker", &marker)?;
-            objects::sync_dir(&root)?;
-        }
-        Ok(Self {
-            layout,
-            roots: Arc::new(roots::TempRoots::new()),
-            repair: false,
-        })
+        init_folder(&root)?;
+        Self::attached(root, true)
     }
 
     pub fn root(&self) -> &Path {
         &self.layout.root
+    }
+
+    /// Where the store really is, when this folder caches one elsewhere (`s3://…`).
+    pub fn upstream(&self) -> Option<&str> {
+        self.upstream.as_ref().map(|u| u.url.as_str())
     }
 
     /// Where the object's bytes live (for error messages and tools; read through
@@ -239,8 +239,40 @@ impl Store {
         self.layout.object_path(id)
     }
 
-    pub fn has(&self, id: &ObjectId) -> bool {
+    /// Whether the object is in this folder (not asking the upstream).
+    pub fn has_local(&self, id: &ObjectId) -> bool {
         self.layout.object_path(id).is_file()
+    }
+
+    pub fn has(&self, id: &ObjectId) -> bool {
+        self.has_local(id)
+            || self
+                .upstream
+                .as_ref()
+                .is_some_and(|up| up.holds(id).unwrap_or(false))
+    }
+
+    /// Brings an object the folder lacks from the upstream, re-hashed on arrival.
+    fn fetch_missing(&self, id: &ObjectId) -> Result<()> {
+        let Some(up) = &self.upstream else {
+            return Ok(());
+        };
+        if self.has_local(id) {
+            return Ok(());
+        }
+        let mut incoming = self.incoming(*id)?;
+        incoming.send = false;
+        up.objects.fetch(id, &mut |bytes| incoming.write(bytes))?;
+        incoming.finish()?;
+        Ok(())
+    }
+
+    /// Sends a stored object on to the upstream, unless it holds it.
+    fn send_up(&self, outcome: PutOutcome) -> Result<PutOutcome> {
+        if let Some(up) = &self.upstream {
+            up.send(self, &outcome.id)?;
+        }
+        Ok(outcome)
     }
 
     /// A cache hint: the object recorded under `index/<kind>/<key>` by
@@ -278,14 +310,21 @@ impl Store {
         let path = self.layout.object_path(id);
         match fs::metadata(&path) {
             Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::NotFound(*id)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match &self.upstream {
+                Some(up) => up.objects.stat(id)?.ok_or(StoreError::NotFound(*id)),
+                None => Err(StoreError::NotFound(*id)),
+            },
             Err(e) => Err(e).ctx("failed to stat", &path),
         }
     }
 
     /// Stores bytes held in memory.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<PutOutcome> {
-        objects::put_bytes(&self.layout, bytes, self.put_ctx(&|id| self.hold(id)))
+        self.send_up(objects::put_bytes(
+            &self.layout,
+            bytes,
+            self.put_ctx(&|id| self.hold(id)),
+        )?)
     }
 
     fn put_ctx<'a>(
@@ -319,12 +358,12 @@ impl Store {
 
     /// Stores everything `reader` yields, streaming.
     pub fn put_reader(&self, reader: impl Read) -> Result<PutOutcome> {
-        objects::put_reader(
+        self.send_up(objects::put_reader(
             &self.layout,
             reader,
             &|_| {},
             self.put_ctx(&|id| self.hold(id)),
-        )
+        )?)
     }
 
     /// Starts receiving the object `expected` (from a remote): bytes are written as they
@@ -332,6 +371,7 @@ impl Store {
     pub fn incoming(&self, expected: ObjectId) -> Result<Incoming<'_>> {
         Ok(Incoming {
             store: self,
+            send: true,
             expected,
             temp: objects::Temp::create(&self.layout)?,
             hasher: blake3::Hasher::new(),
@@ -341,12 +381,7 @@ impl Store {
 
     /// Stores a file, streaming; see [`Store::put_path_with_progress`].
     pub fn put_path(&self, path: &Path) -> Result<PutOutcome> {
-        objects::put_path(
-            &self.layout,
-            path,
-            &|_| {},
-            self.put_ctx(&|id| self.hold(id)),
-        )
+        self.put_path_with_progress(path, &|_| {})
     }
 
     /// Stores a file; `progress` is called with the bytes copied so far.
@@ -355,21 +390,23 @@ impl Store {
         path: &Path,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<PutOutcome> {
-        objects::put_path(
+        self.send_up(objects::put_path(
             &self.layout,
             path,
             progress,
             self.put_ctx(&|id| self.hold(id)),
-        )
+        )?)
     }
 
     /// Opens an object after verifying its hash; returns the file and its size.
     pub fn open_object(&self, id: &ObjectId) -> Result<(File, u64)> {
+        self.fetch_missing(id)?;
         objects::open_verified(&self.layout, id)
     }
 
     /// Reads a whole (small) object, verified.
     pub fn read(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        self.fetch_missing(id)?;
         let path = self.layout.object_path(id);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
@@ -422,6 +459,7 @@ impl Store {
         &self,
         id: &ObjectId,
     ) -> Result<Option<(String, serde_json::Map<String, serde_json::Value>)>> {
+        self.fetch_missing(id)?;
         let path = self.layout.object_path(id);
         let mut file = match File::open(&path) {
             Ok(f) => f,
@@ -524,7 +562,7 @@ impl Store {
                 continue;
             }
             if self.size(&id)? > MAX_MANIFEST {
-                objects::open_verified(&self.layout, &id)?;
+                self.open_object(&id)?;
                 continue;
             }
             if let Some((_, fields)) = manifest::parse(&self.read(&id)?) {
@@ -536,6 +574,9 @@ impl Store {
 
     /// Every well-formed object in the store, sorted.
     pub fn list_objects(&self) -> Result<Vec<ObjectId>> {
+        if let Some(up) = &self.upstream {
+            return Ok(up.objects.list()?.into_keys().collect());
+        }
         Ok(fsck::scan(&self.layout)?
             .objects
             .into_iter()
@@ -558,39 +599,90 @@ impl Store {
     }
 
     pub fn get_ref(&self, name: &RefName) -> Result<Option<ObjectId>> {
-        refs::read(&self.layout, name)
+        match &self.upstream {
+            Some(up) => up.refs.get(name),
+            None => refs::read(&self.layout, name),
+        }
     }
 
-    /// Compare-and-swap of a ref. The target must be in the store.
+    /// Compare-and-swap of a ref. The target must be in the store; on an upstream, the
+    /// upstream gets everything the target reaches first.
     pub fn set_ref(&self, name: &RefName, new: ObjectId, expect: Expect) -> Result<RefUpdate> {
         if !self.has(&new) {
             return Err(StoreError::NotFound(new));
         }
-        refs::update(&self.layout, name, new, expect)
+        match &self.upstream {
+            Some(up) => {
+                up.send_closure(self, &new)?;
+                up.refs.set(name, new, expect)
+            }
+            None => refs::update(&self.layout, name, new, expect),
+        }
     }
 
     /// Deletes a movable ref (published versions cannot be deleted).
     pub fn delete_ref(&self, name: &RefName, expect: Expect) -> Result<Option<ObjectId>> {
-        refs::delete(&self.layout, name, expect)
+        match &self.upstream {
+            Some(up) => up.refs.delete(name, expect),
+            None => refs::delete(&self.layout, name, expect),
+        }
     }
 
     pub fn list_refs(&self) -> Result<Vec<(RefName, ObjectId)>> {
-        refs::list(&self.layout)
+        match &self.upstream {
+            Some(up) => up.refs.list(),
+            None => refs::list(&self.layout),
+        }
     }
 
-    /// Re-hashes every object and checks every ref and manifest reference.
+    /// Re-hashes every object and checks every ref and manifest reference (of this folder:
+    /// an upstream is checked where it is, as `cairn fsck` does through the remote crate).
     pub fn fsck(&self) -> Result<FsckReport> {
         fsck::run(self)
     }
 
-    /// Deletes what no ref reaches; see [`GcOptions`].
+    /// Deletes what no ref reaches; see [`GcOptions`]. Refused on an upstream: other
+    /// machines write to it without this store's lock.
     pub fn gc(&self, options: &GcOptions) -> Result<GcReport> {
+        if let Some(up) = &self.upstream {
+            return Err(StoreError::UpstreamGc {
+                url: up.url.clone(),
+                cache: self.layout.root.clone(),
+            });
+        }
         gc::run(self, options)
     }
 
     pub(crate) fn layout(&self) -> &Layout {
         &self.layout
     }
+}
+
+/// Makes `root` a store folder (its folders and marker); an existing one has its format
+/// checked.
+fn init_folder(root: &Path) -> Result<()> {
+    if root.join(MARKER).is_file() {
+        check_marker(root)?;
+    }
+    let layout = Layout {
+        root: root.to_path_buf(),
+    };
+    objects::ensure_dir(root)?;
+    for dir in [layout.objects(), layout.refs(), layout.tmp()] {
+        objects::ensure_dir(&dir)?;
+    }
+    let marker = root.join(MARKER);
+    if !marker.is_file() {
+        // Written atomically like everything else, so a half-written marker never exists.
+        let tmp = layout.temp_path("marker");
+        fs::write(&tmp, MARKER_TEXT).ctx("failed to write", &tmp)?;
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .ctx("failed to sync", &tmp)?;
+        fs::rename(&tmp, &marker).ctx("failed to create store marker", &marker)?;
+        objects::sync_dir(root)?;
+    }
+    Ok(())
 }
 
 /// Index kinds and keys: lowercase letters, digits, `-` and `_`.

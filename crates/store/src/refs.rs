@@ -141,6 +141,29 @@ fn check_expect(name: &RefName, current: Option<ObjectId>, expect: Expect) -> Re
     })
 }
 
+/// The rules of every ref update, wherever refs live: a published version (`name@version`)
+/// is set once and never moved or deleted (`new` is `None` for a delete), and the ref must
+/// hold what `expect` says ([`StoreError::RefConflict`] otherwise). Setting a ref to what it
+/// holds passes.
+pub fn check_ref_update(
+    name: &RefName,
+    current: Option<ObjectId>,
+    new: Option<ObjectId>,
+    expect: Expect,
+) -> Result<()> {
+    if name.is_immutable()
+        && let Some(current) = current
+        && Some(current) != new
+    {
+        return Err(StoreError::ImmutableRef {
+            name: name.clone(),
+            current,
+            new: describe(new),
+        });
+    }
+    check_expect(name, current, expect)
+}
+
 /// Sets `name` to `new` if it currently matches `expect`. Published versions may be set once;
 /// setting one again to the same id is a no-op.
 pub(crate) fn update(
@@ -151,17 +174,7 @@ pub(crate) fn update(
 ) -> Result<RefUpdate> {
     let _lock = lock(layout)?;
     let current = read(layout, name)?;
-    if name.is_immutable()
-        && let Some(current) = current
-        && current != new
-    {
-        return Err(StoreError::ImmutableRef {
-            name: name.clone(),
-            current,
-            new: new.to_hex(),
-        });
-    }
-    check_expect(name, current, expect)?;
+    check_ref_update(name, current, Some(new), expect)?;
     if current == Some(new) {
         return Ok(RefUpdate { old: current, new });
     }
@@ -173,16 +186,7 @@ pub(crate) fn update(
 pub(crate) fn delete(layout: &Layout, name: &RefName, expect: Expect) -> Result<Option<ObjectId>> {
     let _lock = lock(layout)?;
     let current = read(layout, name)?;
-    if name.is_immutable()
-        && let Some(current) = current
-    {
-        return Err(StoreError::ImmutableRef {
-            name: name.clone(),
-            current,
-            new: "nothing".into(),
-        });
-    }
-    check_expect(name, current, expect)?;
+    check_ref_update(name, current, None, expect)?;
     if current.is_some() {
         let path = layout.refs().join(name.file_name());
         fs::remove_file(&path).ctx("failed to delete ref", &path)?;

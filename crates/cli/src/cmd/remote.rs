@@ -125,8 +125,12 @@ pub fn clone(store: &Path, out: &Output, args: CloneArgs) -> Result<ExitCode> {
 /// `cairn fsck --remote <name>`.
 pub fn fsck(store: &Path, out: &Output, name: &str) -> Result<ExitCode> {
     let store = Store::open(store)?;
-    let remote = Remote::named(&store, name)?;
-    let report = cairn_remote::fsck(&remote)?;
+    fsck_remote(out, &Remote::named(&store, name)?)
+}
+
+/// `cairn fsck` of a remote, or of the store a `--store s3://…` names.
+pub fn fsck_remote(out: &Output, remote: &Remote) -> Result<ExitCode> {
+    let report = cairn_remote::fsck(remote)?;
     if out.json {
         out.json(&report)?;
     } else {

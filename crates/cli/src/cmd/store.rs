@@ -84,7 +84,14 @@ fn open(store: &Path) -> Result<Store> {
 pub fn init(store: &Path, out: &Output, args: InitArgs) -> Result<ExitCode> {
     let dir = args.dir.as_deref().unwrap_or(store);
     let existed = dir.join("CAIRN_STORE").is_file();
-    Store::init(dir)?;
+    let made = Store::init(dir)?;
+    if let Some(url) = made.upstream() {
+        out.status(format!(
+            "{url} is a cairn store (cached in `{}`)",
+            dir.display()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
     out.status(if existed {
         format!("`{}` is a cairn store already", dir.display())
     } else {
@@ -175,6 +182,11 @@ pub fn fsck(store: &Path, out: &Output, args: FsckArgs) -> Result<ExitCode> {
         return crate::cmd::remote::fsck(store, out, name);
     }
     let store = open(store)?;
+    if let Some(url) = store.upstream() {
+        // The store is where the URL says; this folder is only its cache.
+        let remote = cairn_remote::Remote::open("store", cairn_remote::RemoteUrl::parse(url)?)?;
+        return crate::cmd::remote::fsck_remote(out, &remote);
+    }
     let report = store.fsck()?;
     if out.json {
         out.json(&report.summary())?;
