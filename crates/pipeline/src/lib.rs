@@ -265,7 +265,7 @@ impl PipelineError {
                 | S::UnsupportedFormat { .. }
                 | S::OtherUpstream { .. }
                 | S::UpstreamGc { .. } => ErrorKind::InvalidInput,
-                S::NoOpener { .. } => ErrorKind::Unavailable,
+                S::NoOpener { .. } | S::Upstream(_) => ErrorKind::Unavailable,
                 S::BadMarker { .. } => ErrorKind::Corrupt,
                 S::Corrupt { .. }
                 | S::Mismatch { .. }
@@ -273,7 +273,7 @@ impl PipelineError {
                 | S::BadRef { .. }
                 | S::BrokenRef { .. } => ErrorKind::Corrupt,
                 S::RefConflict { .. } | S::ImmutableRef { .. } => ErrorKind::Conflict,
-                S::Io { .. } | S::Canonical(_) | S::Upstream(_) => ErrorKind::Failed,
+                S::Io { .. } | S::Canonical(_) => ErrorKind::Failed,
             },
             PipelineError::Data(e) => match e {
                 cairn_data::DataError::Io { .. } => ErrorKind::NotFound,

@@ -340,6 +340,28 @@ fn forget_journal(path: &std::path::Path) {
 const PARTS_IN_FLIGHT: usize = 4;
 
 impl S3 {
+    /// Locks the journal of `id`'s upload for this process (`<object>.lock`, kept: removing a
+    /// lock file another process waits on would let a third in), so two processes sending
+    /// the same object never resume, abort or rewrite each other's upload.
+    fn lock_journal(&self, local: &Store, id: &ObjectId) -> Result<std::fs::File> {
+        let path = self.journal_path(local, id).with_extension("lock");
+        let io = |e| RemoteError::Io {
+            what: path.display().to_string(),
+            source: e,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(file)
+    }
+
     fn journal_path(&self, local: &Store, id: &ObjectId) -> PathBuf {
         let remote = ObjectId::of(self.url.as_bytes()).to_hex();
         local
@@ -372,20 +394,35 @@ impl S3 {
         size: u64,
     ) -> Result<u64> {
         let path = self.journal_path(local, id);
-        let resumed = std::fs::read(&path)
+        // Another process may have sent it while this one waited for the journal's lock.
+        if self.store.head(key).await.is_ok() {
+            return Ok(0);
+        }
+        let journal = std::fs::read(&path)
             .ok()
-            .and_then(|b| serde_json::from_slice::<Journal>(&b).ok())
-            .filter(|j| j.size == size && j.part_size == PART as u64);
-        if let Some(journal) = resumed {
-            let upload = journal.upload.clone();
-            match self.send_parts(id, key, file, &path, journal).await {
-                Ok(sent) => return Ok(sent),
-                // The service may have dropped the upload (expired, aborted): start again.
-                Err(_) => {
-                    let _ = self.store.abort_multipart(key, &upload).await;
-                    forget_journal(&path);
+            .and_then(|b| serde_json::from_slice::<Journal>(&b).ok());
+        match journal {
+            Some(journal) if journal.size == size && journal.part_size == PART as u64 => {
+                let upload = journal.upload.clone();
+                match self.send_parts(id, key, file, &path, journal).await {
+                    // The service dropped the upload (expired, aborted): start again.
+                    Err(RemoteError::S3 {
+                        source: object_store::Error::NotFound { .. },
+                        ..
+                    }) => {
+                        let _ = self.store.abort_multipart(key, &upload).await;
+                        forget_journal(&path);
+                    }
+                    // Sent, or failed with the journal kept for the next push.
+                    done => return done,
                 }
             }
+            // A journal of other parts: its upload is of no use.
+            Some(stale) => {
+                let _ = self.store.abort_multipart(key, &stale.upload).await;
+                forget_journal(&path);
+            }
+            None => {}
         }
         let upload = self
             .store
@@ -404,7 +441,7 @@ impl S3 {
 
     /// Sends the parts `journal` lacks, journaling each, then completes the upload. When the
     /// service fails the journal stays (the next push resumes); a local read error aborts
-    /// the upload.
+    /// the upload. The caller holds the journal's lock.
     async fn send_parts(
         &self,
         id: &ObjectId,
@@ -426,18 +463,21 @@ impl S3 {
             source: std::io::Error::other("the journal's lock was poisoned"),
         };
         let sent = AtomicU64::new(0);
+        let unreadable = std::sync::atomic::AtomicBool::new(false);
         let results: Vec<Result<()>> = futures::stream::iter(todo)
             .map(|index| {
-                let (journal, sent, upload) = (&journal, &sent, &upload);
+                let (journal, sent, upload, unreadable) = (&journal, &sent, &upload, &unreadable);
                 async move {
                     let offset = (index * PART) as u64;
                     let len = (size - offset).min(PART as u64) as usize;
                     let mut bytes = vec![0u8; len];
-                    file.read_exact_at(&mut bytes, offset)
-                        .map_err(|e| RemoteError::Io {
+                    file.read_exact_at(&mut bytes, offset).map_err(|e| {
+                        unreadable.store(true, Ordering::Relaxed);
+                        RemoteError::Io {
                             what: format!("object {id}"),
                             source: e,
-                        })?;
+                        }
+                    })?;
                     let part = self
                         .store
                         .put_part(key, upload, index, PutPayload::from(bytes))
@@ -453,7 +493,8 @@ impl S3 {
             .collect()
             .await;
         if let Some(e) = results.into_iter().find_map(|r| r.err()) {
-            if matches!(e, RemoteError::Io { .. }) {
+            // The local object cannot be read: nothing to resume.
+            if unreadable.into_inner() {
                 let _ = self.store.abort_multipart(key, &upload).await;
                 forget_journal(path);
             }
@@ -521,6 +562,7 @@ impl Backend for S3 {
                     .map_err(self.err(format!("upload {key}")))?;
                 return Ok(size);
             }
+            let _lock = self.lock_journal(local, id)?;
             self.upload_parts(local, id, &key, &file, size).await
         })
     }
@@ -554,7 +596,11 @@ impl Backend for S3 {
                 Err(object_store::Error::NotFound { .. }) => return Ok(None),
                 Err(e) => return Err(self.err(format!("read ref {name}"))(e)),
             };
-            let etag = got.meta.e_tag.clone().unwrap_or_default();
+            // Without an entity tag no write could be conditional on this read.
+            let etag = got.meta.e_tag.clone().ok_or_else(|| RemoteError::NoETag {
+                url: self.url.clone(),
+                name: name.to_string(),
+            })?;
             let bytes = got
                 .bytes()
                 .await

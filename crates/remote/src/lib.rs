@@ -60,6 +60,10 @@ pub enum RemoteError {
     },
     #[error("{what} does not hold an object id")]
     BadRemoteRef { what: String },
+    #[error(
+        "{url}: ref `{name}` came without an ETag, so it cannot be moved by compare-and-swap (use a service with conditional writes)"
+    )]
+    NoETag { url: String, name: String },
     #[error("the remote has no object {id}")]
     MissingObject { id: ObjectId },
     #[error(

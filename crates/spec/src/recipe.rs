@@ -274,7 +274,7 @@ impl InputSource {
                 let store = store.ok_or_else(|| {
                     format!("input `{name}` is object {id}, which needs a store to resolve")
                 })?;
-                if !store.has(id) {
+                if !store.contains(id).map_err(|e| e.to_string())? {
                     return Err(format!(
                         "input `{name}` names object {id}, which is not in the store (add it with `cairn add`)"
                     ));

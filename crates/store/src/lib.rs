@@ -203,8 +203,10 @@ impl Store {
     pub fn open_or_init(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         if root.join(MARKER).is_file() {
-            check_marker(&root)?;
-            return Self::init(root);
+            // A cache's upstream is made a store only by `init` (a mistyped URL is refused,
+            // not turned into a store).
+            init_folder(&root)?;
+            return Self::attached(root, false);
         }
         // Several processes may create the same new store at once: the first to hold the
         // lock creates it, the others then find the marker.
@@ -244,12 +246,21 @@ impl Store {
         self.layout.object_path(id).is_file()
     }
 
+    /// Whether the store holds the object (an upstream that cannot be asked counts as not
+    /// holding it: see [`Store::contains`]).
     pub fn has(&self, id: &ObjectId) -> bool {
-        self.has_local(id)
-            || self
-                .upstream
-                .as_ref()
-                .is_some_and(|up| up.holds(id).unwrap_or(false))
+        self.contains(id).unwrap_or(false)
+    }
+
+    /// Whether the store holds the object; an upstream that cannot be asked is an error.
+    pub fn contains(&self, id: &ObjectId) -> Result<bool> {
+        if self.has_local(id) {
+            return Ok(true);
+        }
+        match &self.upstream {
+            Some(up) => up.holds(id),
+            None => Ok(false),
+        }
     }
 
     /// Brings an object the folder lacks from the upstream, re-hashed on arrival.
@@ -264,13 +275,17 @@ impl Store {
         incoming.send = false;
         up.objects.fetch(id, &mut |bytes| incoming.write(bytes))?;
         incoming.finish()?;
+        up.learn([*id]);
         Ok(())
     }
 
-    /// Sends a stored object on to the upstream, unless it holds it.
+    /// Sends a stored object on to the upstream with whatever it references that the
+    /// upstream lacks, children first (so the upstream never holds a manifest whose objects
+    /// are missing). In repair mode the object is sent even when the upstream holds it, so
+    /// a damaged copy there is replaced.
     fn send_up(&self, outcome: PutOutcome) -> Result<PutOutcome> {
         if let Some(up) = &self.upstream {
-            up.send(self, &outcome.id)?;
+            up.send_closure(self, &outcome.id, self.repair)?;
         }
         Ok(outcome)
     }
@@ -459,6 +474,10 @@ impl Store {
         &self,
         id: &ObjectId,
     ) -> Result<Option<(String, serde_json::Map<String, serde_json::Value>)>> {
+        // An object only the upstream holds is fetched only if it may be a manifest.
+        if !self.has_local(id) && self.upstream.is_some() && self.size(id)? > MAX_MANIFEST {
+            return Ok(None);
+        }
         self.fetch_missing(id)?;
         let path = self.layout.object_path(id);
         let mut file = match File::open(&path) {
@@ -487,7 +506,7 @@ impl Store {
         let mut seen = BTreeSet::new();
         let mut stack: Vec<ObjectId> = roots.into_iter().collect();
         while let Some(id) = stack.pop() {
-            if !seen.insert(id) || !self.has(&id) {
+            if !seen.insert(id) || !self.contains(&id)? {
                 continue;
             }
             if let Some((_, fields)) = self.sniff_manifest(&id)? {
@@ -588,7 +607,18 @@ impl Store {
     /// id: how indexes are rebuilt from the store alone.
     pub fn manifests_of(&self, kinds: &[&str]) -> Result<Vec<(ObjectId, String)>> {
         let mut found = Vec::new();
-        for id in self.list_objects()? {
+        // On an upstream, the listing's sizes rule out what cannot be a manifest unread.
+        let candidates: Vec<ObjectId> = match &self.upstream {
+            Some(up) => up
+                .objects
+                .list()?
+                .into_iter()
+                .filter(|(_, size)| *size <= MAX_MANIFEST)
+                .map(|(id, _)| id)
+                .collect(),
+            None => self.list_objects()?,
+        };
+        for id in candidates {
             if let Some((kind, _)) = self.sniff_manifest(&id)?
                 && kinds.contains(&kind.as_str())
             {
@@ -608,12 +638,12 @@ impl Store {
     /// Compare-and-swap of a ref. The target must be in the store; on an upstream, the
     /// upstream gets everything the target reaches first.
     pub fn set_ref(&self, name: &RefName, new: ObjectId, expect: Expect) -> Result<RefUpdate> {
-        if !self.has(&new) {
+        if !self.contains(&new)? {
             return Err(StoreError::NotFound(new));
         }
         match &self.upstream {
             Some(up) => {
-                up.send_closure(self, &new)?;
+                up.send_closure(self, &new, false)?;
                 up.refs.set(name, new, expect)
             }
             None => refs::update(&self.layout, name, new, expect),

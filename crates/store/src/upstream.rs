@@ -10,10 +10,10 @@
 //! - a read of an object the folder lacks streams it from the object backend into the
 //!   folder, re-hashed on arrival (bytes that do not hash to the name are refused, nothing is
 //!   stored);
-//! - a put stores the object in the folder, then sends it to the object backend unless the
-//!   backend holds it; setting a ref first sends anything its target reaches that the backend
-//!   still lacks, children before the manifests naming them, so the backend never holds a ref
-//!   whose objects are missing;
+//! - a put stores the object in the folder, then sends it to the object backend with
+//!   whatever it references that the backend lacks, children before the manifests naming
+//!   them; setting a ref does the same for its target first, so the backend never holds a
+//!   manifest or a ref whose objects are missing;
 //! - refs are read and swapped on the ref backend only (compare-and-swap through the service's
 //!   conditional writes), so every machine sees the same refs and a published
 //!   `name@version` never moves there either.
@@ -64,6 +64,8 @@ pub struct Upstream {
     pub refs: Arc<dyn RefBackend>,
     /// Objects known to be there already (saves asking again).
     known: Arc<Mutex<HashSet<ObjectId>>>,
+    /// Objects known to be there with everything they reach.
+    complete: Arc<Mutex<HashSet<ObjectId>>>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -79,6 +81,7 @@ impl Upstream {
             objects,
             refs,
             known: Arc::default(),
+            complete: Arc::default(),
         }
     }
 
@@ -86,7 +89,14 @@ impl Upstream {
         self.known.lock().map(|k| k.contains(id)).unwrap_or(false)
     }
 
-    fn learn(&self, ids: impl IntoIterator<Item = ObjectId>) {
+    fn is_complete(&self, id: &ObjectId) -> bool {
+        self.complete
+            .lock()
+            .map(|c| c.contains(id))
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn learn(&self, ids: impl IntoIterator<Item = ObjectId>) {
         if let Ok(mut known) = self.known.lock() {
             known.extend(ids);
         }
@@ -104,52 +114,93 @@ impl Upstream {
         Ok(held)
     }
 
-    /// Sends `id` from `local` unless the backend holds it.
-    pub(crate) fn send(&self, local: &Store, id: &ObjectId) -> Result<()> {
-        if !self.holds(id)? {
-            self.objects.send(local, id)?;
-            self.learn([*id]);
+    /// Which of `ids` the backend holds: asked one by one when they are few, else listed.
+    fn held(&self, ids: &[ObjectId]) -> Result<BTreeSet<ObjectId>> {
+        if ids.len() <= ASK_ONE_BY_ONE {
+            let mut held = BTreeSet::new();
+            for id in ids {
+                if self.holds(id)? {
+                    held.insert(*id);
+                }
+            }
+            return Ok(held);
         }
-        Ok(())
+        let listed = self.objects.list()?;
+        self.learn(listed.keys().copied());
+        Ok(ids
+            .iter()
+            .filter(|id| listed.contains_key(id))
+            .copied()
+            .collect())
     }
 
-    /// Sends what `root` reaches that the backend lacks, each object after every object it
-    /// names: what a ref needs before it may point at `root`.
-    pub(crate) fn send_closure(&self, local: &Store, root: &ObjectId) -> Result<()> {
-        let closure = local.reachable([*root])?;
-        if closure.iter().all(|id| self.knows(id)) {
+    /// Makes sure the backend holds `root` and everything it reaches, sending what it lacks
+    /// from `local`, each object after every object it names. The walk covers the whole local
+    /// closure (an object the backend holds may still reach one it lacks, left by a put that
+    /// was killed before its upload); objects `local` lacks must already be on the backend
+    /// and are not descended. `force_root` sends `root` even when the backend holds it (a
+    /// repair replaces a damaged copy there).
+    pub(crate) fn send_closure(
+        &self,
+        local: &Store,
+        root: &ObjectId,
+        force_root: bool,
+    ) -> Result<()> {
+        if !force_root && self.is_complete(root) {
             return Ok(());
         }
-        let there = self.objects.list()?;
-        self.learn(there.keys().copied());
-        let mut sent = BTreeSet::new();
-        // Depth-first, each object after its references (a damaged cycle ends at `sent`).
+        let mut order = Vec::new();
+        let mut elsewhere = Vec::new();
+        let mut seen = HashSet::new();
         let mut stack = vec![(*root, false)];
         while let Some((id, expanded)) = stack.pop() {
-            if sent.contains(&id) || there.contains_key(&id) {
+            if expanded {
+                order.push(id);
                 continue;
             }
-            if expanded {
-                if !local.has_local(&id) {
-                    return Err(StoreError::NotFound(id));
-                }
-                self.objects.send(local, &id)?;
-                self.learn([id]);
-                sent.insert(id);
+            if !seen.insert(id) || (id != *root && self.is_complete(&id)) {
+                continue;
+            }
+            if !local.has_local(&id) {
+                elsewhere.push(id);
                 continue;
             }
             stack.push((id, true));
             if let Some((_, fields)) = local.sniff_manifest(&id)? {
                 for child in crate::manifest::references(&serde_json::Value::Object(fields)) {
-                    if !sent.contains(&child) && child != id {
-                        stack.push((child, false));
-                    }
+                    stack.push((child, false));
                 }
             }
+        }
+        let ask: Vec<ObjectId> = order
+            .iter()
+            .chain(&elsewhere)
+            .filter(|id| !self.knows(id))
+            .copied()
+            .collect();
+        let held = self.held(&ask)?;
+        if let Some(missing) = elsewhere
+            .iter()
+            .find(|id| !self.knows(id) && !held.contains(id))
+        {
+            return Err(StoreError::NotFound(*missing));
+        }
+        for id in &order {
+            let there = self.knows(id) || held.contains(id);
+            if !there || (force_root && id == root) {
+                self.objects.send(local, id)?;
+                self.learn([*id]);
+            }
+        }
+        if let Ok(mut complete) = self.complete.lock() {
+            complete.extend(order.into_iter().chain(elsewhere));
         }
         Ok(())
     }
 }
+
+/// Up to this many objects are looked up one by one; more, and the backend is listed.
+const ASK_ONE_BY_ONE: usize = 16;
 
 /// Opens the backends of a store at a URL.
 pub type Opener = fn(url: &str) -> Result<Upstream>;

@@ -83,8 +83,8 @@ impl RefBackend for Service {
         let old = bucket.refs.get(name).copied();
         check_ref_update(name, old, Some(new), expect)?;
         assert!(
-            bucket.objects.contains_key(&new),
-            "a ref is set only after its object arrived"
+            complete(&bucket, new),
+            "a ref is set only after everything it reaches arrived"
         );
         bucket.refs.insert(name.clone(), new);
         Ok(RefUpdate { old, new })
@@ -103,6 +103,19 @@ impl RefBackend for Service {
             .iter()
             .map(|(n, id)| (n.clone(), *id))
             .collect())
+    }
+}
+
+/// Whether the bucket holds `id` and everything it references.
+fn complete(bucket: &Bucket, id: ObjectId) -> bool {
+    let Some(bytes) = bucket.objects.get(&id) else {
+        return false;
+    };
+    match cairn_store::manifest::parse(bytes) {
+        Some((_, fields)) => cairn_store::manifest::references(&serde_json::Value::Object(fields))
+            .into_iter()
+            .all(|child| complete(bucket, child)),
+        None => true,
     }
 }
 
@@ -285,4 +298,32 @@ fn a_ref_is_set_only_after_everything_it_reaches_arrived_children_first() {
     let at = |id: &ObjectId| arrivals.iter().position(|a| a == id).expect("sent");
     assert_eq!(arrivals.len(), 3, "each object once: {arrivals:?}");
     assert!(at(&leaf) < at(&mid) && at(&mid) < at(&root));
+}
+
+/// An object a killed put left only in the cache is sent when a manifest naming it is put,
+/// before that manifest: the bucket never holds a manifest whose objects are missing.
+#[test]
+fn a_manifest_goes_up_only_after_what_it_names_even_objects_left_behind() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = "mem://left-behind";
+    let cache = machine(&dir, "a", url);
+    Store::init(&cache).expect("init");
+    // As a put killed between storing in the cache and sending would leave it.
+    let plain = {
+        std::fs::rename(cache.join(upstream::UPSTREAM), dir.path().join("aside")).expect("unbind");
+        let plain = Store::open(&cache).expect("plain");
+        let id = plain.put_bytes(b"left behind").expect("put").id;
+        std::fs::rename(dir.path().join("aside"), cache.join(upstream::UPSTREAM)).expect("rebind");
+        id
+    };
+    let store = Store::open(&cache).expect("open");
+    assert!(!service(url).bucket().objects.contains_key(&plain));
+    let root = store
+        .put_manifest(&Node {
+            children: vec![plain],
+        })
+        .expect("manifest");
+    let arrivals = service(url).bucket().arrivals.clone();
+    assert_eq!(arrivals, vec![plain, root], "children first");
+    assert!(complete(&service(url).bucket(), root));
 }
