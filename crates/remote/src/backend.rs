@@ -371,16 +371,26 @@ impl S3 {
             .join(format!("{}.json", id.to_hex()))
     }
 
+    /// Replaces the journal (temp file, then rename: a kill leaves the old one or the new).
+    /// Not fsynced: it is a hint written after every part, and one lost to a power cut only
+    /// means its parts are sent again.
     fn save_journal(path: &std::path::Path, journal: &Journal) -> Result<()> {
         let io = |e| RemoteError::Io {
             what: path.display().to_string(),
             source: e,
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(io(std::io::Error::other("not a journal path")));
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
         let bytes = serde_json::to_vec(journal).map_err(|e| io(e.into()))?;
-        cairn_store::write_atomic(path, |w| std::io::Write::write_all(w, &bytes)).map_err(io)
+        let temp = dir.join(format!(
+            ".{}.{}.tmp",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        std::fs::write(&temp, bytes).map_err(io)?;
+        std::fs::rename(&temp, path).map_err(io)
     }
 
     /// Sends a large object in parts, resuming the upload a killed push left (its journal
@@ -478,11 +488,21 @@ impl S3 {
                             source: e,
                         }
                     })?;
-                    let part = self
-                        .store
-                        .put_part(key, upload, index, PutPayload::from(bytes))
-                        .await
-                        .map_err(self.err(format!("upload part {index} of {key}")))?;
+                    // A task of its own, so parts are signed and sent on the runtime's
+                    // threads in parallel, not all on this one.
+                    let (service, part_key, part_upload) =
+                        (self.store.clone(), key.clone(), upload.clone());
+                    let part = tokio::spawn(async move {
+                        service
+                            .put_part(&part_key, &part_upload, index, PutPayload::from(bytes))
+                            .await
+                    })
+                    .await
+                    .map_err(|e| RemoteError::Io {
+                        what: format!("upload part {index} of {key}"),
+                        source: std::io::Error::other(e),
+                    })?
+                    .map_err(self.err(format!("upload part {index} of {key}")))?;
                     sent.fetch_add(len as u64, Ordering::Relaxed);
                     let mut journal = journal.lock().map_err(|_| poisoned())?;
                     journal.parts.insert(index, part.content_id);
