@@ -38,6 +38,27 @@ fn refs(env: &Env, store: &Path) -> String {
     ok(&cairn_at(env, store, &["ref", "list"]))
 }
 
+/// A random file of `size` bytes stored and pointed at by the ref `name`; its hash.
+fn add_blob(env: &Env, name: &str, size: usize, seed: u64) -> String {
+    let file = env.random_file(&format!("{}.bin", name.replace('/', "-")), size, seed);
+    let out = ok(&env.run(&["add", file.to_str().expect("utf-8")]));
+    let hash = out.split_whitespace().next().expect("hash").to_string();
+    ok(&env.run(&["ref", "set", name, &hash]));
+    hash
+}
+
+/// `cairn push` of `store` to the test S3 server, running in the background (its stderr
+/// piped, its stdout dropped).
+fn spawn_push(env: &Env, store: &Path) -> std::process::Child {
+    let mut cmd = env.cairn_at(store);
+    common::s3_env(&mut cmd);
+    cmd.args(["push"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("push")
+}
+
 /// A second tiny model trained on other settings: the same version name, other objects.
 fn other_tiny(env: &Env, store: &Path) {
     std::fs::write(
@@ -275,22 +296,12 @@ fn a_killed_push_resumes_and_completes() {
     let blobs = 26u64;
     for i in 0..blobs {
         let size = if i < 2 { 20 << 20 } else { 5 << 20 };
-        let file = env.random_file(&format!("blob{i}.bin"), size, i);
-        let out = ok(&env.run(&["add", file.to_str().expect("utf-8")]));
-        let hash = out.split_whitespace().next().expect("hash").to_string();
-        ok(&env.run(&["ref", "set", &format!("data/blob{i}"), &hash]));
+        add_blob(&env, &format!("data/blob{i}"), size, i);
     }
     ok(&cairn_at(&env, &store, &["remote", "add", "origin", &url]));
     let mut interrupted = false;
     for delay_ms in [150u64, 300, 600, 1200, 2400] {
-        let mut cmd = env.cairn_at(&store);
-        common::s3_env(&mut cmd);
-        let mut child = cmd
-            .args(["push"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("push");
+        let mut child = spawn_push(&env, &store);
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let finished = child.try_wait().expect("wait").is_some();
         let _ = child.kill();
@@ -356,20 +367,10 @@ fn a_push_killed_inside_a_large_object_resumes_its_parts() {
     let store = env.store();
     ok(&env.run(&["init"]));
     let size = 96u64 << 20;
-    let file = env.random_file("big.bin", size as usize, 5);
-    let out = ok(&env.run(&["add", file.to_str().expect("utf-8")]));
-    let hash = out.split_whitespace().next().expect("hash").to_string();
-    ok(&env.run(&["ref", "set", "data/big", &hash]));
+    let hash = add_blob(&env, "data/big", size as usize, 5);
     ok(&cairn_at(&env, &store, &["remote", "add", "origin", &url]));
 
-    let mut cmd = env.cairn_at(&store);
-    common::s3_env(&mut cmd);
-    let mut child = cmd
-        .args(["push"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("push");
+    let mut child = spawn_push(&env, &store);
     // Killed once the journal holds a part, and before the push ends.
     let parts_done = loop {
         let done = journaled_parts(&store).into_iter().max().unwrap_or(0);
@@ -411,7 +412,7 @@ fn a_push_killed_inside_a_large_object_resumes_its_parts() {
     ok(&cairn_at(&env, &clone, &["clone", &url]));
     assert_eq!(
         std::fs::read(common::object_path(&clone, &hash)).expect("object"),
-        std::fs::read(&file).expect("file"),
+        std::fs::read(env.path("data-big.bin")).expect("file"),
         "the object arrived whole"
     );
 }
@@ -428,21 +429,10 @@ fn gc_spares_what_a_push_in_progress_sends() {
     ok(&env.run(&["init"]));
     let mut ids = Vec::new();
     for i in 0..10u64 {
-        let file = env.random_file(&format!("blob{i}.bin"), 20 << 20, 100 + i);
-        let out = ok(&env.run(&["add", file.to_str().expect("utf-8")]));
-        let hash = out.split_whitespace().next().expect("hash").to_string();
-        ok(&env.run(&["ref", "set", &format!("data/blob{i}"), &hash]));
-        ids.push(hash);
+        ids.push(add_blob(&env, &format!("data/blob{i}"), 20 << 20, 100 + i));
     }
     ok(&cairn_at(&env, &store, &["remote", "add", "origin", &url]));
-    let mut cmd = env.cairn_at(&store);
-    common::s3_env(&mut cmd);
-    let mut push = cmd
-        .args(["push"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("push");
+    let mut push = spawn_push(&env, &store);
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert!(
         push.try_wait().expect("wait").is_none(),
