@@ -11,9 +11,11 @@ cairn := CARGO_TARGET_DIR / "release" / "cairn"
 default:
     @just --list
 
-# Install what a fresh machine lacks (tools and libraries, not the build itself).
+# Install what a fresh machine lacks (tools and libraries, not the build itself), Vulkan's
+# lavapipe included: the tests run the wgpu backend on the CPU.
 setup:
     scripts/setup.sh
+    scripts/setup-wgpu.sh
 
 # The main job: run an experiment (validate, merge, train, evaluate, register), e.g.
 # `just run experiments/encoder-incremental.toml` after the default encoder experiment, or
@@ -35,13 +37,13 @@ build:
     cargo build --release --locked -p cairn
 
 # Every test of the workspace (unit, property and end-to-end), the tracking tests against both
-# SQLite and a throw-away PostgreSQL cluster on loopback.
+# SQLite and a throw-away PostgreSQL cluster on loopback. One feature set for the whole test
+# build: with wgpu, so the backend tests train and evaluate on it (lavapipe without a GPU).
 test:
-    scripts/with-postgres.sh scripts/with-s3.sh cargo test --workspace --locked
+    scripts/with-postgres.sh scripts/with-s3.sh cargo test --workspace --locked --features cairn/wgpu
 
 # The wgpu backend on this machine: Vulkan's loader and Mesa's lavapipe (a CPU Vulkan driver)
-# where there is no GPU driver. Not part of `just setup` or CI yet (the feature adds 12–18
-# min to a cold build on 2 cores).
+# where there is no GPU driver (part of `just setup`).
 setup-wgpu:
     scripts/setup-wgpu.sh
 
@@ -78,7 +80,7 @@ fuzz target *args:
 # Formatting and lints, as CI wants them.
 lint:
     cargo fmt --all -- --check
-    cargo clippy --workspace --all-targets --locked -- -D warnings
+    cargo clippy --workspace --all-targets --locked --features cairn/wgpu -- -D warnings
 
 # Benchmarks, each against a peer or a goal in the same command: `just bench store|validate|train|lineage|scan|encoder|redteam|serve|backends|remote`.
 # `backends` builds cairn with the wgpu and tch features (after `just setup-wgpu setup-tch`).
