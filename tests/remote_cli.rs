@@ -29,6 +29,17 @@ fn s3_remote(test: &str) -> Option<String> {
     ))
 }
 
+/// A new store with the test S3 server (a prefix of its own) as `origin`: the environment,
+/// the store's folder and the remote's URL; `None` when the server is not running.
+fn store_with_s3_origin(test: &str) -> Option<(Env, std::path::PathBuf, String)> {
+    let url = s3_remote(test)?;
+    let env = Env::new();
+    let store = env.store();
+    ok(&env.run(&["init"]));
+    ok(&cairn_at(&env, &store, &["remote", "add", "origin", &url]));
+    Some((env, store, url))
+}
+
 fn ok(out: &Output) -> String {
     assert_eq!(code(out), 0, "{}", stderr(out));
     stdout(out)
@@ -285,12 +296,9 @@ fn bad_remotes_are_refused_in_one_line() {
 /// objects), the next push sends only what is missing, and the result is whole.
 #[test]
 fn a_killed_push_resumes_and_completes() {
-    let Some(url) = s3_remote("resume") else {
+    let Some((env, store, url)) = store_with_s3_origin("resume") else {
         return;
     };
-    let env = Env::new();
-    let store = env.store();
-    ok(&env.run(&["init"]));
     // Objects behind refs: two large (multipart uploads) and more small ones than
     // transfers run at once, so arrivals spread over the push.
     let blobs = 26u64;
@@ -298,7 +306,6 @@ fn a_killed_push_resumes_and_completes() {
         let size = if i < 2 { 20 << 20 } else { 5 << 20 };
         add_blob(&env, &format!("data/blob{i}"), size, i);
     }
-    ok(&cairn_at(&env, &store, &["remote", "add", "origin", &url]));
     let mut interrupted = false;
     for delay_ms in [150u64, 300, 600, 1200, 2400] {
         let mut child = spawn_push(&env, &store);
@@ -360,15 +367,11 @@ fn journaled_parts(store: &Path) -> Vec<usize> {
 /// not hold yet, and the object arrives whole.
 #[test]
 fn a_push_killed_inside_a_large_object_resumes_its_parts() {
-    let Some(url) = s3_remote("parts") else {
+    let Some((env, store, url)) = store_with_s3_origin("parts") else {
         return;
     };
-    let env = Env::new();
-    let store = env.store();
-    ok(&env.run(&["init"]));
     let size = 96u64 << 20;
     let hash = add_blob(&env, "data/big", size as usize, 5);
-    ok(&cairn_at(&env, &store, &["remote", "add", "origin", &url]));
 
     let mut child = spawn_push(&env, &store);
     // Killed once the journal holds a part, and before the push ends.
@@ -421,17 +424,13 @@ fn a_push_killed_inside_a_large_object_resumes_its_parts() {
 /// until the push ends.
 #[test]
 fn gc_spares_what_a_push_in_progress_sends() {
-    let Some(url) = s3_remote("gc") else {
+    let Some((env, store, _)) = store_with_s3_origin("gc") else {
         return;
     };
-    let env = Env::new();
-    let store = env.store();
-    ok(&env.run(&["init"]));
     let mut ids = Vec::new();
     for i in 0..10u64 {
         ids.push(add_blob(&env, &format!("data/blob{i}"), 20 << 20, 100 + i));
     }
-    ok(&cairn_at(&env, &store, &["remote", "add", "origin", &url]));
     let mut push = spawn_push(&env, &store);
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert!(

@@ -245,15 +245,30 @@ pub fn run(
     creatable(&metadata_dir)?;
     check_files(store, &loaded, cairn_version)?;
     let recipe = resolve_experiment(Some(store), &loaded, Ingest::Store, cairn_version)?;
+    run_with_metadata(store, &recipe, Some(dir), force, cairn_version, events)
+}
+
+/// [`run_recipe`] as `cairn run` does it (`force` registers a version the gate rejected),
+/// then `metadata.json` under `metadata_dir` when given.
+fn run_with_metadata(
+    store: &Store,
+    recipe: &Recipe,
+    metadata_dir: Option<&Path>,
+    force: bool,
+    cairn_version: &str,
+    events: &mut dyn FnMut(Event),
+) -> Result<RunResult, PipelineError> {
     let mut result = run_recipe(
         store,
-        &recipe,
+        recipe,
         RunOptions::forced(force),
         cairn_version,
         events,
     )?;
-    crate::pause_point("metadata");
-    result.metadata = derive_metadata(dir, &recipe, &result)?;
+    if let Some(dir) = metadata_dir {
+        crate::pause_point("metadata");
+        result.metadata = derive_metadata(dir, recipe, &result)?;
+    }
     Ok(result)
 }
 
@@ -409,17 +424,7 @@ pub fn run_stored(
     if let Some(dir) = metadata_dir {
         creatable(&dir.join(&recipe.name).join(&recipe.version))?;
     }
-    let mut result = run_recipe(
-        store,
-        &recipe,
-        RunOptions::forced(force),
-        cairn_version,
-        events,
-    )?;
-    if let Some(dir) = metadata_dir {
-        result.metadata = derive_metadata(dir, &recipe, &result)?;
-    }
-    Ok(result)
+    run_with_metadata(store, &recipe, metadata_dir, force, cairn_version, events)
 }
 
 /// The core of every run: store the recipe → (up to date?) → execute (including the
