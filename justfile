@@ -80,6 +80,8 @@ fuzz target *args:
 # Formatting and lints, as CI wants them.
 lint:
     cargo fmt --all -- --check
+    scripts/check-module-cycles.py --self-test
+    scripts/check-module-cycles.py
     cargo clippy --workspace --all-targets --locked --features cairn/wgpu -- -D warnings
 
 # Benchmarks, each against a peer or a goal in the same command: `just bench store|validate|train|lineage|scan|encoder|redteam|serve|backends|remote`.

@@ -275,6 +275,8 @@ fn forged(
     let name: cairn_store::RefName = "tiny@1.0.0".parse().expect("ref");
     let id = store.get_ref(&name).expect("ref").expect("registered");
     let mut run: cairn_spec::RunManifest = store.get_manifest(&id).expect("run");
+    // The run records the version it is registered as (a version ref must hold its own run).
+    run.version = version.to_string();
     edit(&store, &mut run);
     let forged = store.put_manifest(&run).expect("manifest");
     let reference = format!("tiny@{version}");

@@ -211,3 +211,31 @@ fn a_corrupt_parent_is_reported_as_corrupt_never_as_unregistered() {
         "nothing registered"
     );
 }
+
+/// The recipe hash of every shipped experiment that plans on a fresh store, pinned: a
+/// change to how recipes are resolved or encoded shows here first (and would make every
+/// stored version of those experiments look new). The incremental experiments name a
+/// parent version, so they plan only once it is registered; their recipes are the same
+/// structure with `model.parent` set.
+#[test]
+fn shipped_experiments_keep_their_recipe_hashes() {
+    let env = Env::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for (experiment, pinned) in [
+        (
+            "experiments/quickstart.toml",
+            "c12193d3807292bf67c03fee9f7b9939a3fb4fe3fa177aae09cbb2f164e05361",
+        ),
+        (
+            "experiments/sensitive.toml",
+            "bafcf72c49d6b065c14750db14a78cc86af59c48394f69b489e5594999101b1f",
+        ),
+        (
+            "experiments/encoder.toml",
+            "f65780591285c19461b979b1fc99a84c7711fbf8225a95aca044308fcf7065be",
+        ),
+    ] {
+        let (hash, _) = plan(&env, &root, experiment);
+        assert_eq!(hash, pinned, "{experiment}: its recipe hash changed");
+    }
+}

@@ -107,14 +107,17 @@ fn red_team_finds_failures_and_retrains_only_the_models_that_failed() {
     assert_eq!(plan["retrained"][0]["status"], "planned");
     assert_eq!(refs(&env), before);
 
-    let out = env.run(&[
-        "--json",
-        "redteam",
-        "retrain",
-        short,
-        "--base-sample",
-        "100",
-    ]);
+    let retrain = || {
+        env.run(&[
+            "--json",
+            "redteam",
+            "retrain",
+            short,
+            "--base-sample",
+            "100",
+        ])
+    };
+    let out = retrain();
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");
     let retrained = report["retrained"].as_array().expect("retrained");
     assert_eq!(retrained.len(), 1, "{report}");
@@ -160,6 +163,22 @@ fn red_team_finds_failures_and_retrains_only_the_models_that_failed() {
     assert!(diff.contains("-failures.jsonl"), "{diff}");
     let graph = stdout(&env.run(&["graph", "tiny@1.0.1", "--format", "dot"]));
     assert!(graph.contains("caused"), "{graph}");
+
+    // The same result retrained again is the same version: up to date, nothing published.
+    let versions = refs(&env);
+    let out = retrain();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let again: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(again["retrained"][0]["new_ref"], "tiny@1.0.1", "{again}");
+    assert_eq!(again["retrained"][0]["status"], "up-to-date", "{again}");
+    assert_eq!(again["retrained"][0]["recipe"], r["recipe"]);
+    let now = refs(&env);
+    assert!(!now.contains("tiny@1.0.2"), "{now}");
+    assert_eq!(
+        now.lines().filter(|l| l.contains("tiny@")).count(),
+        versions.lines().filter(|l| l.contains("tiny@")).count(),
+        "no new version: {now}"
+    );
 }
 
 #[test]

@@ -147,17 +147,34 @@ fn round_trip(env: &Env, url: &str) {
         &other,
         &["push", "origin", "tiny/latest", "--force"],
     ));
-    let out = cairn_at(env, &clone, &["pull"]);
-    assert_eq!(code(&out), 1, "the clone's tiny/latest is the old one");
-    assert!(stderr(&out).contains("pull --force"), "{}", stderr(&out));
-    ok(&cairn_at(env, &clone, &["pull", "--force", "tiny/latest"]));
+    // That `latest` holds a run no registered version on the remote holds: a pull refuses
+    // it, forced or not, naming the ref and both runs, and moves nothing.
+    let before = ok(&cairn_at(env, &clone, &["ref", "get", "tiny/latest"]));
+    for args in [&["pull"][..], &["pull", "--force", "tiny/latest"][..]] {
+        let out = cairn_at(env, &clone, args);
+        assert_eq!(code(&out), 1, "{args:?} took a forged latest");
+        let message = stderr(&out);
+        assert!(
+            message.contains("ref `tiny/latest` names the highest registered version of `tiny`")
+                && message.contains(ours.trim())
+                && message.contains(theirs.trim()),
+            "{message}"
+        );
+    }
     assert_eq!(
         ok(&cairn_at(env, &clone, &["ref", "get", "tiny/latest"])),
-        ours,
-        "the clone follows the remote"
+        before,
+        "nothing moved"
     );
     ok(&cairn_at(env, &clone, &["fsck"]));
-    ok(&cairn_at(env, &here, &["fsck", "--remote", "origin"]));
+    // `fsck --remote` names the forged `latest` too.
+    let out = cairn_at(env, &here, &["fsck", "--remote", "origin"]);
+    assert_eq!(code(&out), 1, "fsck --remote passed a forged latest");
+    assert!(
+        stdout(&out).contains("ref `tiny/latest` names the highest registered version"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

@@ -584,10 +584,27 @@ fn the_regression_gate_rejects_a_regressing_version() {
         .output()
         .expect("run");
     assert_eq!(code(&forced), 0, "{}", stderr(&forced));
+    // The rejected run is stored under the same recipe: `--force` registers it as it is,
+    // with no training.
+    assert!(
+        !stderr(&forced).contains("train"),
+        "--force trained again: {}",
+        stderr(&forced)
+    );
     let forced: serde_json::Value = serde_json::from_slice(&forced.stdout).expect("json");
     assert_eq!(
         (forced["status"].as_str(), forced["forced"].as_bool()),
         (Some("registered"), Some(true))
+    );
+    assert_eq!(forced["recipe"], json["recipe"], "the same recipe");
+    let registered: serde_json::Value = serde_json::from_slice(
+        &env.run(&["cat", forced["run"].as_str().expect("run")])
+            .stdout,
+    )
+    .expect("run manifest");
+    assert_eq!(
+        registered["outputs"], stored["outputs"],
+        "the rejected run's outputs, registered"
     );
     assert_eq!(show(&env, &env.store(), "tiny@1.1.0")["forced"], true);
     let regress = env.run(&["regress", "tiny@1.0.0", "tiny@1.1.0"]);
@@ -706,6 +723,30 @@ fn eval_scores_versions_side_by_side() {
     let out = env.run(&["eval", "tiny@9.0.0", "--data", "test.jsonl"]);
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("tiny@9.0.0"), "{}", stderr(&out));
+    // An empty set (or a CSV with only its header) has no metrics: refused, not all zeros.
+    std::fs::write(env.path("empty.jsonl"), "").expect("write");
+    std::fs::write(env.path("empty.csv"), "prompt,is_attack\n").expect("write");
+    for args in [
+        &["eval", "tiny@1.0.0", "--data", "empty.jsonl"][..],
+        &[
+            "eval",
+            "tiny@1.0.0",
+            "--data",
+            "empty.csv",
+            "--map",
+            "text=prompt",
+            "--map",
+            "label=is_attack",
+        ][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(code(&out), 1, "{args:?}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("no rows"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
 
     // A team's own field names, mapped as `cairn data import` maps them: the same scores.
     let theirs: String = std::fs::read_to_string(env.path("test.jsonl"))

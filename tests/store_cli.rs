@@ -402,3 +402,28 @@ fn reading_commands_need_an_existing_store() {
     assert!(!env.store().exists(), "nothing is created by a read");
     let _ = rand::rngs::StdRng::seed_from_u64(0).random::<u8>();
 }
+
+/// `cairn cat … | head` stops reading early: cairn exits quietly, like other Unix tools.
+#[test]
+fn a_reader_that_stops_early_is_no_error() {
+    let env = Env::new();
+    let f = env.random_file("big.bin", 4 << 20, 11);
+    assert_eq!(code(&env.run(&["add", f.to_str().expect("p")])), 0);
+    let h = hash_of(&f);
+    let mut child = env
+        .cairn()
+        .args(["cat", &h])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cat");
+    {
+        use std::io::Read;
+        let mut first = [0u8; 16];
+        let mut stdout = child.stdout.take().expect("stdout");
+        stdout.read_exact(&mut first).expect("read");
+    } // the pipe closes here, as `head` closes it
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}

@@ -204,3 +204,38 @@ fn a_failed_retraining_is_kept_and_reindexed(db: Option<&PgDatabase>) {
     assert_eq!(dump(&env), before);
     assert_eq!(json(&env, &["stats", "retraining"]), log);
 }
+
+/// A damaged `track.db` is rebuilt by the command its warning names: `cairn reindex` moves
+/// the unreadable file aside, says where, and builds a new one from the store.
+#[test]
+fn reindex_rebuilds_a_damaged_sqlite_index_and_keeps_the_old_file_aside() {
+    let env = common::trained_tiny();
+    let file = env.store().join(cairn_track::DB_FILE);
+    std::fs::write(
+        &file,
+        b"this is not an SQLite database, and never was one .........",
+    )
+    .expect("damage the index");
+    let out = env.run(&["stats", "models"]);
+    assert_ne!(code(&out), 0, "a damaged index was read");
+    let out = env.run(&["--json", "reindex"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(summary["runs"], 1, "{summary}");
+    assert!(
+        stderr(&out).contains("moved it aside to"),
+        "{}",
+        stderr(&out)
+    );
+    let aside: Vec<_> = std::fs::read_dir(env.store())
+        .expect("store")
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("track.db.unreadable-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "the damaged file is kept, once");
+    assert_eq!(json(&env, &["stats", "models"])[0]["ref"], "tiny@1.0.0");
+}

@@ -55,7 +55,7 @@ enum Command {
     /// A model's versions, newest first: parent, mode, additions, F1/FPR/FNR, gate, backend.
     Log(cmd::run::LogArgs),
     /// What changed between two versions: common ancestor, parameters, training rows, metrics.
-    Diff(cmd::run::DiffArgs),
+    Diff(cmd::DiffArgs),
     /// The DAG behind a version (runs, datasets, inputs, tokenizers, reports): dot, mermaid, json, svg.
     Graph(cmd::run::GraphArgs),
     /// A version's stored regression report (Markdown), or `--html out.html` with charts.
@@ -72,9 +72,9 @@ enum Command {
     /// Write a registered version's model in other formats: `--onnx out.onnx`, `--safetensors dir/`.
     Export(cmd::run::ExportArgs),
     /// Classify texts with a version's tokenizer and ONNX export (ONNX Runtime), as production does.
-    Scan(cmd::serve::ScanArgs),
+    Scan(cmd::scan::ScanArgs),
     /// Put a version into a production folder (model.onnx, tokenizer.json, metadata.json), or roll back.
-    Deploy(cmd::serve::DeployArgs),
+    Deploy(cmd::deploy::DeployArgs),
     /// Make a folder a store (the store folder by default); needed for a folder that
     /// already holds other files.
     Init(cmd::store::InitArgs),
@@ -98,7 +98,7 @@ enum Command {
     #[command(subcommand)]
     Redteam(cmd::redteam::RedteamCommand),
     /// The HTTP API: red-team tests, failures, retraining logs, runs, lineage (JSON).
-    Serve(cmd::api::ServeArgs),
+    Serve(cmd::serve::ServeArgs),
     /// Rebuild the tracking database (`<store>/track.db`, or `--db`) from the store alone.
     Reindex,
     /// Analytics from the tracking database: failures, retraining, tests, models.
@@ -183,7 +183,7 @@ fn main() -> ExitCode {
     let store = match store_path(cli.store.clone()).and_then(resolve_store) {
         Ok(store) => store,
         Err(message) => {
-            eprintln!("error: {message}");
+            output::error(&message);
             return ExitCode::from(EXIT_FAILURE);
         }
     };
@@ -205,8 +205,8 @@ fn main() -> ExitCode {
         Command::Show(args) => cmd::run::show(&store, &out, args),
         Command::Reproduce(args) => cmd::run::reproduce(&store, &out, args),
         Command::Export(args) => cmd::run::export(&store, &out, args),
-        Command::Scan(args) => cmd::serve::scan(&store, &out, args),
-        Command::Deploy(args) => cmd::serve::deploy(&store, &out, args),
+        Command::Scan(args) => cmd::scan::scan(&store, &out, args),
+        Command::Deploy(args) => cmd::deploy::deploy(&store, &out, args),
         Command::Init(args) => cmd::store::init(&store, &out, args),
         Command::Add(args) => cmd::store::add(&store, &out, args),
         Command::Cat(args) => cmd::store::cat(&store, args),
@@ -217,7 +217,7 @@ fn main() -> ExitCode {
         Command::Data(command) => cmd::data::data(&store, &out, command),
         Command::Redteam(command) => cmd::redteam::redteam(&store, &out, command),
         Command::Reindex => cmd::stats::reindex(&store, &out),
-        Command::Serve(args) => cmd::api::serve(&store, &out, args),
+        Command::Serve(args) => cmd::serve::serve(&store, &out, args),
         Command::Stats(command) => cmd::stats::stats(&store, &out, command),
         Command::Remote(command) => cmd::remote::remote(&store, &out, command),
         Command::Push(args) => cmd::remote::push(&store, &out, args),
@@ -229,6 +229,16 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // A reader that stopped reading (`cairn cat … | head`) is no failure: quiet, like
+        // other Unix tools.
+        Err(err)
+            if err.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             // One line: the error and its causes, cargo-style.
             let mut msg = err.to_string();
@@ -239,7 +249,7 @@ fn main() -> ExitCode {
                     msg.push_str(&cause);
                 }
             }
-            eprintln!("error: {msg}");
+            output::error(&msg);
             ExitCode::from(EXIT_FAILURE)
         }
     }

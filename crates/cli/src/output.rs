@@ -43,6 +43,11 @@ impl Output {
         Ok(())
     }
 
+    /// Whether stderr is a terminal a person watches (progress bars and live lines).
+    pub fn interactive(&self) -> bool {
+        !self.quiet && !self.json && std::io::stderr().is_terminal()
+    }
+
     /// A byte progress bar on stderr, only when stderr is a terminal and output is not quiet.
     pub fn bytes_progress(&self, total: u64, label: &str) -> Option<ProgressBar> {
         if self.quiet || self.json || !std::io::stderr().is_terminal() {
@@ -58,4 +63,14 @@ impl Output {
         bar.set_message(label.to_string());
         Some(bar)
     }
+}
+
+/// The one `error: …` line of a failed command, on stderr (never hidden).
+pub fn error(message: &str) {
+    eprintln!("error: {message}");
+}
+
+/// Standard output for a stream of primary output (object bytes, scan lines), locked.
+pub fn stdout() -> std::io::StdoutLock<'static> {
+    std::io::stdout().lock()
 }

@@ -4,9 +4,8 @@
 
 use std::sync::OnceLock;
 
-use cairn_spec::{Recipe, RunManifest};
-use cairn_store::{ObjectId, Store};
-use cairn_track::{TrackError, Tracker};
+use cairn_store::Store;
+use cairn_track::{Record, TrackError, Tracker};
 
 use crate::output::Output;
 
@@ -40,38 +39,10 @@ pub fn open(store: &Store, out: &Output) -> Option<Tracker> {
     tracker(store).map_err(|e| stale(out, e)).ok()
 }
 
-/// Records a stored run.
-pub fn record_run(tracker: &mut Tracker, store: &Store, out: &Output, run_id: &ObjectId) {
-    recorded(store, out, run_id, |run: &RunManifest| {
-        let recipe: Recipe = store.get_manifest(&run.recipe)?;
-        tracker.record_run(run_id, run, &recipe)
-    });
-}
-
-/// Reads a stored manifest and writes what it stands for; a failure only makes the index stale.
-fn recorded<M: cairn_store::Manifest>(
-    store: &Store,
-    out: &Output,
-    id: &ObjectId,
-    write: impl FnOnce(&M) -> Result<(), TrackError>,
-) {
-    let recorded = store
-        .get_manifest::<M>(id)
-        .map_err(|e| e.to_string())
-        .and_then(|manifest| write(&manifest).map_err(|e| e.to_string()));
-    if let Err(e) = recorded {
+/// Records what finished in the tracking database ([`Tracker::record`]); a failure only
+/// makes the index stale.
+pub fn record(tracker: &mut Tracker, store: &Store, out: &Output, what: Record<'_>) {
+    if let Err(e) = tracker.record(store, what) {
         stale(out, e);
     }
-}
-
-/// Records a stored red-team result.
-pub fn record_redteam(tracker: &mut Tracker, store: &Store, out: &Output, id: &ObjectId) {
-    recorded(store, out, id, |result| tracker.record_redteam(id, result));
-}
-
-/// Records a stored failed red-team fine-tune.
-pub fn record_retrain_failure(tracker: &mut Tracker, store: &Store, out: &Output, id: &ObjectId) {
-    recorded(store, out, id, |failure| {
-        tracker.record_retrain_failure(failure)
-    });
 }

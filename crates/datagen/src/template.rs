@@ -9,15 +9,7 @@
 use crate::encode;
 use crate::rng::Gen;
 use crate::templates::Slot;
-
-/// Which template / vocabulary pool a row is drawn from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Split {
-    /// Training rows (`datasets/base`) and the additions.
-    Train,
-    /// Held-out rows (`datasets/test.jsonl`).
-    Test,
-}
+pub use crate::templates::Split;
 
 /// Slot lookup over an ordered list of vocabularies (first match wins).
 pub struct Vocab<'a> {

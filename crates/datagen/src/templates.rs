@@ -11,7 +11,14 @@ use std::sync::LazyLock;
 use cairn_data::Taxonomy;
 use serde::{Deserialize, Serialize};
 
-use crate::template::Split;
+/// Which template / vocabulary pool a row is drawn from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// Training rows (`datasets/base`) and the additions.
+    Train,
+    /// Held-out rows (`datasets/test.jsonl`).
+    Test,
+}
 
 /// A named list of fill values. `test` values are used only for the test
 /// split (which also draws from `train` half the time), so the held-out set

@@ -13,7 +13,7 @@ use cairn_spec::{Recipe, RunManifest};
 use cairn_store::{ObjectId, Store};
 use serde::Serialize;
 
-use crate::history::{GateOutcome, HistoryEntry, entry, history, is_model};
+use crate::history::{GateOutcome, HistoryEntry, entry, history, is_model, thousands};
 use crate::{LineageError, version, version_names};
 
 /// A node of the lineage graph.
@@ -218,24 +218,6 @@ impl Graph {
         }
         out
     }
-
-    /// An SVG picture: version-centric graphs laid out by cairn (a column of versions,
-    /// oldest at the top, 1,200 px wide whatever their number); `--full` graphs by
-    /// `layout-rs`.
-    pub fn to_svg(&self) -> Result<String, LineageError> {
-        if self.view == VERSIONS {
-            return Ok(crate::picture::svg(self));
-        }
-        let dot = self.to_dot();
-        let mut parser = layout::gv::DotParser::new(&dot);
-        let ast = parser.process().map_err(LineageError::Graph)?;
-        let mut builder = layout::gv::GraphBuilder::new();
-        builder.visit_graph(&ast);
-        let mut visual = builder.get();
-        let mut svg = layout::backends::svg::SVGWriter::new();
-        visual.do_it(false, false, false, &mut svg);
-        Ok(svg.finalize())
-    }
 }
 
 /// The view of version-centric graphs.
@@ -373,19 +355,6 @@ fn versions_graph(store: &Store, entries: &[HistoryEntry]) -> Result<Graph, Line
     Ok(g)
 }
 
-/// 20150 → `20,150`.
-pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn additions_label(file: &cairn_report::AddedFile) -> String {
     format!(
         "{}\n{} rows: {}\nsources: {}",
@@ -445,7 +414,7 @@ fn version_facts(
         && let Some(object) = cause.object
     {
         badges.push(Badge {
-            kind: cause.kind.clone(),
+            kind: cause.kind.to_string(),
             label: format!("caused by {} {}", cause.kind, object.short()),
             object: object.to_hex(),
         });
@@ -570,7 +539,7 @@ fn full_graph(
         {
             let cause_node = g.node(
                 &object,
-                &cause.kind,
+                cause.kind.as_str(),
                 format!("{} {}\n{}", cause.kind, object.short(), cause.note),
             );
             g.edge(&cause_node, &run_node, "caused");

@@ -45,7 +45,7 @@ impl GateOutcome {
 /// What a run was: a retrain, a fine-tune, or a fine-tune a red-team test asked for.
 pub fn mode_label(run: &RunManifest, recipe: &Recipe) -> String {
     match &recipe.cause {
-        Some(cause) if cause.kind == "redteam" => "red-team retrain".into(),
+        Some(cause) if cause.kind == cairn_spec::CauseKind::Redteam => "red-team retrain".into(),
         _ => run.mode.to_string(),
     }
 }
@@ -77,7 +77,7 @@ impl BaseRows {
             "{} file{}, {} rows",
             self.files,
             if self.files == 1 { "" } else { "s" },
-            crate::graph::thousands(self.rows)
+            thousands(self.rows)
         )
     }
 }
@@ -359,46 +359,15 @@ pub fn is_model(store: &Store, reference: &str) -> Result<bool, LineageError> {
         .any(|(name, _)| name.is_immutable() && name.path() == reference))
 }
 
-/// `cairn report <model> --html`: the model's history page. `link` names the file of a
-/// run's own report, relative to the page, where there is one.
-pub fn history_html(
-    store: &Store,
-    model: &str,
-    link: &dyn Fn(&HistoryEntry) -> Option<String>,
-) -> Result<String, LineageError> {
-    let history = history(store, model)?;
-    let lineage_svg = crate::graph(store, model, false)?.to_svg()?;
-    let versions = history
-        .entries
-        .iter()
-        .map(|e| cairn_report::HistoryVersion {
-            version: e.version.clone(),
-            anchor: e.anchor(),
-            link: link(e),
-            started: e.started.clone(),
-            mode: e.mode.clone(),
-            parent: e.parent.clone(),
-            backend: e.backend.clone(),
-            gate: e.gate.as_str().into(),
-            gate_counts: e.gate_line.as_ref().map(|g| cairn_report::GateCounts {
-                baseline: g.baseline.clone(),
-                rule: g.rule.clone(),
-                regressions: g.regressions,
-                improvements: g.improvements,
-                examples: g.examples,
-            }),
-            metrics: e.metrics.clone(),
-            family_recall: e.family_recall.clone(),
-            base: e.base.as_ref().map(BaseRows::describe),
-            additions: e.additions.iter().map(|a| a.file.clone()).collect(),
-            changes: e.recipe.changes.clone(),
-            backends: e.backends.clone(),
-            redteam: e.redteam.iter().map(|t| t.line.clone()).collect(),
-        })
-        .collect();
-    Ok(cairn_report::history_html(&cairn_report::HistoryInput {
-        model: history.model,
-        versions,
-        lineage_svg,
-    })?)
+/// 20150 → `20,150`.
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -12,6 +12,7 @@
 
 mod graph;
 mod history;
+mod page;
 mod picture;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,9 +25,10 @@ use serde_json::Value;
 
 pub use graph::{Badge, Edge, Graph, Node, VersionFacts, graph};
 pub use history::{
-    BaseRows, FileRows, GateOutcome, History, HistoryEntry, RedteamRate, history, history_html,
-    is_model, mode_label,
+    BaseRows, FileRows, GateOutcome, History, HistoryEntry, RedteamRate, history, is_model,
+    mode_label,
 };
+pub use page::history_html;
 
 /// Why lineage could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -8,11 +8,33 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
+use crate::LineageError;
+use crate::graph::VERSIONS;
 use crate::graph::{
     ADDITIONS_FILL, ADDITIONS_STROKE, BASE_FILL, BASE_STROKE, Badge, Graph, Node, figure,
     gate_colours,
 };
 use crate::history::GateOutcome;
+
+impl Graph {
+    /// An SVG picture: version-centric graphs laid out by cairn (a column of versions,
+    /// oldest at the top, 1,200 px wide whatever their number); `--full` graphs by
+    /// `layout-rs`.
+    pub fn to_svg(&self) -> Result<String, LineageError> {
+        if self.view == VERSIONS {
+            return Ok(svg(self));
+        }
+        let dot = self.to_dot();
+        let mut parser = layout::gv::DotParser::new(&dot);
+        let ast = parser.process().map_err(LineageError::Graph)?;
+        let mut builder = layout::gv::GraphBuilder::new();
+        builder.visit_graph(&ast);
+        let mut visual = builder.get();
+        let mut svg = layout::backends::svg::SVGWriter::new();
+        visual.do_it(false, false, false, &mut svg);
+        Ok(svg.finalize())
+    }
+}
 
 /// The picture's width.
 pub const WIDTH: f64 = 1200.0;

@@ -4,8 +4,14 @@
 //! never NaN, so a metric can always be stored, compared and printed. Training evaluation
 //! (`cairn-model`) and the regression report (`cairn-report`) both count into a
 //! [`Confusion`] and read their numbers from it; this crate depends on nothing else.
+//! [`Verdict`] is what a detector says of one text, wherever it says it (scan, eval,
+//! red-team, the server).
+
+mod verdict;
 
 use serde::{Deserialize, Serialize};
+
+pub use verdict::Verdict;
 
 /// `num / den`, or 0.0 when `den` is 0.
 pub fn ratio(num: u64, den: u64) -> f64 {
@@ -45,6 +51,14 @@ impl Confusion {
         c
     }
 
+    /// Adds another count (of another window, version or shard) to this one.
+    pub fn merge(&mut self, other: &Confusion) {
+        self.true_positives += other.true_positives;
+        self.false_positives += other.false_positives;
+        self.true_negatives += other.true_negatives;
+        self.false_negatives += other.false_negatives;
+    }
+
     pub fn examples(&self) -> u64 {
         self.true_positives + self.false_positives + self.true_negatives + self.false_negatives
     }
@@ -80,6 +94,26 @@ impl Confusion {
             fpr: ratio(fp, fp + tn),
             fnr: ratio(fn_, fn_ + tp),
         }
+    }
+}
+
+impl std::ops::AddAssign for Confusion {
+    fn add_assign(&mut self, other: Confusion) {
+        self.merge(&other);
+    }
+}
+
+impl std::ops::Add for Confusion {
+    type Output = Confusion;
+    fn add(mut self, other: Confusion) -> Confusion {
+        self.merge(&other);
+        self
+    }
+}
+
+impl std::iter::Sum for Confusion {
+    fn sum<I: Iterator<Item = Confusion>>(iter: I) -> Confusion {
+        iter.fold(Confusion::default(), |a, b| a + b)
     }
 }
 

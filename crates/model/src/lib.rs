@@ -26,8 +26,10 @@
 pub mod arch;
 mod backend;
 pub mod hashing;
+mod layers;
 mod metrics;
 mod net;
+mod tensor;
 mod weights;
 
 use std::collections::BTreeMap;
@@ -41,9 +43,10 @@ pub use metrics::{evaluate, evaluate_at};
 
 /// `(name, shape, row-major f32 values)` of one parameter, as returned by [`tensors`].
 pub type NamedParameter = (String, Vec<usize>, Vec<f32>);
+pub use tensor::NamedTensor;
 /// How far two sets of weights of one model are apart ([`weights::deviation`]).
 pub use weights::deviation as weight_deviation;
-pub use weights::{NamedTensor, safetensors, tensors};
+pub use weights::{safetensors, tensors};
 
 /// Encoder architecture: a registered [`arch::ArchitectureDef`] and its sizes.
 ///

@@ -8,9 +8,14 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::arch::{Arch, Init, default_init};
-use crate::weights::NamedTensor;
-use crate::{Encoded, HeadWeights, ModelConfig, ModelError, Prediction, TrainConfig};
+use std::sync::mpsc::Sender;
+
+use crate::arch::{Arch, ArchitectureDef, Features, GraphSink, Init, Start, default_init};
+use crate::tensor::NamedTensor;
+use crate::{
+    Backend, Encoded, HeadWeights, ModelConfig, ModelError, Prediction, Progress, TrainConfig,
+    Trained,
+};
 
 /// Encoder + four heads. The encoder's parameters are named after the architecture
 /// (`bag.embedding`, not `encoder.embedding`): see [`param_path`].
@@ -137,44 +142,6 @@ impl<E: Module + ModuleDisplay> Net<E> {
             context: self.context.forward(rep),
         }
     }
-}
-
-/// Lazy placeholder; its value is always replaced by [`Setter`] before use.
-pub(crate) fn placeholder<const D: usize>(shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
-    Param::uninitialized(
-        ParamId::from(0),
-        move |device: &Device, _| Tensor::<D>::zeros(shape, device),
-        device.clone(),
-        true,
-        shape.into(),
-    )
-}
-
-/// Inverted dropout with a mask drawn from `rng` (no-op when `rng` is `None` or `p` is 0).
-pub(crate) fn apply_dropout<const D: usize>(
-    x: Tensor<D>,
-    p: f64,
-    rng: Option<&mut ChaCha8Rng>,
-    device: &Device,
-) -> Tensor<D> {
-    let Some(rng) = rng else { return x };
-    if p <= 0.0 {
-        return x;
-    }
-    let shape = x.dims();
-    let n: usize = shape.iter().product();
-    let keep = 1.0 - p;
-    let scale = (1.0 / keep) as f32;
-    let mask: Vec<f32> = (0..n)
-        .map(|_| {
-            if rng.random::<f64>() < keep {
-                scale
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    x * Tensor::<D>::from_data(TensorData::new(mask, shape), device)
 }
 
 /// Replaces every float parameter, in traversal order, with a value from the [`Source`] and
@@ -402,4 +369,102 @@ pub fn to_predictions(out: Outputs) -> Result<Vec<Prediction>, ModelError> {
     Ok(Prediction::from_batch(
         &binary, &family, &severity, &context,
     ))
+}
+
+/// Every architecture's object-safe view: its loops run on `Net<A::Encoder>`.
+impl<A: Arch> ArchitectureDef for A {
+    fn name(&self) -> &'static str {
+        Arch::name(self)
+    }
+    fn sizes(&self) -> &'static [(&'static str, u64)] {
+        Arch::sizes(self)
+    }
+    fn check(&self, size: &dyn Fn(&str) -> u64) -> Result<(), (&'static str, String)> {
+        Arch::check(self, size)
+    }
+    fn validate(&self, model: &ModelConfig) -> Result<(), String> {
+        Arch::validate(self, model)
+    }
+    fn check_ids(&self, model: &ModelConfig, ids: &[u32]) -> Result<(), String> {
+        Arch::check_ids(self, model, ids)
+    }
+    fn rep_dim(&self, model: &ModelConfig) -> usize {
+        Arch::rep_dim(self, model)
+    }
+    fn encoder_parameters(&self, model: &ModelConfig) -> usize {
+        Arch::encoder_parameters(self, model)
+    }
+    fn layers(&self, model: &ModelConfig) -> Option<usize> {
+        Arch::layers(self, model)
+    }
+    fn is_frozen(&self, name: &str, frozen: usize) -> bool {
+        Arch::is_frozen(self, name, frozen)
+    }
+    fn takes_pretrained(&self) -> bool {
+        Arch::takes_pretrained(self)
+    }
+    fn check_pretrained_config(
+        &self,
+        size: &dyn Fn(&str) -> u64,
+        config: &[u8],
+        name: &str,
+    ) -> Result<(), String> {
+        Arch::check_pretrained_config(self, size, config, name)
+    }
+    fn pretrained(&self, model: &ModelConfig, bytes: &[u8]) -> Result<Vec<NamedTensor>, String> {
+        Arch::pretrained(self, model, bytes)
+    }
+    fn onnx(
+        &self,
+        g: &mut dyn GraphSink,
+        model: &ModelConfig,
+        ids: &str,
+        mask: &str,
+    ) -> Result<String, String> {
+        Arch::onnx(self, g, model, ids, mask)
+    }
+    fn run_training(
+        &self,
+        model: &ModelConfig,
+        cfg: &TrainConfig,
+        data: &[Encoded],
+        validation: &[Encoded],
+        start: Start<'_>,
+        frozen: Option<(usize, Option<crate::Frozen<'_>>)>,
+        progress: &Sender<Progress>,
+    ) -> Result<Trained, ModelError> {
+        crate::train_loop(self, model, cfg, data, validation, start, frozen, progress)
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn run_features(
+        &self,
+        model: &ModelConfig,
+        backend: Backend,
+        start: Start<'_>,
+        seed: u64,
+        data: &[Encoded],
+        frozen: usize,
+        batch_size: usize,
+    ) -> Result<Vec<Features>, ModelError> {
+        let device = backend.device();
+        let net = Net::build(self, model, &device, &source(start, seed))?;
+        Ok(crate::features_loop(
+            self, &net, model, data, frozen, batch_size, &device,
+        ))
+    }
+    fn run_prediction(
+        &self,
+        model: &ModelConfig,
+        backend: Backend,
+        tensors: &[NamedTensor],
+        ids: &[Vec<u32>],
+        batch_size: usize,
+    ) -> Result<Vec<Prediction>, ModelError> {
+        crate::predict_loop(self, model, backend, tensors, ids, batch_size)
+    }
+    fn run_check(&self, model: &ModelConfig, tensors: &[NamedTensor]) -> Result<(), ModelError> {
+        let device = Backend::Ndarray.device();
+        Net::build(self, model, &device, &Source::Loaded(tensors))?;
+        Ok(())
+    }
 }

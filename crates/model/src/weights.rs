@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
 use crate::net::{Net, param_path};
+pub use crate::tensor::NamedTensor;
 use crate::{Architecture, ModelConfig, ModelError, Weights};
 
 const MAGIC: &[u8; 8] = b"CAIRNW01";
@@ -41,14 +42,6 @@ impl Header {
             contexts: model.contexts,
         }
     }
-}
-
-/// One named tensor (`name` is the full parameter name, e.g. `bag.trunk.weight`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct NamedTensor {
-    pub name: String,
-    pub shape: Vec<usize>,
-    pub values: Vec<f32>,
 }
 
 /// Decoded [`Weights`].

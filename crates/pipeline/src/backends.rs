@@ -11,7 +11,8 @@ use cairn_model::Prediction;
 use cairn_spec::{BackendRow, BackendSnapshot, OPTIONAL_BACKENDS, backend_snapshot_ref};
 use cairn_store::{Expect, ObjectId, Store};
 
-use crate::{LoadedModel, PipelineError};
+use crate::error::PipelineError;
+use crate::loaded::LoadedModel;
 
 /// The ONNX Runtime row's name.
 pub const ONNX: &str = "onnx";
@@ -150,7 +151,8 @@ pub fn backend_snapshot(
                 )
                 .binary();
                 let d = cairn_onnx::deviation(&reference_predictions, &predictions);
-                let flips = crate::execute::flips(&reference_predictions, &predictions, threshold);
+                let flips =
+                    crate::stages::export::flips(&reference_predictions, &predictions, threshold);
                 BackendRow {
                     backend,
                     available: true,

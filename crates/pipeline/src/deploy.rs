@@ -39,8 +39,10 @@ use cairn_spec::{Deployment, Recipe, deployment_ref};
 use cairn_store::{Expect, ObjectId, RefName, Store};
 use serde::{Deserialize, Serialize};
 
-use crate::PipelineError;
-use crate::register::{load_run, metadata_json, now_rfc3339};
+use crate::error::PipelineError;
+use crate::event::now_rfc3339;
+use crate::loaded::LoadedModel;
+use crate::versions::{load_run, metadata_json};
 
 /// The files of a production folder.
 pub const DEPLOYED_FILES: [&str; 3] = ["model.onnx", "tokenizer.json", "metadata.json"];
@@ -83,13 +85,29 @@ struct Journal {
 
 /// `cairn export <ref> --onnx <file>`: the stored export, written atomically.
 pub fn export_onnx(store: &Store, reference: &str, out: &Path) -> Result<PathBuf, PipelineError> {
-    let bytes = crate::LoadedModel::load(store, reference)?.onnx()?;
+    let bytes = LoadedModel::load(store, reference)?.onnx()?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
     }
     cairn_store::write_atomic(out, |w| w.write_all(&bytes))
         .map_err(|e| PipelineError::io(out, e))?;
     Ok(out.to_path_buf())
+}
+
+/// `cairn export <ref> --safetensors <dir>`: the version's weights as
+/// `<dir>/model.safetensors`, written atomically.
+pub fn export_safetensors(
+    store: &Store,
+    reference: &str,
+    dir: &Path,
+) -> Result<PathBuf, PipelineError> {
+    let model = LoadedModel::load(store, reference)?;
+    let bytes = cairn_model::safetensors(&model.config, model.weights()?)?;
+    std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
+    let path = dir.join("model.safetensors");
+    cairn_store::write_atomic(&path, |w| w.write_all(&bytes))
+        .map_err(|e| PipelineError::io(&path, e))?;
+    Ok(path)
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PipelineError + '_ {
@@ -278,7 +296,7 @@ fn adopt(target: &Path) -> Result<(), PipelineError> {
     for f in DEPLOYED_FILES {
         if !is_link(target, f) {
             switch_link(&target.join(f), &Path::new(CURRENT).join(f))?;
-            crate::pause_point("deploy-adopt");
+            crate::event::pause_point("deploy-adopt");
         }
     }
     sync_dir(target)
@@ -391,10 +409,10 @@ fn switch(
     let text = serde_json::to_vec(&journal)
         .map_err(|e| PipelineError::io(&journal_path, std::io::Error::other(e)))?;
     cairn_store::write_atomic(&journal_path, |w| w.write_all(&text)).map_err(io(&journal_path))?;
-    crate::pause_point("deploy-switch");
+    crate::event::pause_point("deploy-switch");
     switch_link(&target.join(CURRENT), Path::new(release))?;
     sync_dir(target)?;
-    crate::pause_point("deploy-ref");
+    crate::event::pause_point("deploy-ref");
     let expect = Expect::current(before);
     store.set_ref(&reference, id, expect)?;
     std::fs::remove_file(&journal_path).map_err(io(&journal_path))?;

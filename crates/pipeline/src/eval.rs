@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use cairn_data::{DatasetRow, DatasetSource, Taxonomy};
+use cairn_metrics::Verdict;
 use cairn_metrics::{Binary, Confusion, recall_at_fpr, roc_auc};
-use cairn_model::Prediction;
 use cairn_store::Store;
 use serde::Serialize;
 
-use crate::{LoadedModel, PipelineError};
+use crate::error::PipelineError;
+use crate::loaded::LoadedModel;
 
 /// How `cairn eval --by` groups the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,17 +41,16 @@ pub struct EvalMetrics {
 }
 
 impl EvalMetrics {
-    fn of(rows: &[&DatasetRow], predictions: &[&Prediction], threshold: Option<f64>) -> Self {
-        let at = threshold.map(|t| t as f32);
+    fn of(rows: &[&DatasetRow], verdicts: &[&Verdict], threshold: Option<f64>) -> Self {
         let confusion = Confusion::of(
             rows.iter()
-                .zip(predictions)
-                .map(|(r, p)| (r.example.label == 1, p.is_attack_at(at))),
+                .zip(verdicts)
+                .map(|(r, v)| (r.example.label == 1, v.threat)),
         );
         let scored: Vec<(f64, bool)> = rows
             .iter()
-            .zip(predictions)
-            .map(|(r, p)| (f64::from(p.attack_probability()), r.example.label == 1))
+            .zip(verdicts)
+            .map(|(r, v)| (v.score(), r.example.label == 1))
             .collect();
         EvalMetrics {
             examples: confusion.examples(),
@@ -162,6 +162,13 @@ fn eval_from(
             (name.to_string(), rows)
         }
     };
+    // All-zero metrics of nothing would pass an automated FPR check: nothing is no answer.
+    if rows.is_empty() {
+        return Err(PipelineError::Invalid {
+            field: format!("--data {data_name}"),
+            problem: "it holds no rows: give a labelled set with at least one row".into(),
+        });
+    }
     let key = |r: &DatasetRow| match by {
         Some(GroupBy::Family) => r.example.family.clone(),
         Some(GroupBy::Source) => r.example.source.clone(),
@@ -169,12 +176,12 @@ fn eval_from(
     };
     let mut versions = Vec::new();
     for model in &models {
-        let predictions = model.predict(&rows)?;
+        let verdicts = model.verdicts(&model.predict(&rows)?);
         let all_rows: Vec<&DatasetRow> = rows.iter().collect();
-        let all_predictions: Vec<&Prediction> = predictions.iter().collect();
-        let mut groups: BTreeMap<String, (Vec<&DatasetRow>, Vec<&Prediction>)> = BTreeMap::new();
+        let all_verdicts: Vec<&Verdict> = verdicts.iter().collect();
+        let mut groups: BTreeMap<String, (Vec<&DatasetRow>, Vec<&Verdict>)> = BTreeMap::new();
         if by.is_some() {
-            for (r, p) in rows.iter().zip(&predictions) {
+            for (r, p) in rows.iter().zip(&verdicts) {
                 let g = groups.entry(key(r)).or_default();
                 g.0.push(r);
                 g.1.push(p);
@@ -183,7 +190,7 @@ fn eval_from(
         versions.push(VersionEval {
             version: model.version.clone(),
             run: model.run_id.to_hex(),
-            overall: EvalMetrics::of(&all_rows, &all_predictions, model.run.threshold),
+            overall: EvalMetrics::of(&all_rows, &all_verdicts, model.run.threshold),
             groups: groups
                 .into_iter()
                 .map(|(group, (r, p))| GroupMetrics {

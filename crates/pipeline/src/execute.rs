@@ -2,13 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use cairn_data::{DatasetRow, Taxonomy, ValidateOptions};
-use cairn_model::{Architecture, Backend, Metrics, ModelConfig, Prediction, Weights};
-use cairn_spec::{EpochRecord, Mode, NamedObject, Recipe, RunManifest};
+use cairn_data::DatasetRow;
+use cairn_model::{Metrics, ModelConfig, Prediction, Weights};
+use cairn_spec::{EpochRecord, Mode, Recipe, RunManifest};
 use cairn_store::{ObjectId, Store};
 
+use crate::config::{check_fits, check_pretrained_config, model_config, taxonomy_of};
+use crate::error::PipelineError;
+use crate::event::Event;
 use crate::stages::{data, export, tokenizer, train};
-use crate::{Event, PipelineError};
 
 /// What executing a recipe produced.
 #[derive(Debug, Clone)]
@@ -42,112 +44,6 @@ pub struct Executed {
     pub features: Vec<ObjectId>,
 }
 
-/// The model configuration a recipe asks for.
-pub(crate) fn model_config(
-    recipe: &Recipe,
-    vocab_size: usize,
-    taxonomy: &Taxonomy,
-) -> Result<ModelConfig, PipelineError> {
-    let sizes: Vec<(&str, usize)> = recipe
-        .model
-        .sizes
-        .iter()
-        .map(|(k, v)| (k.as_str(), *v as usize))
-        .collect();
-    Ok(ModelConfig {
-        architecture: Architecture::new(&recipe.model.architecture, &sizes)?,
-        vocab_size,
-        max_length: recipe.tokenizer.max_length as usize,
-        families: taxonomy.families.len(),
-        contexts: taxonomy.contexts.len(),
-        dropout: recipe.model.dropout,
-    })
-}
-
-/// Bytes per parameter while training: the weights, their gradients and Adam's two
-/// moments, 4 bytes each.
-const TRAINING_BYTES_PER_PARAMETER: u64 = 16;
-
-/// Memory this machine can give a run now (`MemAvailable`), when the system says.
-fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// Refuses, before any data work, a model too big to train on this machine: its parameter
-/// count (from the sizes, the tokenizer's vocabulary size and the taxonomy) times the bytes
-/// training keeps per parameter, against the memory available. `Err((key, message))` names
-/// the largest `[model]` size.
-pub(crate) fn check_fits(recipe: &Recipe, taxonomy: &Taxonomy) -> Result<(), (String, String)> {
-    let largest = recipe
-        .model
-        .sizes
-        .iter()
-        .max_by_key(|(_, v)| **v)
-        .map(|(k, _)| k.clone())
-        .unwrap_or_else(|| "architecture".into());
-    let model = model_config(recipe, recipe.tokenizer.vocab_size as usize, taxonomy)
-        .map_err(|e| (largest.clone(), e.to_string()))?;
-    let parameters = cairn_model::parameter_count(&model) as u64;
-    let needed = parameters.saturating_mul(TRAINING_BYTES_PER_PARAMETER);
-    let Some(available) = available_memory() else {
-        return Ok(());
-    };
-    if needed <= available {
-        return Ok(());
-    }
-    let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
-    Err((
-        largest,
-        format!(
-            "the model has {parameters} parameters and needs at least {:.1} GiB to train ({TRAINING_BYTES_PER_PARAMETER} bytes each for weights, gradients and optimizer state); this machine has {:.1} GiB available (lower the [model] sizes)",
-            gib(needed),
-            gib(available)
-        ),
-    ))
-}
-
-/// What a backend promises a re-run on the same backend, device and thread count: burn's
-/// ndarray backend (fixed reduction order, seeded) repeats bit for bit.
-pub(crate) fn reproducibility(backend: Backend) -> cairn_spec::Reproducibility {
-    match backend.tolerance() {
-        None => cairn_spec::Reproducibility::Bitwise,
-        Some(max_abs_deviation) => {
-            cairn_spec::Reproducibility::WithinTolerance { max_abs_deviation }
-        }
-    }
-}
-
-/// Examples whose attack / benign decision differs between two prediction lists, at a run's
-/// operating point (`None`: P(attack) > 0.5).
-pub(crate) fn flips(a: &[Prediction], b: &[Prediction], threshold: Option<f64>) -> u64 {
-    let at = threshold.map(|t| t as f32);
-    a.iter()
-        .zip(b)
-        .filter(|(x, y)| x.is_attack_at(at) != y.is_attack_at(at))
-        .count() as u64
-}
-
-/// What the backend's device is, in the spec's terms.
-pub(crate) fn hardware(backend: Backend) -> cairn_spec::Hardware {
-    let h = backend.hardware();
-    cairn_spec::Hardware {
-        name: h.name,
-        detail: h.detail,
-    }
-}
-
-/// The backend and device a recipe trains on: `[train] backend` on the environment's
-/// device (which resolving the recipe spelled canonically).
-pub(crate) fn backend(recipe: &Recipe) -> Result<Backend, PipelineError> {
-    Ok(Backend::select(
-        &recipe.train.backend,
-        Some(&recipe.environment.device),
-    )?)
-}
-
 /// The headline numbers kept in the run manifest.
 pub(crate) fn headline(m: &Metrics) -> BTreeMap<String, f64> {
     [
@@ -166,21 +62,6 @@ pub(crate) fn headline(m: &Metrics) -> BTreeMap<String, f64> {
     .collect()
 }
 
-/// Test rows of a recipe, validated against its taxonomy.
-pub(crate) fn test_rows(
-    store: &Store,
-    test: &NamedObject,
-    taxonomy: &Taxonomy,
-    max_chars: u64,
-) -> Result<Vec<DatasetRow>, PipelineError> {
-    let inputs = [data::input(store, test)?];
-    let options = ValidateOptions {
-        max_text_chars: max_chars as usize,
-        ..ValidateOptions::default()
-    };
-    Ok(cairn_data::validated_rows(&inputs, taxonomy, &options)?)
-}
-
 /// Runs every stage of a recipe from the store. `recipe_id` is the id the recipe is stored
 /// under (the ONNX export names it).
 pub fn execute(
@@ -193,7 +74,7 @@ pub fn execute(
         // Fail before training when ONNX Runtime cannot be loaded.
         cairn_onnx::runtime_name()?;
     }
-    let taxonomy = crate::loaded::taxonomy_of(store, recipe)?;
+    let taxonomy = taxonomy_of(store, recipe)?;
     check_fits(recipe, &taxonomy).map_err(|(key, problem)| PipelineError::Invalid {
         field: format!("[model] {key}"),
         problem,
@@ -231,7 +112,7 @@ pub fn execute(
     )?;
 
     events(Event::Stage(
-        crate::Stage::Encode,
+        crate::event::Stage::Encode,
         format!(
             "{} train, {} validation, {} test rows",
             data.merged.train.len(),
@@ -397,68 +278,13 @@ fn operating_point(
     };
     let threshold = f64::from(threshold);
     events(Event::Stage(
-        crate::Stage::Evaluate,
+        crate::event::Stage::Evaluate,
         format!(
             "operating point {threshold:.6}: at most {allowed} of {} validation benign rows flagged (target FPR {target})",
             benign.len()
         ),
     ));
     Ok(Some(threshold))
-}
-
-/// A pretrained encoder's `config.json` must describe the model the experiment's sizes
-/// build: each difference is named with the key to write.
-pub(crate) fn check_pretrained_config(
-    architecture: &str,
-    sizes: &BTreeMap<String, u64>,
-    bytes: &[u8],
-    name: &str,
-) -> Result<(), String> {
-    if architecture != "bert" {
-        return Err(format!(
-            "the {architecture} architecture takes no pretrained encoder (use architecture = \"bert\")"
-        ));
-    }
-    let config: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("{name} is not JSON: {e}"))?;
-    let get = |key: &str| config.get(key).and_then(serde_json::Value::as_f64);
-    if let Some(act) = config.get("hidden_act").and_then(|v| v.as_str())
-        && act != "gelu"
-    {
-        return Err(format!(
-            "{name}: hidden_act is `{act}`; cairn's bert uses the exact (erf) `gelu`"
-        ));
-    }
-    for (json_key, size) in [
-        ("hidden_size", "hidden"),
-        ("num_hidden_layers", "layers"),
-        ("num_attention_heads", "heads"),
-        ("intermediate_size", "intermediate"),
-        ("max_position_embeddings", "max_position"),
-        ("type_vocab_size", "type_vocab"),
-    ] {
-        let want = sizes.get(size).copied().unwrap_or(0);
-        match get(json_key) {
-            Some(v) if v as u64 == want => {}
-            Some(v) => {
-                return Err(format!(
-                    "{name} has {json_key} = {v}, the experiment has {size} = {want}: write `{size} = {v}` in [model]"
-                ));
-            }
-            None => return Err(format!("{name} has no `{json_key}`")),
-        }
-    }
-    if let Some(eps) = get("layer_norm_eps") {
-        let exponent = sizes.get("eps_exponent").copied().unwrap_or(0);
-        let ours = 10f64.powi(-(exponent as i32));
-        if ((eps - ours) / eps).abs() > 1e-6 {
-            return Err(format!(
-                "{name} has layer_norm_eps = {eps}, the experiment has eps_exponent = {exponent}: write `eps_exponent = {}`",
-                (-eps.log10()).round()
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Fine-tuning needs the parent's architecture, sizes, vocabularies and tokenizer settings.

@@ -4,12 +4,14 @@
 
 use cairn_data::{DatasetRow, Taxonomy};
 use cairn_model::{ModelConfig, Prediction, TrainConfig, Weights};
-use cairn_report::{Outcome, Report, Thresholds, Verdict};
+use cairn_report::{Outcome, Report, Scored, Thresholds};
 use cairn_spec::{Recipe, RunManifest};
 use cairn_store::{ObjectId, Store, canonical};
 use cairn_tokenize::CairnTokenizer;
 
-use crate::{Event, LoadedModel, PipelineError, Stage};
+use crate::error::PipelineError;
+use crate::event::{Event, Stage};
+use crate::loaded::LoadedModel;
 
 /// The model a run just trained.
 pub(crate) struct Candidate<'a> {
@@ -38,7 +40,8 @@ pub(crate) fn gate(
     let mut after = test_predictions.to_vec();
     let mut gate_ids = test_ids.to_vec();
     for set in &recipe.regression.extra_sets {
-        let extra = crate::execute::test_rows(store, set, taxonomy, recipe.data.max_text_chars)?;
+        let extra =
+            crate::stages::data::test_rows(store, set, taxonomy, recipe.data.max_text_chars)?;
         let texts: Vec<&str> = extra.iter().map(|r| r.example.text.as_str()).collect();
         let ids = candidate.tokenizer.encode_all(&texts)?;
         gate_ids.extend(ids.iter().cloned());
@@ -99,9 +102,9 @@ pub(crate) fn gate(
     ))
 }
 
-pub(crate) fn verdict(p: &Prediction, threshold: Option<f64>) -> Verdict {
+pub(crate) fn scored(p: &Prediction, threshold: Option<f64>) -> Scored {
     // Scores are rounded so the stored report does not depend on the last bits of a float.
-    Verdict {
+    Scored {
         attack: p.is_attack_at(threshold.map(|t| t as f32)),
         score: (f64::from(p.attack_probability()) * 1e6).round() / 1e6,
     }
@@ -120,8 +123,8 @@ pub(crate) fn outcomes(
             label: r.example.label,
             family: r.example.family.clone(),
             source: r.example.source.clone(),
-            baseline: verdict(b, baseline_threshold),
-            candidate: verdict(c, candidate_threshold),
+            baseline: scored(b, baseline_threshold),
+            candidate: scored(c, candidate_threshold),
         })
         .collect()
 }

@@ -4,13 +4,16 @@
 use std::sync::OnceLock;
 
 use cairn_data::{DatasetRow, Taxonomy};
+use cairn_metrics::Verdict;
 use cairn_model::{Backend, ModelConfig, Prediction, Weights};
 use cairn_spec::{Recipe, RunManifest};
 use cairn_store::{ObjectId, Store};
 use cairn_tokenize::CairnTokenizer;
 
-use crate::PipelineError;
-use crate::execute::{backend, model_config};
+use crate::config::{backend, model_config, taxonomy_of};
+use crate::error::PipelineError;
+use crate::stages::data::test_rows;
+use crate::versions::load_run;
 
 /// A run's model as the store holds it: recipe, taxonomy, tokenizer and model configuration,
 /// with the weights read (and hash-checked) on first use, so a caller that only needs the
@@ -33,19 +36,44 @@ pub struct LoadedModel<'s> {
     weights: OnceLock<Weights>,
 }
 
-/// A recipe's taxonomy object, parsed.
-pub(crate) fn taxonomy_of(store: &Store, recipe: &Recipe) -> Result<Taxonomy, PipelineError> {
-    let bytes = store.read(&recipe.data.taxonomy.object)?;
-    Ok(Taxonomy::parse(
-        &String::from_utf8_lossy(&bytes),
-        &recipe.data.taxonomy.name,
-    )?)
+/// Verdicts of predictions at an operating point (`None`: P(attack) > 0.5), with the
+/// family and context named from the taxonomy's lists: how scan, eval and red-team read a
+/// model's outputs.
+pub(crate) fn verdicts(
+    predictions: &[Prediction],
+    threshold: Option<f32>,
+    families: &[String],
+    contexts: &[String],
+) -> Vec<Verdict> {
+    let name = |names: &[String], i: usize| names.get(i).cloned().unwrap_or_default();
+    predictions
+        .iter()
+        .map(|p| Verdict {
+            threat: p.is_attack_at(threshold),
+            probability: p.attack_probability(),
+            family: name(families, p.family()),
+            severity: p.severity,
+            context: name(contexts, p.context()),
+            latency_ms: None,
+            version: None,
+        })
+        .collect()
 }
 
 impl<'s> LoadedModel<'s> {
+    /// [`verdicts`] of this version's predictions, at its operating point.
+    pub fn verdicts(&self, predictions: &[Prediction]) -> Vec<Verdict> {
+        verdicts(
+            predictions,
+            self.run.threshold.map(|t| t as f32),
+            &self.taxonomy.families,
+            &self.taxonomy.contexts,
+        )
+    }
+
     /// The model a version name (`name@version`, `name/latest`) points to.
     pub fn load(store: &'s Store, reference: &str) -> Result<Self, PipelineError> {
-        let (_, run_id, run) = crate::register::load_run(store, reference)?;
+        let (_, run_id, run) = load_run(store, reference)?;
         Self::of_run(store, run_id, run)
     }
 
@@ -107,7 +135,7 @@ impl<'s> LoadedModel<'s> {
 
     /// The version's test set (as its recipe names it) and its texts tokenized.
     pub fn test_set(&self) -> Result<(Vec<DatasetRow>, Vec<Vec<u32>>), PipelineError> {
-        let rows = crate::execute::test_rows(
+        let rows = test_rows(
             self.store,
             &self.recipe.data.test,
             &self.taxonomy,

@@ -9,7 +9,12 @@ use cairn_redteam::{Category, RedteamResult, Suite};
 use cairn_store::{Expect, ObjectId, RefName, Store};
 use serde::Serialize;
 
-use crate::{LoadedModel, PipelineError, Scanner};
+use crate::error::PipelineError;
+use crate::event::now_rfc3339;
+use crate::loaded::LoadedModel;
+use crate::run::{RunOptions, RunStatus, run_recipe};
+use crate::scan::Scanner;
+use crate::versions::load_run;
 
 /// Where red-team results are named.
 pub const REDTEAM_REF_PREFIX: &str = "redteam/results/";
@@ -89,7 +94,7 @@ fn resolve_models(store: &Store, scope: &ModelScope) -> Result<Vec<String>, Pipe
     }
     let mut out: Vec<String> = Vec::new();
     for reference in given {
-        let (_, _, run) = crate::register::load_run(store, &reference)?;
+        let (_, _, run) = load_run(store, &reference)?;
         let version = format!("{}@{}", run.name, run.version);
         if !out.contains(&version) {
             out.push(version);
@@ -157,7 +162,7 @@ pub fn redteam_run(
         .put_bytes(cairn_datagen::to_jsonl(&rows).as_bytes())?
         .id;
     let body = RedteamResult {
-        started: crate::register::now_rfc3339(),
+        started: now_rfc3339(),
         suite_name: suite.name.clone(),
         suite: suite_id,
         seed,
@@ -288,11 +293,63 @@ pub struct Retrained {
     /// On the same attack set, after (absent with `dry_run` or when the run failed).
     pub detection_after: Option<f64>,
     pub failures_after: Option<u64>,
-    /// `registered`, `up-to-date`, `rejected`, `planned` or `failed`.
-    pub status: String,
+    pub status: RetrainStatus,
     /// The gate's decision (`accept` / `reject`), when it ran.
     pub gate: Option<String>,
     pub error: Option<String>,
+}
+
+/// How one model's red-team fine-tune ended; written as the words `registered`,
+/// `up-to-date`, `rejected`, `stored`, `planned` and `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetrainStatus {
+    /// `--dry-run`: the recipe was built, nothing ran.
+    Planned,
+    Registered,
+    /// The same recipe had registered the version already.
+    UpToDate,
+    /// The regression gate refused it (stored, not registered).
+    Rejected,
+    /// Accepted and stored with no ref set.
+    Stored,
+    /// It ended in an error (stored as a `retrain-failure` record).
+    Failed,
+}
+
+impl RetrainStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetrainStatus::Planned => "planned",
+            RetrainStatus::Registered => "registered",
+            RetrainStatus::UpToDate => "up-to-date",
+            RetrainStatus::Rejected => "rejected",
+            RetrainStatus::Stored => "stored",
+            RetrainStatus::Failed => "failed",
+        }
+    }
+
+    /// A new version exists for the re-test to score.
+    pub fn has_version(self) -> bool {
+        matches!(self, RetrainStatus::Registered | RetrainStatus::UpToDate)
+    }
+}
+
+impl From<RunStatus> for RetrainStatus {
+    fn from(status: RunStatus) -> Self {
+        match status {
+            RunStatus::Registered => RetrainStatus::Registered,
+            RunStatus::UpToDate => RetrainStatus::UpToDate,
+            RunStatus::Rejected => RetrainStatus::Rejected,
+            RunStatus::Stored => RetrainStatus::Stored,
+        }
+    }
+}
+
+impl std::fmt::Display for RetrainStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 /// A model left alone, and why.
@@ -383,12 +440,7 @@ fn score(
         let mut scanner = Scanner::of_model(loaded, threads)?;
         let mut verdicts = Vec::with_capacity(texts.len());
         for batch in texts.chunks(batch_size.max(1)) {
-            verdicts.extend(
-                scanner
-                    .scan(batch)?
-                    .into_iter()
-                    .map(|v| (f64::from(v.probability), v.threat)),
-            );
+            verdicts.extend(scanner.scan(batch)?);
         }
         results.push(cairn_redteam::attribute(
             suite, rows, &verdicts, threshold, &reference, run_id,
@@ -409,7 +461,6 @@ fn retrain_recipe(
     cairn_version: &str,
 ) -> Result<cairn_spec::Recipe, PipelineError> {
     let loaded = LoadedModel::load(store, &model.reference)?;
-    let mut recipe = loaded.recipe.clone();
     let failures: Vec<cairn_data::Example> = model
         .missed
         .iter()
@@ -419,64 +470,107 @@ fn retrain_recipe(
     let failures_object = store
         .put_bytes(cairn_datagen::to_jsonl(&failures).as_bytes())?
         .id;
-    let name = format!("redteam/{short}/{}-failures.jsonl", loaded.run.name);
-    recipe.data.additions = vec![cairn_spec::NamedObject {
-        size: store.size(&failures_object)?,
-        name,
-        object: failures_object,
-    }];
-    recipe.data.base_sample = Some(options.base_sample);
-    recipe.data.new_data_boost = options.boost;
-    recipe.version = next_patch(store, &loaded.run.name, &loaded.run.version)?;
-    recipe.description = format!(
-        "Red-team retrain of {} on its own {} failure(s) from suite `{}`.",
-        model.reference, model.failures, report.body.suite_name
-    );
-    recipe.changes = vec![
-        format!(
-            "{} red-team failure(s) from result {short} (weight x{} x boost {})",
-            model.failures,
-            cairn_redteam::FAILURE_WEIGHT,
-            options.boost
+    let parent = &loaded.recipe;
+    let how = cairn_spec::Derivation {
+        version: next_patch(store, &loaded.run.name, &loaded.run.version)?,
+        additions: vec![cairn_spec::NamedObject {
+            size: store.size(&failures_object)?,
+            name: format!("redteam/{short}/{}-failures.jsonl", loaded.run.name),
+            object: failures_object,
+        }],
+        description: format!(
+            "Red-team retrain of {} on its own {} failure(s) from suite `{}`.",
+            model.reference, model.failures, report.body.suite_name
         ),
-        format!(
-            "a seeded sample of {} rows of its own base data",
-            options.base_sample
-        ),
-    ];
-    recipe.model.parent = Some(cairn_spec::VersionRef {
+        changes: vec![
+            format!(
+                "{} red-team failure(s) from result {short} (weight x{} x boost {})",
+                model.failures,
+                cairn_redteam::FAILURE_WEIGHT,
+                options.boost
+            ),
+            format!(
+                "a seeded sample of {} rows of its own base data",
+                options.base_sample
+            ),
+        ],
+        cause: cairn_spec::Cause {
+            kind: cairn_spec::CauseKind::Redteam,
+            object: Some(report.result),
+            note: format!(
+                "{} failure(s) of {} on suite `{}`",
+                model.failures, model.reference, report.body.suite_name
+            ),
+        },
+        overrides: cairn_spec::Overrides {
+            base_sample: Some(options.base_sample),
+            new_data_boost: Some(options.boost),
+            epochs: Some(
+                options
+                    .epochs
+                    .unwrap_or_else(|| parent.train.epochs.div_ceil(4).max(1)),
+            ),
+            learning_rate: Some(
+                options
+                    .learning_rate
+                    .unwrap_or(parent.train.learning_rate / 4.0),
+            ),
+            // The parent's operating point is kept: a few hundred rows cannot choose a
+            // better one.
+            evaluate: Some(cairn_spec::EvaluateSection {
+                target_fpr: None,
+                threshold: loaded.run.threshold,
+            }),
+        },
+    };
+    let parent_ref = cairn_spec::VersionRef {
         name: model.reference.clone(),
         run: loaded.run_id,
-    });
-    recipe.regression.baseline = None;
-    recipe.train.epochs = options
-        .epochs
-        .unwrap_or_else(|| recipe.train.epochs.div_ceil(4).max(1));
-    recipe.train.learning_rate = options
-        .learning_rate
-        .unwrap_or(recipe.train.learning_rate / 4.0);
-    // The parent's operating point is kept: a few hundred rows cannot choose a better one.
-    recipe.evaluate = cairn_spec::EvaluateSection {
-        target_fpr: None,
-        threshold: loaded.run.threshold,
     };
-    recipe.environment.cairn_version = cairn_version.to_string();
-    recipe.cause = Some(cairn_spec::Cause {
-        kind: "redteam".into(),
-        object: Some(report.result),
-        note: format!(
-            "{} failure(s) of {} on suite `{}`",
-            model.failures, model.reference, report.body.suite_name
-        ),
-    });
-    Ok(recipe)
+    let recipe = parent.fine_tune(parent_ref, how, cairn_version);
+    // The same retrain of the same parent on the same result is the same version: a rerun
+    // (after a crash too) finds the one registered before and is up to date, instead of
+    // publishing the same weights again as the next patch.
+    Ok(match registered_retrain(store, &recipe)? {
+        Some(version) => cairn_spec::Recipe { version, ..recipe },
+        None => recipe,
+    })
+}
+
+/// The registered version of `recipe`'s model whose recipe is `recipe` but for its version
+/// (same parent, additions, settings and cause), if there is one.
+fn registered_retrain(
+    store: &Store,
+    recipe: &cairn_spec::Recipe,
+) -> Result<Option<String>, PipelineError> {
+    for (_, _, run) in cairn_spec::registered_versions(store, &recipe.name)?
+        .into_iter()
+        .rev()
+    {
+        let manifest: cairn_spec::RunManifest = store.get_manifest(&run)?;
+        let theirs: cairn_spec::Recipe = store.get_manifest(&manifest.recipe)?;
+        if theirs.cause != recipe.cause || theirs.model.parent != recipe.model.parent {
+            continue;
+        }
+        let same = cairn_spec::Recipe {
+            version: theirs.version.clone(),
+            ..recipe.clone()
+        };
+        if same == theirs {
+            return Ok(Some(theirs.version));
+        }
+    }
+    Ok(None)
 }
 
 /// What `redteam retrain` reports while it works.
 #[derive(Debug)]
 pub enum RetrainProgress<'a> {
     /// A stage of one model's fine-tune.
-    Stage { model: &'a str, event: crate::Event },
+    Stage {
+        model: &'a str,
+        event: crate::event::Event,
+    },
     /// A fine-tune is about to run.
     Started {
         model: &'a str,
@@ -552,7 +646,7 @@ pub fn redteam_retrain(
             detection_before: model.detection_rate,
             detection_after: None,
             failures_after: None,
-            status: "planned".into(),
+            status: RetrainStatus::Planned,
             gate: None,
             error: None,
         };
@@ -569,23 +663,23 @@ pub fn redteam_retrain(
                     .first()
                     .map_or(recipe_id, |a| a.object),
                 test_id: report.result,
-                started: crate::register::now_rfc3339(),
+                started: now_rfc3339(),
             };
             events(RetrainProgress::Started {
                 model: &model.reference,
                 job: &job,
             });
             let clock = std::time::Instant::now();
-            let mut forward = |event: crate::Event| {
+            let mut forward = |event: crate::event::Event| {
                 events(RetrainProgress::Stage {
                     model: &model.reference,
                     event,
                 })
             };
-            let outcome = crate::register::run_recipe(
+            let outcome = run_recipe(
                 store,
                 &recipe,
-                crate::register::RunOptions::default(),
+                RunOptions::default(),
                 cairn_version,
                 &mut forward,
             );
@@ -600,17 +694,11 @@ pub fn redteam_retrain(
             });
             match outcome {
                 Ok(run) => {
-                    entry.status = match run.status {
-                        crate::RunStatus::Registered => "registered",
-                        crate::RunStatus::UpToDate => "up-to-date",
-                        crate::RunStatus::Rejected => "rejected",
-                        crate::RunStatus::Stored => "stored",
-                    }
-                    .into();
+                    entry.status = run.status.into();
                     entry.gate = Some(run.manifest.decision.to_string());
                 }
                 Err(e) => {
-                    entry.status = "failed".into();
+                    entry.status = RetrainStatus::Failed;
                     entry.error = Some(e.to_string());
                 }
             }
@@ -619,7 +707,7 @@ pub fn redteam_retrain(
     }
     let new_versions: Vec<String> = retrained
         .iter()
-        .filter(|r| r.status == "registered" || r.status == "up-to-date")
+        .filter(|r| r.status.has_version())
         .map(|r| r.new_ref.clone())
         .collect();
     let mut retest = None;
@@ -639,7 +727,7 @@ pub fn redteam_retrain(
             }
         }
         let body = RedteamResult {
-            started: crate::register::now_rfc3339(),
+            started: now_rfc3339(),
             models: after,
             ..report.body.clone()
         };

@@ -9,19 +9,10 @@ use cairn_store::Store;
 use cairn_tokenize::CairnTokenizer;
 use serde::Serialize;
 
-use crate::{LoadedModel, PipelineError};
+use crate::error::PipelineError;
+use crate::loaded::LoadedModel;
 
-/// The verdict on one text.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
-    pub threat: bool,
-    /// Probability of the attack class.
-    pub probability: f32,
-    pub family: String,
-    /// In `[0, 1]`.
-    pub severity: f32,
-    pub context: String,
-}
+pub use cairn_metrics::Verdict;
 
 /// A loaded version, ready to scan texts. The tokenizer and the classifier are separate
 /// so one thread can tokenize the next batch while another runs the current one.
@@ -59,17 +50,12 @@ impl Classifier {
     pub fn classify(&mut self, ids: &[Vec<u32>]) -> Result<Vec<Verdict>, PipelineError> {
         let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
         let predictions = self.model.predict(&refs)?;
-        let name = |names: &[String], i: usize| names.get(i).cloned().unwrap_or_default();
-        Ok(predictions
-            .iter()
-            .map(|p| Verdict {
-                threat: p.is_attack_at(self.threshold),
-                probability: p.attack_probability(),
-                family: name(&self.families, p.family()),
-                severity: p.severity,
-                context: name(&self.contexts, p.context()),
-            })
-            .collect())
+        Ok(crate::loaded::verdicts(
+            &predictions,
+            self.threshold,
+            &self.families,
+            &self.contexts,
+        ))
     }
 }
 

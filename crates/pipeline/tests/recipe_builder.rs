@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use cairn_pipeline::{ErrorKind, Event, RunOptions, RunStatus, Stage, run_recipe};
-use cairn_spec::{Cause, InputSource, RecipeBuilder};
+use cairn_spec::{Cause, CauseKind, InputSource, RecipeBuilder};
 use cairn_store::Store;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -26,7 +26,7 @@ fn builder(store: &Store) -> RecipeBuilder {
     b.additions = vec![InputSource::object(failures, "redteam/failures.jsonl")];
     b.test = Some(InputSource::object(test, "test.jsonl"));
     b.cause = Some(Cause {
-        kind: "redteam".into(),
+        kind: CauseKind::Redteam,
         object: Some(failures),
         note: "retrain on this model's own failures".into(),
     });

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use cairn_data::{BENIGN, Example, Taxonomy};
 use cairn_datagen::rng::Gen;
 use cairn_datagen::template::{Split, Vocab};
+use cairn_metrics::Verdict;
 use cairn_store::{Manifest, ObjectId};
 use serde::{Deserialize, Serialize};
 
@@ -290,7 +291,7 @@ impl Manifest for RetrainFailure {
 pub fn attribute(
     suite: &Suite,
     rows: &[Example],
-    verdicts: &[(f64, bool)],
+    verdicts: &[Verdict],
     threshold: f64,
     reference: &str,
     run: ObjectId,
@@ -309,7 +310,8 @@ pub fn attribute(
         false_alarms: 0,
         missed: Vec::new(),
     };
-    for (i, (row, &(score, flagged))) in rows.iter().zip(verdicts).enumerate() {
+    for (i, (row, verdict)) in rows.iter().zip(verdicts).enumerate() {
+        let (score, flagged) = (verdict.score(), verdict.threat);
         if row.label == 0 {
             result.probes += 1;
             result.false_alarms += u64::from(flagged);
@@ -403,7 +405,18 @@ values = ["one", "two", "three", "four"]
         let rows = generate(&suite, 7, None).expect("gen");
         // Miss the first jailbreak and the first encoding row; flag one probe.
         let scores = [0.1, 0.9, 0.9, 0.2, 0.9, 0.8, 0.1];
-        let verdicts: Vec<(f64, bool)> = scores.iter().map(|&s| (s, s >= 0.5)).collect();
+        let verdicts: Vec<Verdict> = scores
+            .iter()
+            .map(|&s: &f32| Verdict {
+                threat: s >= 0.5,
+                probability: s,
+                family: String::new(),
+                severity: 0.0,
+                context: String::new(),
+                latency_ms: None,
+                version: None,
+            })
+            .collect();
         let r = attribute(
             &suite,
             &rows,

@@ -76,6 +76,14 @@ pub enum RemoteError {
     UnknownRef(String),
     #[error("`{name}` is not a ref of remote `{remote}`")]
     UnknownRemoteRef { remote: String, name: String },
+    /// A ref on the remote that holds another version's run (forged, or set by mistake).
+    #[error(
+        "{mismatch} on `{remote}`: refused, nothing was pulled into refs (forged or mistaken: restore that ref on the remote from a trusted store)"
+    )]
+    MisnamedRef {
+        remote: String,
+        mismatch: cairn_spec::RefMismatch,
+    },
     /// A ref that holds another object on the other side.
     #[error("ref `{name}` is {theirs} on `{remote}` but {ours} here: {fix}")]
     Conflict {
@@ -565,7 +573,60 @@ pub enum Published {
 /// compare-and-swap: `If-None-Match: *`). No local ref is read or set.
 pub fn publish(local: &Store, remote: &Remote, name: &RefName, run: ObjectId) -> Result<Published> {
     send_closure(local, remote, [run])?;
-    match remote.backend().write_ref(name, &run, None)? {
+    let published = match remote.backend().write_ref(name, &run, None)? {
+        WriteRef::Written => Published::Set,
+        WriteRef::Conflict(Some(theirs)) if theirs == run => Published::Set,
+        other => return conflict_of(remote, name, run, other),
+    };
+    // `latest` is the highest registered version wherever registration happens.
+    settle_remote_latest(remote, name.path())?;
+    Ok(published)
+}
+
+/// Points the remote's `model/latest` at the run of its highest registered version, by
+/// compare-and-swap (read again when another writer moved it meanwhile).
+pub fn settle_remote_latest(remote: &Remote, model: &str) -> Result<()> {
+    let Ok(latest) = cairn_spec::latest_ref(model) else {
+        return Ok(());
+    };
+    let backend = remote.backend();
+    let prefix = format!("{model}@");
+    loop {
+        let mut highest: Option<(semver::Version, ObjectId)> = None;
+        for name in backend.ref_names()? {
+            let Some(version) = name.as_str().strip_prefix(&prefix) else {
+                continue;
+            };
+            let Ok(v) = semver::Version::parse(version) else {
+                continue;
+            };
+            if highest.as_ref().is_none_or(|(h, _)| v > *h)
+                && let Some((id, _)) = backend.read_ref(&name)?
+            {
+                highest = Some((v, id));
+            }
+        }
+        let Some((_, run)) = highest else {
+            return Ok(());
+        };
+        let current = backend.read_ref(&latest)?;
+        if current.as_ref().is_some_and(|(id, _)| *id == run) {
+            return Ok(());
+        }
+        match backend.write_ref(&latest, &run, current.as_ref().map(|(_, seen)| seen))? {
+            WriteRef::Written => return Ok(()),
+            WriteRef::Conflict(_) => continue,
+        }
+    }
+}
+
+fn conflict_of(
+    remote: &Remote,
+    name: &RefName,
+    run: ObjectId,
+    outcome: WriteRef,
+) -> Result<Published> {
+    match outcome {
         WriteRef::Written => Ok(Published::Set),
         WriteRef::Conflict(Some(theirs)) if theirs == run => Ok(Published::Set),
         WriteRef::Conflict(Some(theirs)) => Ok(Published::Taken(theirs)),
@@ -734,10 +795,26 @@ pub fn pull(local: &Store, remote: &Remote, names: &[String], force: bool) -> Re
             theirs.push((name, id));
         }
     }
-    let chosen = choose(theirs, names, |n| RemoteError::UnknownRemoteRef {
+    let all = theirs.clone();
+    let mut chosen = choose(theirs, names, |n| RemoteError::UnknownRemoteRef {
         remote: remote.name.clone(),
         name: n.to_string(),
     })?;
+    // A model's `latest` is derived here from the versions pulled (below), never copied: a
+    // remote whose `latest` lags (versions registered by workers) cannot move ours back.
+    let models: BTreeSet<String> = all
+        .iter()
+        .filter(|(n, _)| n.version().is_some())
+        .map(|(n, _)| n.path().to_string())
+        .collect();
+    let derived = |n: &RefName| {
+        n.as_str()
+            .strip_suffix("/latest")
+            .is_some_and(|m| models.contains(m))
+    };
+    let latest_of: Vec<(RefName, ObjectId)> =
+        chosen.iter().filter(|(n, _)| derived(n)).cloned().collect();
+    chosen.retain(|(n, _)| !derived(n));
     let mut unchanged = 0;
     let mut moves = Vec::new();
     let (published, movable): (Vec<_>, Vec<_>) =
@@ -762,7 +839,24 @@ pub fn pull(local: &Store, remote: &Remote, names: &[String], force: bool) -> Re
             ours => moves.push((name.clone(), *id, ours)),
         }
     }
-    let counts = fetch_closure(local, remote, chosen.iter().map(|(_, id)| *id))?;
+    let counts = fetch_closure(
+        local,
+        remote,
+        chosen.iter().chain(&latest_of).map(|(_, id)| *id),
+    )?;
+    // Every ref must hold what its name says before any is set here: a version ref a run
+    // of that name and version, a model's `latest` a run of that model.
+    // A `latest` that lags behind the remote's versions is honest (it is derived here
+    // anyway); one that holds anything else is not.
+    for (name, id) in chosen.iter().chain(&latest_of) {
+        let lie = cairn_spec::check_ref(local, name, *id, &all)?.filter(|m| !m.stale);
+        if let Some(mismatch) = lie {
+            return Err(RemoteError::MisnamedRef {
+                remote: remote.name.clone(),
+                mismatch,
+            });
+        }
+    }
     let mut report = Transfer::of(remote, counts);
     report.refs_unchanged = unchanged;
     for (name, id, ours) in moves {
@@ -773,6 +867,16 @@ pub fn pull(local: &Store, remote: &Remote, names: &[String], force: bool) -> Re
         };
         local.set_ref(&name, id, expect)?;
         report.refs_updated.push(name.to_string());
+    }
+    for (name, _) in &latest_of {
+        let model = name.path().trim_end_matches("/latest");
+        let before = local.get_ref(name)?;
+        cairn_spec::settle_latest(local, model)?;
+        if local.get_ref(name)? != before {
+            report.refs_updated.push(name.to_string());
+        } else {
+            report.refs_unchanged += 1;
+        }
     }
     Ok(report)
 }
@@ -831,6 +935,8 @@ pub fn fsck(remote: &Remote) -> Result<RemoteFsck> {
     };
     let problems = Mutex::new(Vec::new());
     let references: Mutex<BTreeMap<ObjectId, Vec<ObjectId>>> = Mutex::new(BTreeMap::new());
+    // The name and version of every run manifest, to check that refs hold what they say.
+    let runs: Mutex<BTreeMap<ObjectId, (String, String)>> = Mutex::new(BTreeMap::new());
     let bytes = AtomicU64::new(0);
     let damaged = |id: &ObjectId, problem: String| {
         if let Ok(mut p) = problems.lock() {
@@ -869,9 +975,16 @@ pub fn fsck(remote: &Remote) -> Result<RemoteFsck> {
             return Ok(());
         }
         if size as usize == head.len()
-            && let Some((_, fields)) = cairn_store::manifest::parse(&head)
+            && let Some((kind, fields)) = cairn_store::manifest::parse(&head)
             && let Ok(mut r) = references.lock()
         {
+            let text = |key: &str| fields.get(key).and_then(|v| v.as_str()).map(String::from);
+            if kind == "run"
+                && let (Some(name), Some(version)) = (text("name"), text("version"))
+                && let Ok(mut runs) = runs.lock()
+            {
+                runs.insert(*id, (name, version));
+            }
             r.insert(
                 *id,
                 cairn_store::manifest::references(&serde_json::Value::Object(fields)),
@@ -879,13 +992,18 @@ pub fn fsck(remote: &Remote) -> Result<RemoteFsck> {
         }
         Ok(())
     })?;
+    let runs = runs.into_inner().unwrap_or_default();
+    let mut targets: Vec<(RefName, ObjectId)> = Vec::new();
     let references = references.into_inner().unwrap_or_default();
     let mut problems = problems.into_inner().unwrap_or_default();
     let held: BTreeSet<ObjectId> = ids.iter().copied().collect();
     let names = backend.ref_names()?;
     for name in &names {
         let root = match backend.read_ref(name) {
-            Ok(Some((root, _))) => root,
+            Ok(Some((root, _))) => {
+                targets.push((name.clone(), root));
+                root
+            }
             Ok(None) => continue,
             Err(e) => {
                 problems.push(RemoteProblem {
@@ -911,6 +1029,21 @@ pub fn fsck(remote: &Remote) -> Result<RemoteFsck> {
                 continue;
             }
             stack.extend(references.get(&id).into_iter().flatten().copied());
+        }
+    }
+    // A ref that names a run must hold it (a lagging `latest` is not a lie).
+    for (name, root) in &targets {
+        let lie = cairn_spec::check_ref_with(name, *root, &targets, &mut |id| {
+            Ok::<_, std::convert::Infallible>(runs.get(id).cloned())
+        });
+        if let Ok(Some(m)) = lie
+            && !m.stale
+        {
+            problems.push(RemoteProblem {
+                object: Some(root.to_hex()),
+                reference: Some(name.to_string()),
+                problem: format!("{m} (forged or mistaken: restore the ref from a trusted store)"),
+            });
         }
     }
     problems.sort_by(|a, b| (&a.reference, &a.object).cmp(&(&b.reference, &b.object)));

@@ -9,6 +9,7 @@ use std::fmt::Write;
 use plotters::prelude::*;
 
 use crate::html::{HtmlError, STYLE, err, escape, legend};
+use crate::table::{Align, Cell, Table};
 
 /// A gate outcome's stroke and fill colours (`accepted`, `forced` or `rejected`): the same
 /// in the history page and the lineage picture.
@@ -288,10 +289,22 @@ pub fn history_html(input: &HistoryInput) -> Result<String, HtmlError> {
     }
     let _ = writeln!(out, "</div>");
 
-    let _ = writeln!(
-        out,
-        "<h2>Versions</h2><table><tr><th>version</th><th>started</th><th>mode</th><th>from</th><th>gate</th><th>regressions</th><th>improvements</th><th>F1</th><th>FPR</th><th>FNR</th><th>rows added</th><th>red-team detection</th><th>backends</th></tr>"
-    );
+    out.push_str("<h2>Versions</h2>");
+    let mut table = Table::new([
+        ("version", Align::Left),
+        ("started", Align::Left),
+        ("mode", Align::Left),
+        ("from", Align::Left),
+        ("gate", Align::Left),
+        ("regressions", Align::Right),
+        ("improvements", Align::Right),
+        ("F1", Align::Right),
+        ("FPR", Align::Right),
+        ("FNR", Align::Right),
+        ("rows added", Align::Right),
+        ("red-team detection", Align::Right),
+        ("backends", Align::Left),
+    ]);
     for v in versions {
         let (regressions, improvements) = match &v.gate_counts {
             Some(g) => (g.regressions.to_string(), g.improvements.to_string()),
@@ -303,24 +316,27 @@ pub fn history_html(input: &HistoryInput) -> Result<String, HtmlError> {
             .last()
             .map(|t| pct(t.detection_rate))
             .unwrap_or_else(|| "–".into());
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}<td class=\"n\">{regressions}</td><td class=\"n\">{improvements}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{added}</td><td class=\"n\">{redteam}</td><td>{}</td></tr>",
-            version_link(v),
-            escape(&v.started),
-            escape(&v.mode),
-            escape(v.parent.as_deref().unwrap_or("–")),
-            gate_cell(v),
-            figure(v.metrics.get("f1")),
-            figure(v.metrics.get("fpr")),
-            figure(v.metrics.get("fnr")),
-            match v.backends.as_slice() {
-                [] => "–".to_string(),
-                lines => escape(&lines.join(", ")),
-            },
-        );
+        let backends = match v.backends.as_slice() {
+            [] => "–".to_string(),
+            lines => escape(&lines.join(", ")),
+        };
+        table.row([
+            Cell::Text(version_link(v)),
+            Cell::Text(escape(&v.started)),
+            Cell::Text(escape(&v.mode)),
+            Cell::Text(escape(v.parent.as_deref().unwrap_or("–"))),
+            Cell::Html(gate_cell(v)),
+            Cell::Text(regressions),
+            Cell::Text(improvements),
+            Cell::Text(figure(v.metrics.get("f1"))),
+            Cell::Text(figure(v.metrics.get("fpr"))),
+            Cell::Text(figure(v.metrics.get("fnr"))),
+            Cell::Text(added.to_string()),
+            Cell::Text(redteam),
+            Cell::Text(backends),
+        ]);
     }
-    let _ = writeln!(out, "</table>");
+    out.push_str(&table.html());
 
     let _ = writeln!(
         out,
@@ -382,41 +398,42 @@ pub fn history_html(input: &HistoryInput) -> Result<String, HtmlError> {
         if v.additions.is_empty() {
             let _ = writeln!(out, "<p>{base}No additions.</p>");
         } else {
-            let _ = writeln!(
-                out,
-                "<p>{base}Added:</p><table><tr><th>file</th><th>rows</th><th>per family</th><th>per source</th></tr>"
-            );
+            let _ = write!(out, "<p>{base}Added:</p>");
+            let mut table = Table::new([
+                ("file", Align::Left),
+                ("rows", Align::Right),
+                ("per family", Align::Left),
+                ("per source", Align::Left),
+            ]);
             for a in &v.additions {
-                let _ = writeln!(
-                    out,
-                    "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+                table.row([
                     escape(&a.name),
-                    a.rows,
+                    a.rows.to_string(),
                     escape(&tally(&a.families)),
-                    escape(&tally(&a.sources))
-                );
+                    escape(&tally(&a.sources)),
+                ]);
             }
-            let _ = writeln!(out, "</table>");
+            out.push_str(&table.html());
         }
         if !v.redteam.is_empty() {
-            let _ = writeln!(
-                out,
-                "<p>Red-team tests:</p><table><tr><th>suite</th><th>started</th><th>detected</th><th>rate</th><th>false alarms</th></tr>"
-            );
+            out.push_str("<p>Red-team tests:</p>");
+            let mut table = Table::new([
+                ("suite", Align::Left),
+                ("started", Align::Left),
+                ("detected", Align::Right),
+                ("rate", Align::Right),
+                ("false alarms", Align::Right),
+            ]);
             for t in &v.redteam {
-                let _ = writeln!(
-                    out,
-                    "<tr><td>{}</td><td>{}</td><td class=\"n\">{} of {}</td><td class=\"n\">{}</td><td class=\"n\">{} of {}</td></tr>",
+                table.row([
                     escape(&t.suite),
                     escape(&t.started),
-                    t.detected,
-                    t.attacks,
+                    format!("{} of {}", t.detected, t.attacks),
                     pct(t.detection_rate),
-                    t.false_alarms,
-                    t.probes
-                );
+                    format!("{} of {}", t.false_alarms, t.probes),
+                ]);
             }
-            let _ = writeln!(out, "</table>");
+            out.push_str(&table.html());
         }
         let _ = writeln!(out, "</section>");
     }

@@ -7,6 +7,7 @@ use std::fmt::Write;
 use plotters::prelude::*;
 
 use crate::Report;
+use crate::table::{Align, Cell, Table};
 
 /// One epoch's numbers.
 #[derive(Debug, Clone)]
@@ -457,37 +458,37 @@ pub fn html(input: &HtmlInput) -> Result<String, HtmlError> {
         );
     }
     if let Some((caption, rows)) = &input.backends {
-        let _ = writeln!(
-            out,
-            "<h2>Backends</h2><p>{}</p><table><tr><th>backend</th><th>F1</th><th>FPR</th><th>FNR</th><th>max |&Delta;|</th><th>flips</th><th>on</th></tr>",
-            escape(caption)
-        );
+        let _ = write!(out, "<h2>Backends</h2><p>{}</p>", escape(caption));
+        let mut table = Table::new([
+            ("backend", Align::Left),
+            ("F1", Align::Right),
+            ("FPR", Align::Right),
+            ("FNR", Align::Right),
+            ("max |&Delta;|", Align::Right),
+            ("flips", Align::Right),
+            ("on", Align::Left),
+        ]);
         for row in rows {
             match &row.figures {
-                Some(f) => {
-                    let _ = writeln!(
-                        out,
-                        "<tr><td>{}</td><td class=\"n\">{:.4}</td><td class=\"n\">{:.4}</td><td class=\"n\">{:.4}</td><td class=\"n\">{:.2e}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-                        escape(&row.backend),
-                        f.f1,
-                        f.fpr,
-                        f.fnr,
-                        f.max_deviation,
-                        f.flips,
+                Some(f) => table.row([
+                    escape(&row.backend),
+                    format!("{:.4}", f.f1),
+                    format!("{:.4}", f.fpr),
+                    format!("{:.4}", f.fnr),
+                    format!("{:.2e}", f.max_deviation),
+                    f.flips.to_string(),
+                    escape(&row.note),
+                ]),
+                None => table.row([
+                    Cell::Text(escape(&row.backend)),
+                    Cell::Html(format!(
+                        "<td colspan=\"6\">unavailable: {}</td>",
                         escape(&row.note)
-                    );
-                }
-                None => {
-                    let _ = writeln!(
-                        out,
-                        "<tr><td>{}</td><td colspan=\"6\">unavailable: {}</td></tr>",
-                        escape(&row.backend),
-                        escape(&row.note)
-                    );
-                }
+                    )),
+                ]),
             }
         }
-        let _ = writeln!(out, "</table>");
+        out.push_str(&table.html());
     }
     let _ = writeln!(
         out,
@@ -511,22 +512,7 @@ pub fn html(input: &HtmlInput) -> Result<String, HtmlError> {
                 let _ = writeln!(out, "<p>none</p>");
                 continue;
             }
-            let _ = writeln!(
-                out,
-                "<table><tr><th>text</th><th>label</th><th>family</th><th>baseline</th><th>candidate</th></tr>"
-            );
-            for c in rows {
-                let _ = writeln!(
-                    out,
-                    "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    escape(&c.text),
-                    c.label,
-                    escape(&c.family),
-                    c.baseline.describe(),
-                    c.candidate.describe()
-                );
-            }
-            let _ = writeln!(out, "</table>");
+            out.push_str(&crate::table::changed(rows, escape, escape).html());
         }
     }
     out.push_str("</body></html>\n");

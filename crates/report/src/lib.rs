@@ -15,6 +15,7 @@
 mod history;
 mod html;
 mod render;
+mod table;
 
 use std::collections::BTreeMap;
 
@@ -30,15 +31,17 @@ pub use html::{
 };
 pub use render::markdown;
 
-/// One model's verdict on one example.
+/// One model's call on one test example, as the regression report stores it: attack or not
+/// at that model's threshold, and its score (the compact record of a `cairn_metrics::Verdict`;
+/// the field names are the stored reports' format).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
+pub struct Scored {
     pub attack: bool,
     /// Attack probability in [0, 1].
     pub score: f64,
 }
 
-impl Verdict {
+impl Scored {
     /// `attack (0.912)`, as the reports print it.
     pub fn describe(&self) -> String {
         format!(
@@ -57,12 +60,12 @@ pub struct Outcome {
     pub label: u8,
     pub family: String,
     pub source: String,
-    pub baseline: Verdict,
-    pub candidate: Verdict,
+    pub baseline: Scored,
+    pub candidate: Scored,
 }
 
 impl Outcome {
-    fn right(&self, v: &Verdict) -> bool {
+    fn right(&self, v: &Scored) -> bool {
         v.attack == (self.label == 1)
     }
 }
@@ -116,7 +119,7 @@ impl Counts {
 pub use cairn_metrics::Binary;
 
 /// The binary metrics of one model's verdicts on the outcomes.
-fn binary<'a>(outcomes: impl Iterator<Item = (&'a Outcome, &'a Verdict)>) -> Binary {
+fn binary<'a>(outcomes: impl Iterator<Item = (&'a Outcome, &'a Scored)>) -> Binary {
     cairn_metrics::Confusion::of(outcomes.map(|(o, v)| (o.label == 1, v.attack))).binary()
 }
 
@@ -135,8 +138,8 @@ pub struct Changed {
     pub text: String,
     pub label: u8,
     pub family: String,
-    pub baseline: Verdict,
-    pub candidate: Verdict,
+    pub baseline: Scored,
+    pub candidate: Scored,
 }
 
 /// accept, or reject with the rule that fired.
@@ -177,6 +180,34 @@ pub struct Report {
     pub regressions: Vec<Changed>,
     pub improvements: Vec<Changed>,
     pub decision: Decision,
+}
+
+impl Report {
+    /// The gate's outcome as a command prints it under a run: the decision, its rule and
+    /// reason, the counts, then up to `listed` regressed examples, one line each.
+    pub fn gate_lines(&self, listed: usize) -> Vec<String> {
+        let o = &self.overall;
+        let mut lines = vec![format!(
+            "  gate: {} ({}): {}; {} regressions, {} improvements in {} examples",
+            if self.decision.accepted() {
+                "accept"
+            } else {
+                "reject"
+            },
+            self.decision.rule,
+            self.decision.reason,
+            o.regressions,
+            o.improvements,
+            o.examples
+        )];
+        lines.extend(
+            self.regressions
+                .iter()
+                .take(listed)
+                .map(|r| format!("    regressed [{} {}] {}", r.label, r.family, r.text)),
+        );
+        lines
+    }
 }
 
 /// How many examples of each kind the report lists.

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use crate::table::{Align, Table};
 use crate::{Changed, Counts, Report};
 
 fn pct(x: f64) -> String {
@@ -19,22 +20,25 @@ fn signed(x: f64) -> String {
 }
 
 fn counts_table(out: &mut String, title: &str, rows: &std::collections::BTreeMap<String, Counts>) {
-    let _ = writeln!(
-        out,
-        "| {title} | examples | regressions | improvements | unchanged | regression rate |"
-    );
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: |");
+    let mut table = Table::new([
+        (title, Align::Left),
+        ("examples", Align::Right),
+        ("regressions", Align::Right),
+        ("improvements", Align::Right),
+        ("unchanged", Align::Right),
+        ("regression rate", Align::Right),
+    ]);
     for (name, c) in rows {
-        let _ = writeln!(
-            out,
-            "| {name} | {} | {} | {} | {} | {} |",
-            c.examples,
-            c.regressions,
-            c.improvements,
-            c.unchanged,
-            pct(c.regression_rate())
-        );
+        table.row([
+            name.clone(),
+            c.examples.to_string(),
+            c.regressions.to_string(),
+            c.improvements.to_string(),
+            c.unchanged.to_string(),
+            pct(c.regression_rate()),
+        ]);
     }
+    out.push_str(&table.markdown());
 }
 
 fn escape(text: &str) -> String {
@@ -42,19 +46,7 @@ fn escape(text: &str) -> String {
 }
 
 fn changed_table(out: &mut String, rows: &[Changed]) {
-    let _ = writeln!(out, "| text | label | family | baseline | candidate |");
-    let _ = writeln!(out, "| --- | ---: | --- | --- | --- |");
-    for c in rows {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} |",
-            escape(&c.text),
-            c.label,
-            c.family,
-            c.baseline.describe(),
-            c.candidate.describe()
-        );
-    }
+    out.push_str(&crate::table::changed(rows, escape, str::to_string).markdown());
 }
 
 /// The report as Markdown.
@@ -96,17 +88,21 @@ pub fn markdown(r: &Report) -> String {
         o.unchanged
     );
     let _ = writeln!(out, "\n## Metrics\n");
-    let _ = writeln!(out, "| metric | baseline | candidate | delta |");
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
+    let mut metrics = Table::new([
+        ("metric", Align::Left),
+        ("baseline", Align::Right),
+        ("candidate", Align::Right),
+        ("delta", Align::Right),
+    ]);
     for (name, d) in &r.metrics {
-        let _ = writeln!(
-            out,
-            "| {name} | {:.4} | {:.4} | {} |",
-            d.baseline,
-            d.candidate,
-            signed(d.delta)
-        );
+        metrics.row([
+            name.clone(),
+            format!("{:.4}", d.baseline),
+            format!("{:.4}", d.candidate),
+            signed(d.delta),
+        ]);
     }
+    out.push_str(&metrics.markdown());
     let _ = writeln!(out, "\n## Per family\n");
     counts_table(&mut out, "family", &r.families);
     let _ = writeln!(out, "\n## Per source\n");

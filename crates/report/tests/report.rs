@@ -1,7 +1,7 @@
 //! Hand-made baseline/candidate predictions that hit each rule of the gate; the Markdown
 //! and JSON reports are pinned.
 
-use cairn_report::{Outcome, Thresholds, Verdict, compare, markdown};
+use cairn_report::{Outcome, Scored, Thresholds, compare, markdown};
 
 const FAMILIES: [&str; 4] = ["PI", "JB", "benign", "benign"];
 
@@ -13,11 +13,11 @@ fn outcomes(n: usize, regress: usize, improve: usize) -> Vec<Outcome> {
             let family = FAMILIES[i % 4];
             let label = u8::from(family != "benign");
             let truth = label == 1;
-            let right = Verdict {
+            let right = Scored {
                 attack: truth,
                 score: if truth { 0.9 } else { 0.1 },
             };
-            let wrong = Verdict {
+            let wrong = Scored {
                 attack: !truth,
                 score: if truth { 0.2 } else { 0.8 },
             };

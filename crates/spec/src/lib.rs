@@ -29,16 +29,20 @@ macro_rules! display_as_serialized {
 
 mod backends;
 mod deploy;
+mod derive;
 mod experiment;
 mod recipe;
+mod refcheck;
 mod run;
 
 use std::path::{Path, PathBuf};
 
 pub use backends::*;
 pub use deploy::*;
+pub use derive::*;
 pub use experiment::*;
 pub use recipe::*;
+pub use refcheck::*;
 pub use run::*;
 
 use experiment::SizeValue;

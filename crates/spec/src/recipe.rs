@@ -140,13 +140,36 @@ impl Default for ExportRecipe {
 /// so of its hash); the lineage names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cause {
-    /// What kind of thing caused it, e.g. `redteam`.
-    pub kind: String,
+    /// What kind of thing caused it.
+    pub kind: CauseKind,
     /// The object that caused it, when there is one.
     pub object: Option<ObjectId>,
     /// One line for people.
     #[serde(default)]
     pub note: String,
+}
+
+/// What kind of thing asked for a derived run; stored as its word (`redteam`), as recipes
+/// written before the kinds were typed hold it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CauseKind {
+    /// A red-team result whose failures the run retrains on (`object`: the result).
+    Redteam,
+}
+
+impl CauseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CauseKind::Redteam => "redteam",
+        }
+    }
+}
+
+impl std::fmt::Display for CauseKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 /// The cache key of a run: everything that determines its outputs, and nothing about where
@@ -342,6 +365,35 @@ pub fn registered_versions(
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// Re-derives `name/latest`: the run of the highest registered version of model `name`
+/// (compare-and-swap, read again when another writer moved it meanwhile, so the last
+/// writer always wrote the highest). It only ever names a published version, so it never
+/// moves backwards or to a rejected run. Returns the version it points to; `None` when the
+/// model has no version (or `name` cannot have a `latest`).
+pub fn settle_latest(
+    store: &Store,
+    name: &str,
+) -> Result<Option<RefName>, cairn_store::StoreError> {
+    let Ok(latest) = latest_ref(name) else {
+        return Ok(None);
+    };
+    loop {
+        let versions = registered_versions(store, name)?;
+        let Some((_, highest, run)) = versions.into_iter().next_back() else {
+            return Ok(None);
+        };
+        let current = store.get_ref(&latest)?;
+        if current == Some(run) {
+            return Ok(Some(highest));
+        }
+        match store.set_ref(&latest, run, cairn_store::Expect::current(current)) {
+            Ok(_) => return Ok(Some(highest)),
+            Err(cairn_store::StoreError::RefConflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 impl VersionRef {

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use crate::error::{IoContext, Result, StoreError};
 use crate::id::ObjectId;
-use crate::objects::{Layout, hash_file};
+use crate::layout::Layout;
+use crate::objects::hash_file;
 use crate::refname::RefName;
 use crate::{Store, manifest, refs};
 
@@ -31,6 +32,13 @@ pub enum Problem {
     MissingReference {
         manifest: ObjectId,
         missing: ObjectId,
+    },
+    /// A ref whose target is not what its name says (found by a caller that knows what the
+    /// objects mean: a version ref holding another model's run, say).
+    MisnamedRef {
+        name: String,
+        says: String,
+        holds: String,
     },
 }
 
@@ -61,6 +69,10 @@ impl fmt::Display for Problem {
             Problem::MissingReference { manifest, missing } => {
                 write!(f, "manifest {manifest} references missing object {missing}")
             }
+            Problem::MisnamedRef { name, says, holds } => write!(
+                f,
+                "ref `{name}` names {says} but holds {holds} (forged or mistaken: restore the ref from a trusted store, e.g. `cairn pull` from your remote, or delete the store's copy)"
+            ),
         }
     }
 }

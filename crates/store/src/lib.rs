@@ -21,8 +21,10 @@ mod files;
 mod fsck;
 mod gc;
 mod id;
+mod layout;
 pub mod manifest;
 mod objects;
+mod process;
 mod refname;
 mod refs;
 mod roots;
@@ -46,7 +48,7 @@ pub use refs::{Expect, RefChange, RefEntry, RefUpdate, check_ref_update};
 pub use upstream::{ObjectBackend, RefBackend, Upstream};
 
 use error::IoContext;
-use objects::Layout;
+use layout::Layout;
 
 /// The file that marks a folder as a cairn store (a remote holds the same key).
 pub const MARKER: &str = "CAIRN_STORE";
@@ -210,7 +212,7 @@ impl Store {
         }
         // Several processes may create the same new store at once: the first to hold the
         // lock creates it, the others then find the marker.
-        objects::ensure_dir(&root)?;
+        layout::ensure_dir(&root)?;
         let _lock = refs::lock(&Layout { root: root.clone() })?;
         if !root.join(MARKER).is_file() && !initializable(&root) {
             return Err(StoreError::NotEmpty(root));
@@ -697,9 +699,9 @@ fn init_folder(root: &Path) -> Result<()> {
     let layout = Layout {
         root: root.to_path_buf(),
     };
-    objects::ensure_dir(root)?;
+    layout::ensure_dir(root)?;
     for dir in [layout.objects(), layout.refs(), layout.tmp()] {
-        objects::ensure_dir(&dir)?;
+        layout::ensure_dir(&dir)?;
     }
     let marker = root.join(MARKER);
     if !marker.is_file() {
@@ -710,7 +712,7 @@ fn init_folder(root: &Path) -> Result<()> {
             .and_then(|f| f.sync_all())
             .ctx("failed to sync", &tmp)?;
         fs::rename(&tmp, &marker).ctx("failed to create store marker", &marker)?;
-        objects::sync_dir(root)?;
+        layout::sync_dir(root)?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use crate::error::{IoContext, Result, StoreError};
 use crate::id::ObjectId;
-use crate::objects::{Layout, ensure_dir, sync_dir};
+use crate::layout::{Layout, ensure_dir, sync_dir};
 use crate::refname::RefName;
 
 /// What a ref must currently hold for an update to go through.

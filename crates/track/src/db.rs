@@ -294,19 +294,57 @@ fn pg_params(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
 
-/// A `postgres://` URL with any password replaced by `***`, for messages.
+/// A database URL or connection string with every password replaced by `***`, for
+/// messages: the userinfo's (`postgres://user:secret@host`), a `password=` parameter of a
+/// query string (`?password=secret&…`) and of a `key=value` connection string (`host=h
+/// password=secret`, quoted or not).
 pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_string(),
-        },
+    let masked = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+                    None => url.to_string(),
+                },
+                None => url.to_string(),
+            }
+        }
         None => url.to_string(),
+    };
+    mask_parameter(&masked, "password")
+}
+
+/// Every `key=value` in `text` whose key is `key` (any case, after the start, `?`, `&`,
+/// `;` or white space) with its value replaced by `***`.
+fn mask_parameter(text: &str, key: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let pattern = format!("{key}=");
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(&pattern) {
+        let start = at + found;
+        let boundary = start == 0
+            || matches!(
+                text.as_bytes()[start - 1],
+                b'?' | b'&' | b';' | b' ' | b'\t'
+            );
+        let value = start + pattern.len();
+        out.push_str(&text[at..value]);
+        if !boundary {
+            at = value;
+            continue;
+        }
+        let rest = &text[value..];
+        let len = match rest.strip_prefix('\'') {
+            Some(quoted) => quoted.find('\'').map_or(rest.len(), |end| end + 2),
+            None => rest.find(['&', ' ', ';', '\t']).unwrap_or(rest.len()),
+        };
+        out.push_str("***");
+        at = value + len;
     }
+    out.push_str(&text[at..]);
+    out
 }
 
 #[cfg(test)]
@@ -324,6 +362,23 @@ mod tests {
             "postgres://cairn@127.0.0.1:5433/t"
         );
         assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+        assert_eq!(
+            redact("postgres://cairn@h/db?sslmode=disable&password=s3cret&x=1"),
+            "postgres://cairn@h/db?sslmode=disable&password=***&x=1"
+        );
+        assert_eq!(
+            redact("postgres://cairn@h?PASSWORD=s3cret"),
+            "postgres://cairn@h?PASSWORD=***"
+        );
+        assert_eq!(
+            redact("host=h user=cairn password=s3cret dbname=track"),
+            "host=h user=cairn password=*** dbname=track"
+        );
+        assert_eq!(
+            redact("host=h password='s3 cret' dbname=t"),
+            "host=h password=*** dbname=t"
+        );
+        assert_eq!(redact("host=h mypassword=x"), "host=h mypassword=x");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use cairn_store::{ObjectId, Store};
 use db::{Db, Value, values};
 
 pub use db::DbError;
-pub use queue::{Cancelled, Lease, MAX_ATTEMPTS, Request, now};
+pub use queue::{Cancelled, Lease, MAX_ATTEMPTS, Request, RequestState, now};
 pub use schema::SCHEMA_VERSION;
 pub use stats::{FailureStats, ModelStats, RetrainingRow, TestRow};
 
@@ -52,6 +52,12 @@ pub enum TrackError {
     BadUrl { given: String },
     #[error(transparent)]
     Store(#[from] cairn_store::StoreError),
+    /// A damaged index file could not be moved out of the way.
+    #[error("cannot move the damaged tracking database {} aside: {reason}", path.display())]
+    MoveAside {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("manifest {id}: {message}")]
     Manifest { id: ObjectId, message: String },
 }
@@ -68,6 +74,20 @@ impl From<(&str, DbError)> for TrackError {
 type Result<T> = std::result::Result<T, TrackError>;
 
 /// An open tracking database.
+/// Something that finished (or, for a red-team fine-tune, started), named by what the store
+/// holds of it: [`Tracker::record`] is the one way the index learns of it.
+#[derive(Debug, Clone, Copy)]
+pub enum Record<'a> {
+    /// A stored run manifest (registered or rejected).
+    Run(ObjectId),
+    /// A stored red-team result.
+    Redteam(ObjectId),
+    /// A red-team fine-tune about to run (`status = started` until its run is recorded).
+    RetrainStarted(&'a RetrainJob),
+    /// The stored record of a red-team fine-tune that failed before it stored a run.
+    RetrainFailure(ObjectId),
+}
+
 pub struct Tracker {
     db: Db,
     /// Where it is, for messages: the SQLite file, or the URL without its password.
@@ -154,13 +174,36 @@ impl Tracker {
             .map_err(|e| TrackError::from((location.as_str(), e)))
     }
 
+    /// Asks the database a question that needs no table: whether it answers at all.
+    pub fn ping(&mut self) -> Result<()> {
+        self.query("SELECT 1", &[]).map(|_| ())
+    }
+
+    /// Keeps the index current with what finished: reads its manifest from the store (the
+    /// source of truth) and writes its rows, in one transaction. Every command, the server
+    /// and the workers call this, and only this, when a run, a red-team test or a retraining
+    /// ends.
+    pub fn record(&mut self, store: &Store, what: Record<'_>) -> Result<()> {
+        match what {
+            Record::Run(id) => {
+                let run: RunManifest = store.get_manifest(&id)?;
+                let recipe: Recipe = store.get_manifest(&run.recipe)?;
+                self.record_run(&id, &run, &recipe)
+            }
+            Record::Redteam(id) => {
+                let result: RedteamResult = store.get_manifest(&id)?;
+                self.record_redteam(&id, &result)
+            }
+            Record::RetrainStarted(job) => self.retraining_started(job),
+            Record::RetrainFailure(id) => {
+                let failure: RetrainFailure = store.get_manifest(&id)?;
+                self.record_retrain_failure(&failure)
+            }
+        }
+    }
+
     /// Records a run (registered or rejected), replacing an earlier row of the same run.
-    pub fn record_run(
-        &mut self,
-        run_id: &ObjectId,
-        run: &RunManifest,
-        recipe: &Recipe,
-    ) -> Result<()> {
+    fn record_run(&mut self, run_id: &ObjectId, run: &RunManifest, recipe: &Recipe) -> Result<()> {
         self.transaction(|db| {
             insert_run(db, run_id, run, recipe)?;
             if let Some(job) = retraining_of(run_id, run, recipe) {
@@ -172,19 +215,59 @@ impl Tracker {
 
     /// Records a red-team test: one `red_team_tests` and one `model_failure_analysis` row
     /// per model.
-    pub fn record_redteam(&mut self, id: &ObjectId, result: &RedteamResult) -> Result<()> {
+    fn record_redteam(&mut self, id: &ObjectId, result: &RedteamResult) -> Result<()> {
         self.transaction(|db| insert_redteam(db, id, result))
     }
 
     /// A retraining job started (`status = started`); [`Tracker::record_run`] of its run
     /// finishes it, [`Tracker::record_retrain_failure`] marks it failed.
-    pub fn retraining_started(&mut self, job: &RetrainJob) -> Result<()> {
+    fn retraining_started(&mut self, job: &RetrainJob) -> Result<()> {
         self.transaction(|db| upsert_retraining(db, job, "started", None, None))
     }
 
     /// A retraining job that ended in an error before it stored a run.
-    pub fn record_retrain_failure(&mut self, failure: &RetrainFailure) -> Result<()> {
+    fn record_retrain_failure(&mut self, failure: &RetrainFailure) -> Result<()> {
         self.transaction(|db| insert_failure(db, failure))
+    }
+
+    /// `cairn reindex` of the store's own SQLite file: rebuilt in place; or, when the file
+    /// cannot be opened or rebuilt (damaged), moved aside to `track.db.unreadable-<unix
+    /// seconds>` (with its `-wal` and `-shm` files) and built anew from the store. Returns the
+    /// tracker, what was indexed, and where a damaged file went.
+    pub fn reindex_store_file(
+        store: &Store,
+    ) -> Result<(Self, ReindexSummary, Option<std::path::PathBuf>)> {
+        let rebuilt = Self::open_in_store(store).and_then(|mut t| {
+            let summary = t.reindex(store)?;
+            Ok((t, summary))
+        });
+        let error = match rebuilt {
+            Ok((t, summary)) => return Ok((t, summary, None)),
+            // The store's own damage, or a newer cairn's database: nothing to move aside.
+            Err(e @ (TrackError::Store(_) | TrackError::NewerSchema { .. })) => return Err(e),
+            Err(e) => e,
+        };
+        let file = store.root().join(DB_FILE);
+        if !file.exists() {
+            return Err(error);
+        }
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let aside = store.root().join(format!("{DB_FILE}.unreadable-{stamp}"));
+        for suffix in ["", "-wal", "-shm"] {
+            let from = store.root().join(format!("{DB_FILE}{suffix}"));
+            if from.exists() {
+                let to = std::path::PathBuf::from(format!("{}{suffix}", aside.display()));
+                std::fs::rename(&from, &to).map_err(|e| TrackError::MoveAside {
+                    path: from.clone(),
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        let mut tracker = Self::open_in_store(store)?;
+        let summary = tracker.reindex(store)?;
+        Ok((tracker, summary, Some(aside)))
     }
 
     /// Empties every table and rebuilds them from the store alone: every run manifest
@@ -263,7 +346,10 @@ type Finished = (RetrainJob, &'static str, f64, ObjectId);
 
 /// The retraining-log row a run stands for, when a red-team result caused it.
 fn retraining_of(run_id: &ObjectId, run: &RunManifest, recipe: &Recipe) -> Option<Finished> {
-    let cause = recipe.cause.as_ref().filter(|c| c.kind == "redteam")?;
+    let cause = recipe
+        .cause
+        .as_ref()
+        .filter(|c| c.kind == cairn_spec::CauseKind::Redteam)?;
     let test_id = cause.object?;
     let addition = recipe.data.additions.first()?;
     let model = recipe.model.parent.as_ref()?.name.clone();
@@ -433,7 +519,7 @@ fn insert_run(
             run.decision.to_string(),
             run.status.to_string(),
             run.forced,
-            recipe.cause.as_ref().map(|c| c.kind.clone()),
+            recipe.cause.as_ref().map(|c| c.kind.to_string()),
             recipe
                 .cause
                 .as_ref()

@@ -27,8 +27,7 @@ pub struct Request {
     /// The remote that holds the recipe's inputs (its URL).
     pub remote: String,
     pub force: bool,
-    /// `queued`, `running`, `done`, `rejected`, `failed` or `cancelled`.
-    pub state: String,
+    pub state: RequestState,
     pub submitted: String,
     pub worker: Option<String>,
     pub attempts: i64,
@@ -41,6 +40,59 @@ pub struct Request {
     pub run: Option<String>,
     /// Why it failed, or how it ended.
     pub note: Option<String>,
+}
+
+/// Where a queued run is; stored as the words `queued`, `running`, `done`, `rejected`,
+/// `failed` and `cancelled` (parsed once, where a row is read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestState {
+    Queued,
+    /// A worker holds it (until its lease runs out).
+    Running,
+    /// Its run was registered (or found registered).
+    Done,
+    /// The regression gate refused its run.
+    Rejected,
+    Failed,
+    Cancelled,
+}
+
+impl RequestState {
+    pub const ALL: [RequestState; 6] = [
+        RequestState::Queued,
+        RequestState::Running,
+        RequestState::Done,
+        RequestState::Rejected,
+        RequestState::Failed,
+        RequestState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Queued => "queued",
+            RequestState::Running => "running",
+            RequestState::Done => "done",
+            RequestState::Rejected => "rejected",
+            RequestState::Failed => "failed",
+            RequestState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
+    /// Queued or running: it may still run.
+    pub fn is_open(self) -> bool {
+        matches!(self, RequestState::Queued | RequestState::Running)
+    }
+}
+
+impl std::fmt::Display for RequestState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 /// What a worker learns when it renews its lease.
@@ -59,9 +111,9 @@ pub enum Lease {
 #[serde(rename_all = "kebab-case")]
 pub enum Cancelled {
     /// It will not run (or its worker abandons it at its next heartbeat).
-    Cancelled { was: String },
+    Cancelled { was: RequestState },
     /// It had ended already.
-    Ended { state: String },
+    Ended { state: RequestState },
 }
 
 const COLUMNS: &str = "id, recipe, ref, remote, force, state, submitted, worker, attempts, lease_until, heartbeat, started, finished, run_id, note";
@@ -84,7 +136,14 @@ fn request(cells: &[Value]) -> DbResult<Request> {
         reference: row.text(2)?,
         remote: row.text(3)?,
         force: int(&row, 4)? == Some(1),
-        state: row.text(5)?,
+        state: {
+            let word = row.text(5)?;
+            RequestState::parse(&word).ok_or_else(|| {
+                crate::DbError::Type(format!(
+                    "run_requests.state holds `{word}`, not a request state"
+                ))
+            })?
+        },
         submitted: row.text(6)?,
         worker: row.opt_text(7)?,
         attempts: int(&row, 8)?.unwrap_or(0),
@@ -209,22 +268,23 @@ impl Tracker {
                 return Ok(Lease::Held);
             }
             Ok(match one(db, id)? {
-                Some(r) if r.state == "cancelled" => Lease::Cancelled,
+                Some(r) if r.state == RequestState::Cancelled => Lease::Cancelled,
                 _ => Lease::Lost,
             })
         })
     }
 
-    /// Ends request `id` as `state` (`done`, `rejected`, `failed`) if `worker` still holds
+    /// Ends request `id` as `state` (done, rejected or failed) if `worker` still holds
     /// it; `false` when it does not (cancelled, or claimed by another).
     pub fn finish(
         &mut self,
         id: i64,
         worker: &str,
-        state: &str,
+        state: RequestState,
         run: Option<&str>,
         note: Option<&str>,
     ) -> Result<bool> {
+        let state = state.as_str();
         let (_, finished) = now();
         self.queue(|db| {
             Ok(db.execute(
@@ -256,7 +316,7 @@ impl Tracker {
             let Some(r) = one(db, id)? else {
                 return Ok(None);
             };
-            if r.state != "queued" && r.state != "running" {
+            if !r.state.is_open() {
                 return Ok(Some(Cancelled::Ended { state: r.state }));
             }
             db.execute(

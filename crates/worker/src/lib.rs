@@ -17,7 +17,7 @@ use cairn_pipeline::{Event, PipelineError, RunOptions, RunStatus};
 use cairn_remote::{Published, Remote, RemoteError, RemoteUrl, Transfer};
 use cairn_spec::Recipe;
 use cairn_store::{ObjectId, Store};
-use cairn_track::{Lease, Request, TrackError, Tracker};
+use cairn_track::{Lease, Request, RequestState, TrackError, Tracker};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -97,7 +97,7 @@ pub enum WorkerEvent<'a> {
     /// The request ended: its state, run and note.
     Finished {
         request: &'a Request,
-        state: &'a str,
+        state: RequestState,
         run: Option<&'a str>,
         note: Option<&'a str>,
     },
@@ -120,7 +120,7 @@ pub struct WorkSummary {
 
 /// How a request ended.
 struct Outcome {
-    state: &'static str,
+    state: RequestState,
     run: Option<String>,
     note: Option<String>,
 }
@@ -189,14 +189,14 @@ fn job(
             .as_ref()
             .map(|r| format!("{}: {}", r.decision.rule, r.decision.reason));
         return Ok(Some(Outcome {
-            state: "rejected",
+            state: RequestState::Rejected,
             run: Some(result.run.to_hex()),
             note,
         }));
     }
     match cairn_remote::publish(store, &remote, &version, result.run)? {
         Published::Set => Ok(Some(Outcome {
-            state: "done",
+            state: RequestState::Done,
             run: Some(result.run.to_hex()),
             note: None,
         })),
@@ -225,7 +225,7 @@ fn answer(
         .unwrap_or_default();
     if manifest.recipe == recipe {
         Ok(Outcome {
-            state: "done",
+            state: RequestState::Done,
             run: Some(theirs.to_hex()),
             note: Some(format!(
                 "{reference} was registered by an earlier attempt (run {theirs}){unregistered}"
@@ -233,7 +233,7 @@ fn answer(
         })
     } else {
         Ok(Outcome {
-            state: "failed",
+            state: RequestState::Failed,
             run: ours.map(|r| r.to_hex()),
             note: Some(format!(
                 "{reference} is published already from another recipe ({}, run {theirs}); submit this experiment as another version",
@@ -333,15 +333,13 @@ pub fn work(
                 }
                 continue;
             }
-            Err(e) => ("failed", None, Some(e.to_string())),
+            Err(e) => (RequestState::Failed, None, Some(e.to_string())),
         };
         if let Some(run) = &run
             && let Ok(id) = run.parse::<ObjectId>()
-            && let Ok(manifest) = store.get_manifest::<cairn_spec::RunManifest>(&id)
-            && let Ok(recipe) = store.get_manifest::<Recipe>(&manifest.recipe)
         {
             // The index is rebuilt from the store by `cairn reindex` if this fails.
-            let _ = tracker.record_run(&id, &manifest, &recipe);
+            let _ = tracker.record(store, cairn_track::Record::Run(id));
         }
         // The connection sat idle through the run: one more try on a new one.
         let finished = match tracker.finish(
@@ -376,8 +374,8 @@ pub fn work(
             continue;
         }
         match state {
-            "done" => summary.done += 1,
-            "rejected" => summary.rejected += 1,
+            RequestState::Done => summary.done += 1,
+            RequestState::Rejected => summary.rejected += 1,
             _ => summary.failed += 1,
         }
         events(WorkerEvent::Finished {

@@ -8,6 +8,7 @@ use cairn_data::{DatasetSource, Input, MergeInputs, MergeParams, Taxonomy, Valid
 use cairn_store::Store;
 use clap::{Args, Subcommand};
 
+use super::DiffArgs;
 use crate::output::Output;
 
 #[derive(Debug, Args)]
@@ -87,7 +88,7 @@ pub enum DataCommand {
     /// Family distribution, label balance, sources and weights of a file, folder or dataset hash.
     Stats(StatsArgs),
     /// Rows added, removed and changed between two datasets (files, folders or hashes).
-    Diff(DiffArgs),
+    Diff(DataDiffArgs),
     /// Regenerate the project's default datasets from its own templates.
     Generate(GenerateArgs),
     /// Convert your own data (JSONL with other field names, CSV, Parquet, YAML rule packs)
@@ -146,14 +147,9 @@ pub struct StatsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DiffArgs {
-    /// The old dataset: file, folder or hash.
-    a: String,
-    /// The new dataset: file, folder or hash.
-    b: String,
-    /// How many example rows of each kind to list.
-    #[arg(long, default_value_t = 5)]
-    examples: usize,
+pub struct DataDiffArgs {
+    #[command(flatten)]
+    pair: DiffArgs,
     #[command(flatten)]
     taxonomy: TaxonomyArg,
 }
@@ -189,9 +185,10 @@ pub fn data(store: &Path, out: &Output, command: DataCommand) -> Result<ExitCode
             };
             // Validation (inside) happens before the store is even created: a failed merge
             // writes nothing.
-            cairn_data::merge(&inputs, &taxonomy, &params)?;
+            let merged = cairn_data::merge(&inputs, &taxonomy, &params)?;
             let store = Store::open_or_init(store)?;
-            let (id, manifest, _) = cairn_data::store_merged(&store, &inputs, &taxonomy, &params)?;
+            let (id, manifest, _) =
+                cairn_data::store_result(&store, &inputs, &taxonomy, &params, merged)?;
             if out.json {
                 out.json(&manifest.summary(&id))?;
             } else {
@@ -225,9 +222,9 @@ pub fn data(store: &Path, out: &Output, command: DataCommand) -> Result<ExitCode
         DataCommand::Diff(args) => {
             let taxonomy = args.taxonomy.load()?;
             let store = store_if_present(store);
-            let a = DatasetSource::parse(&args.a)?.load(store.as_ref(), &taxonomy)?;
-            let b = DatasetSource::parse(&args.b)?.load(store.as_ref(), &taxonomy)?;
-            let diff = cairn_data::diff(&a.rows, &b.rows, args.examples);
+            let a = DatasetSource::parse(&args.pair.a)?.load(store.as_ref(), &taxonomy)?;
+            let b = DatasetSource::parse(&args.pair.b)?.load(store.as_ref(), &taxonomy)?;
+            let diff = cairn_data::diff(&a.rows, &b.rows, args.pair.examples);
             if out.json {
                 out.json(&diff)?;
             } else {

@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use cairn_pipeline::{Event, ModelScope, RedteamOptions, RetrainProgress};
+use cairn_pipeline::{Event, ModelScope, RedteamOptions, RetrainProgress, RetrainStatus};
 use cairn_redteam::Category;
 use cairn_store::Store;
+use cairn_track::Record;
 use clap::{Args, Subcommand};
 
 use crate::output::Output;
@@ -120,7 +121,7 @@ fn run(store: &Path, out: &Output, args: RunArgs) -> Result<ExitCode> {
     };
     let report = cairn_pipeline::redteam_run(&store, &args.suite, &options)?;
     if let Some(mut tracker) = crate::track::open(&store, out) {
-        crate::track::record_redteam(&mut tracker, &store, out, &report.result);
+        crate::track::record(&mut tracker, &store, out, Record::Redteam(report.result));
     }
     if out.json {
         out.json(&report)?;
@@ -190,21 +191,21 @@ fn retrain(store: &Path, out: &Output, args: RetrainArgs) -> Result<ExitCode> {
             _ => {}
         },
         RetrainProgress::Started { job, .. } => {
-            if let Some(Err(e)) = tracker.as_mut().map(|t| t.retraining_started(job)) {
-                crate::track::stale(out, e);
+            if let Some(t) = tracker.as_mut() {
+                crate::track::record(t, &store, out, Record::RetrainStarted(job));
             }
         }
         RetrainProgress::Finished { run, failure, .. } => {
             let Some(t) = tracker.as_mut() else { return };
             if let Some(run) = run {
-                crate::track::record_run(t, &store, out, &run);
+                crate::track::record(t, &store, out, Record::Run(run));
             } else if let Some(failure) = failure {
-                crate::track::record_retrain_failure(t, &store, out, &failure);
+                crate::track::record(t, &store, out, Record::RetrainFailure(failure));
             }
         }
         RetrainProgress::Retested(id) => {
             if let Some(t) = tracker.as_mut() {
-                crate::track::record_redteam(t, &store, out, &id);
+                crate::track::record(t, &store, out, Record::Redteam(id));
             }
         }
     };
@@ -248,7 +249,7 @@ fn retrain(store: &Path, out: &Output, args: RetrainArgs) -> Result<ExitCode> {
     let failed = report
         .retrained
         .iter()
-        .any(|r| r.status == "failed" || r.status == "rejected");
+        .any(|r| matches!(r.status, RetrainStatus::Failed | RetrainStatus::Rejected));
     Ok(if failed {
         ExitCode::from(crate::EXIT_REJECTED)
     } else {

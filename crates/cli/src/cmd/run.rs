@@ -1,6 +1,6 @@
 //! `cairn run | plan | show | reproduce | export`.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,6 +10,7 @@ use cairn_store::Store;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::DiffArgs;
 use crate::output::Output;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -39,17 +40,6 @@ pub struct LogArgs {
     /// Exit 1 when a version's run manifest is missing or damaged (it is listed either way).
     #[arg(long)]
     strict: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct DiffArgs {
-    /// The older version.
-    a: String,
-    /// The newer version.
-    b: String,
-    /// How many example rows of each kind to list.
-    #[arg(long, default_value_t = 5)]
-    examples: usize,
 }
 
 #[derive(Debug, Args)]
@@ -171,7 +161,7 @@ impl<'a> Progress<'a> {
         Self {
             out,
             bar: None,
-            interactive: !out.quiet && !out.json && std::io::stderr().is_terminal(),
+            interactive: out.interactive(),
         }
     }
 
@@ -249,7 +239,12 @@ pub fn run(store: &Path, out: &Output, args: RunArgs) -> Result<ExitCode> {
         (None, None) => anyhow::bail!("name an experiment file, or --recipe <hash>"),
     };
     if let Some(mut tracker) = crate::track::open(&store, out) {
-        crate::track::record_run(&mut tracker, &store, out, &result.run);
+        crate::track::record(
+            &mut tracker,
+            &store,
+            out,
+            cairn_track::Record::Run(result.run),
+        );
     }
     if out.json {
         out.json(&result.summary())?;
@@ -300,25 +295,8 @@ pub fn run(store: &Path, out: &Output, args: RunArgs) -> Result<ExitCode> {
 }
 
 fn print_gate(out: &Output, report: &cairn_report::Report) {
-    let o = &report.overall;
-    out.status(format!(
-        "  gate: {} ({}): {}; {} regressions, {} improvements in {} examples",
-        if report.decision.accepted() {
-            "accept"
-        } else {
-            "reject"
-        },
-        report.decision.rule,
-        report.decision.reason,
-        o.regressions,
-        o.improvements,
-        o.examples
-    ));
-    for r in report.regressions.iter().take(5) {
-        out.status(format!(
-            "    regressed [{} {}] {}",
-            r.label, r.family, r.text
-        ));
+    for line in report.gate_lines(5) {
+        out.status(line);
     }
 }
 
@@ -407,6 +385,10 @@ pub fn report(store: &Path, out: &Output, args: ReportArgs) -> Result<ExitCode> 
         Some(path) => {
             let page =
                 cairn_pipeline::html_report(&store, &args.reference, args.compare.as_deref())?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create the folder of `{}`", path.display()))?;
+            }
             cairn_store::write_atomic(path, |w| w.write_all(page.as_bytes()))
                 .with_context(|| format!("failed to write `{}`", path.display()))?;
             out.status(format!("wrote {}", path.display()));
@@ -429,6 +411,11 @@ fn history_report(store: &Store, out: &Output, args: &ReportArgs) -> Result<Exit
         anyhow::bail!("`{model}` is a model, not a version: {why}");
     };
     let dir = path.parent().unwrap_or(Path::new(""));
+    // The folder of the page is made, as `export` and `deploy` make theirs.
+    if !dir.as_os_str().is_empty() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the folder of `{}`", path.display()))?;
+    }
     let file_of = |version: &str| format!("{}.html", version.replace('/', "-"));
     let history = cairn_lineage::history(store, model)?;
     let mut written = 0;

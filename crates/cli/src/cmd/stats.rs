@@ -29,8 +29,25 @@ fn open(store: &Path) -> Result<(Store, Tracker)> {
 }
 
 pub fn reindex(store: &Path, out: &Output) -> Result<ExitCode> {
-    let (store, mut tracker) = open(store)?;
-    let summary = tracker.reindex(&store)?;
+    let (tracker, summary) = match crate::track::url() {
+        Some(_) => {
+            let (store, mut tracker) = open(store)?;
+            let summary = tracker.reindex(&store)?;
+            (tracker, summary)
+        }
+        // The store's own file is rebuilt even when it is damaged: moved aside first.
+        None => {
+            let store = Store::open(store)?;
+            let (tracker, summary, aside) = Tracker::reindex_store_file(&store)?;
+            if let Some(aside) = aside {
+                out.status(format!(
+                    "the tracking database could not be read: moved it aside to {}",
+                    aside.display()
+                ));
+            }
+            (tracker, summary)
+        }
+    };
     if out.json {
         out.json(&summary)?;
     } else {

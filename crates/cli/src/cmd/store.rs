@@ -157,8 +157,7 @@ pub fn add(store: &Path, out: &Output, args: AddArgs) -> Result<ExitCode> {
 
 pub fn cat(store: &Path, args: CatArgs) -> Result<ExitCode> {
     let store = open(store)?;
-    let stdout = io::stdout();
-    let mut lock = stdout.lock();
+    let mut lock = crate::output::stdout();
     store.copy_to(&args.hash, &mut lock)?;
     lock.flush().context("failed to write to stdout")?;
     Ok(ExitCode::SUCCESS)
@@ -187,7 +186,25 @@ pub fn fsck(store: &Path, out: &Output, args: FsckArgs) -> Result<ExitCode> {
         let remote = cairn_remote::Remote::open("store", cairn_remote::RemoteUrl::parse(url)?)?;
         return crate::cmd::remote::fsck_remote(out, &remote);
     }
-    let report = store.fsck()?;
+    let mut report = store.fsck()?;
+    // Refs that name a run must hold that run: the store cannot tell, the spec can.
+    let mut lagging = Vec::new();
+    for m in cairn_spec::check_refs(&store)? {
+        if m.stale {
+            lagging.push(m);
+            continue;
+        }
+        report.problems.push(Problem::MisnamedRef {
+            name: m.reference,
+            says: m.says,
+            holds: m.holds,
+        });
+    }
+    for m in &lagging {
+        out.status(format!(
+            "note: {m}: it lags (a run stopped before moving it); the next run of the model moves it"
+        ));
+    }
     if out.json {
         out.json(&report.summary())?;
     } else {
@@ -331,12 +348,26 @@ pub fn refs(store: &Path, out: &Output, command: RefCommand) -> Result<ExitCode>
                     name.path()
                 );
             }
+            // A ref that names a run must hold it: a version ref a run of that name and
+            // version, a model's `latest` its highest registered version.
+            let mut refs = store.list_refs()?;
+            refs.retain(|(n, _)| *n != name);
+            refs.push((name.clone(), hash));
+            if let Some(m) = cairn_spec::check_ref(&store, &name, hash, &refs)? {
+                anyhow::bail!(
+                    "{m}: refused (a version ref holds its own run; `latest` moves by itself to the highest registered version)"
+                );
+            }
             let expect = match (expect, create) {
                 (Some(id), _) => Expect::Is(id),
                 (None, true) => Expect::Absent,
                 (None, false) => Expect::Any,
             };
             let update = store.set_ref(&name, hash, expect)?;
+            // A new version of a model moves its `latest`, as registration does.
+            if name.version().is_some() && cairn_spec::run_at(&store, &hash)?.is_some() {
+                cairn_pipeline::settle_latest(&store, name.path())?;
+            }
             if out.json {
                 out.json(&update.describe(&name))?;
             } else if update.changed() {

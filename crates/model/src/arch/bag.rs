@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{Arch, Attr, GraphSink, Init, dtype, linear};
 use crate::hashing::{BIGRAM_SALT, MIX, MUL1, MUL2, SHIFTS, bigram_bucket, unigram_bucket};
-use crate::net::{apply_dropout, placeholder};
+use crate::layers::{apply_dropout, placeholder};
 use crate::{Encoded, ModelConfig};
 
 /// The architecture.

@@ -15,10 +15,11 @@ use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 
 use super::{
-    Arch, AttentionGraph, Attr, Features, GraphSink, Init, dtype, layer_norm_eps, linear, mean_pool,
+    Arch, AttentionGraph, Attr, Features, GraphSink, Init, dtype, layer_norm_eps, linear,
+    mean_pool, token_and_position,
 };
-use crate::net::{apply_dropout, placeholder};
-use crate::weights::NamedTensor;
+use crate::layers::{apply_dropout, placeholder};
+use crate::tensor::NamedTensor;
 use crate::{Encoded, ModelConfig};
 
 /// The value masked attention scores are set to before the softmax (its weight is exactly 0
@@ -217,6 +218,60 @@ impl Arch for Bert {
     /// by the default rule.
     fn init(&self, name: &str, _shape: &[usize]) -> Option<Init> {
         name.ends_with("_embeddings").then_some(Init::Uniform(0.05))
+    }
+
+    fn takes_pretrained(&self) -> bool {
+        true
+    }
+
+    /// The checkpoint's `config.json` must describe the model the sizes build: the exact
+    /// (erf) GELU, and every size and the LayerNorm epsilon equal.
+    fn check_pretrained_config(
+        &self,
+        size: &dyn Fn(&str) -> u64,
+        config: &[u8],
+        name: &str,
+    ) -> Result<(), String> {
+        let json: serde_json::Value =
+            serde_json::from_slice(config).map_err(|e| format!("{name} is not JSON: {e}"))?;
+        let get = |key: &str| json.get(key).and_then(serde_json::Value::as_f64);
+        if let Some(act) = json.get("hidden_act").and_then(|v| v.as_str())
+            && act != "gelu"
+        {
+            return Err(format!(
+                "{name}: hidden_act is `{act}`; cairn's bert uses the exact (erf) `gelu`"
+            ));
+        }
+        for (json_key, key) in [
+            ("hidden_size", "hidden"),
+            ("num_hidden_layers", "layers"),
+            ("num_attention_heads", "heads"),
+            ("intermediate_size", "intermediate"),
+            ("max_position_embeddings", "max_position"),
+            ("type_vocab_size", "type_vocab"),
+        ] {
+            let want = size(key);
+            match get(json_key) {
+                Some(v) if v as u64 == want => {}
+                Some(v) => {
+                    return Err(format!(
+                        "{name} has {json_key} = {v}, the experiment has {key} = {want}: write `{key} = {v}` in [model]"
+                    ));
+                }
+                None => return Err(format!("{name} has no `{json_key}`")),
+            }
+        }
+        if let Some(eps) = get("layer_norm_eps") {
+            let exponent = size("eps_exponent");
+            let ours = 10f64.powi(-(exponent as i32));
+            if ((eps - ours) / eps).abs() > 1e-6 {
+                return Err(format!(
+                    "{name} has layer_norm_eps = {eps}, the experiment has eps_exponent = {exponent}: write `eps_exponent = {}`",
+                    (-eps.log10()).round()
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn pretrained(&self, model: &ModelConfig, bytes: &[u8]) -> Result<Vec<NamedTensor>, String> {
@@ -574,20 +629,14 @@ fn onnx(g: &mut dyn GraphSink, s: Sizes, ids: &str, mask: &str) -> Result<String
     let shape = g.node("Shape", &[ids], "bert.shape", vec![]);
     let len = g.node("Slice", &[&shape, &one_i, &two_i], "bert.len", vec![]);
 
-    let words = g.weight("bert.word_embeddings")?;
-    let words = g.node(
-        "Gather",
-        &[&words, ids],
-        "bert.words",
-        vec![Attr::Int("axis", 0)],
-    );
-    let positions = g.weight("bert.position_embeddings")?;
-    let positions = g.node(
-        "Slice",
-        &[&positions, &axis0, &len, &axis0],
-        "bert.positions",
-        vec![],
-    );
+    let (words, positions) = token_and_position(
+        g,
+        ids,
+        &len,
+        &axis0,
+        ("bert.word_embeddings", "bert.position_embeddings"),
+        ("bert.words", "bert.positions"),
+    )?;
     let types = g.weight("bert.token_type_embeddings")?;
     let types = g.node(
         "Slice",

@@ -210,3 +210,26 @@ impl AttentionGraph {
         g.node("Mul", &[&e, &self.half], &format!("{prefix}.gelu"), vec![])
     }
 }
+
+/// The embedding lookup both encoders start with: row `id` of the token table `tables.0`
+/// for every id (`Gather`), and the first `len` rows of the position table `tables.1`
+/// (`Slice` along `axis0`). `names` are the two nodes' names; returns their outputs.
+pub fn token_and_position(
+    g: &mut dyn GraphSink,
+    ids: &str,
+    len: &str,
+    axis0: &str,
+    tables: (&str, &str),
+    names: (&str, &str),
+) -> Result<(String, String), String> {
+    let table = g.weight(tables.0)?;
+    let tokens = g.node(
+        "Gather",
+        &[&table, ids],
+        names.0,
+        vec![Attr::Int("axis", 0)],
+    );
+    let table = g.weight(tables.1)?;
+    let positions = g.node("Slice", &[&table, axis0, len, axis0], names.1, vec![]);
+    Ok((tokens, positions))
+}

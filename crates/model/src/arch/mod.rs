@@ -11,7 +11,8 @@
 //! **Adding an architecture = its module + one line in [`registry`].**
 //!
 //! Every `A: Arch` is also an [`ArchitectureDef`], the object-safe view that
-//! [`registry`] lists and [`crate::Architecture`] points to.
+//! [`registry`] lists and [`crate::Architecture`] points to (the blanket impl is in
+//! `net.rs`: its loops run on the network `Net<A::Encoder>`).
 
 pub mod bag;
 pub mod bert;
@@ -26,9 +27,10 @@ use rand_chacha::ChaCha8Rng;
 
 pub use graph::{
     AttentionGraph, Attr, GraphSink, dtype, layer_norm, layer_norm_eps, linear, mean_pool,
+    token_and_position,
 };
 
-use crate::weights::NamedTensor;
+use crate::tensor::NamedTensor;
 use crate::{
     Architecture, Backend, Encoded, ModelConfig, ModelError, Prediction, Progress, TrainConfig,
     Trained,
@@ -191,6 +193,24 @@ pub trait Arch: Send + Sync + 'static {
         None
     }
 
+    /// Whether `[model] pretrained` can name a checkpoint for this architecture.
+    fn takes_pretrained(&self) -> bool {
+        false
+    }
+
+    /// Checks a pretrained checkpoint's `config.json` (`config`, from the file `name`)
+    /// against the experiment's sizes before any work: each difference named with the key
+    /// to write. Only called when [`Arch::takes_pretrained`].
+    fn check_pretrained_config(
+        &self,
+        size: &dyn Fn(&str) -> u64,
+        config: &[u8],
+        name: &str,
+    ) -> Result<(), String> {
+        let _ = (size, config, name);
+        Ok(())
+    }
+
     /// Decodes pretrained weights (an object's bytes, e.g. a checkpoint) into initial
     /// tensors, by full parameter name; parameters it does not name are initialized from the
     /// seed. No architecture takes any yet.
@@ -246,6 +266,15 @@ pub trait ArchitectureDef: Send + Sync {
     fn layers(&self, model: &ModelConfig) -> Option<usize>;
     /// See [`Arch::is_frozen`].
     fn is_frozen(&self, name: &str, frozen: usize) -> bool;
+    /// See [`Arch::takes_pretrained`].
+    fn takes_pretrained(&self) -> bool;
+    /// See [`Arch::check_pretrained_config`].
+    fn check_pretrained_config(
+        &self,
+        size: &dyn Fn(&str) -> u64,
+        config: &[u8],
+        name: &str,
+    ) -> Result<(), String>;
     /// See [`Arch::pretrained`].
     fn pretrained(&self, model: &ModelConfig, bytes: &[u8]) -> Result<Vec<NamedTensor>, String>;
     /// See [`Arch::onnx`].
@@ -317,90 +346,4 @@ pub enum Start<'a> {
     Weights(&'a [NamedTensor]),
     /// The named tensors from an architecture's pretrained weights, the rest from the seed.
     Pretrained(&'a [NamedTensor]),
-}
-
-impl<A: Arch> ArchitectureDef for A {
-    fn name(&self) -> &'static str {
-        Arch::name(self)
-    }
-    fn sizes(&self) -> &'static [(&'static str, u64)] {
-        Arch::sizes(self)
-    }
-    fn check(&self, size: &dyn Fn(&str) -> u64) -> Result<(), (&'static str, String)> {
-        Arch::check(self, size)
-    }
-    fn validate(&self, model: &ModelConfig) -> Result<(), String> {
-        Arch::validate(self, model)
-    }
-    fn check_ids(&self, model: &ModelConfig, ids: &[u32]) -> Result<(), String> {
-        Arch::check_ids(self, model, ids)
-    }
-    fn rep_dim(&self, model: &ModelConfig) -> usize {
-        Arch::rep_dim(self, model)
-    }
-    fn encoder_parameters(&self, model: &ModelConfig) -> usize {
-        Arch::encoder_parameters(self, model)
-    }
-    fn layers(&self, model: &ModelConfig) -> Option<usize> {
-        Arch::layers(self, model)
-    }
-    fn is_frozen(&self, name: &str, frozen: usize) -> bool {
-        Arch::is_frozen(self, name, frozen)
-    }
-    fn pretrained(&self, model: &ModelConfig, bytes: &[u8]) -> Result<Vec<NamedTensor>, String> {
-        Arch::pretrained(self, model, bytes)
-    }
-    fn onnx(
-        &self,
-        g: &mut dyn GraphSink,
-        model: &ModelConfig,
-        ids: &str,
-        mask: &str,
-    ) -> Result<String, String> {
-        Arch::onnx(self, g, model, ids, mask)
-    }
-    fn run_training(
-        &self,
-        model: &ModelConfig,
-        cfg: &TrainConfig,
-        data: &[Encoded],
-        validation: &[Encoded],
-        start: Start<'_>,
-        frozen: Option<(usize, Option<crate::Frozen<'_>>)>,
-        progress: &Sender<Progress>,
-    ) -> Result<Trained, ModelError> {
-        crate::train_loop(self, model, cfg, data, validation, start, frozen, progress)
-    }
-    #[allow(clippy::too_many_arguments)]
-    fn run_features(
-        &self,
-        model: &ModelConfig,
-        backend: Backend,
-        start: Start<'_>,
-        seed: u64,
-        data: &[Encoded],
-        frozen: usize,
-        batch_size: usize,
-    ) -> Result<Vec<Features>, ModelError> {
-        let device = backend.device();
-        let net = crate::net::Net::build(self, model, &device, &crate::net::source(start, seed))?;
-        Ok(crate::features_loop(
-            self, &net, model, data, frozen, batch_size, &device,
-        ))
-    }
-    fn run_prediction(
-        &self,
-        model: &ModelConfig,
-        backend: Backend,
-        tensors: &[NamedTensor],
-        ids: &[Vec<u32>],
-        batch_size: usize,
-    ) -> Result<Vec<Prediction>, ModelError> {
-        crate::predict_loop(self, model, backend, tensors, ids, batch_size)
-    }
-    fn run_check(&self, model: &ModelConfig, tensors: &[NamedTensor]) -> Result<(), ModelError> {
-        let device = Backend::Ndarray.device();
-        crate::net::Net::build(self, model, &device, &crate::net::Source::Loaded(tensors))?;
-        Ok(())
-    }
 }

@@ -9,8 +9,11 @@ use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Arch, AttentionGraph, Attr, GraphSink, Init, dtype, layer_norm, linear, mean_pool};
-use crate::net::{apply_dropout, placeholder};
+use super::{
+    Arch, AttentionGraph, Attr, GraphSink, Init, dtype, layer_norm, linear, mean_pool,
+    token_and_position,
+};
+use crate::layers::{apply_dropout, placeholder};
 use crate::{Encoded, ModelConfig};
 
 /// The value burn's attention writes into masked scores before the softmax.
@@ -250,20 +253,17 @@ fn onnx(
     let masked = g.node("Unsqueeze", &[&masked, &axes12], "tf.masked_4d", vec![]);
 
     // Embeddings.
-    let tok_table = g.weight("transformer.token_embedding")?;
-    let tok = g.node(
-        "Gather",
-        &[&tok_table, ids],
-        "tf.tokens",
-        vec![Attr::Int("axis", 0)],
-    );
-    let pos_table = g.weight("transformer.position_embedding")?;
-    let pos = g.node(
-        "Slice",
-        &[&pos_table, &axis0, &len, &axis0],
-        "tf.positions",
-        vec![],
-    );
+    let (tok, pos) = token_and_position(
+        g,
+        ids,
+        &len,
+        &axis0,
+        (
+            "transformer.token_embedding",
+            "transformer.position_embedding",
+        ),
+        ("tf.tokens", "tf.positions"),
+    )?;
     let mut x = g.node("Add", &[&tok, &pos], "tf.embedded", vec![]);
 
     let attention = AttentionGraph::new(g, heads, d_model, MASKED_SCORE);

@@ -6,7 +6,8 @@ use cairn_data::{
 use cairn_spec::{DataRecipe, NamedObject, Recipe};
 use cairn_store::{ObjectId, Store};
 
-use crate::{Event, PipelineError, Stage};
+use crate::error::PipelineError;
+use crate::event::{Event, Stage};
 
 /// An input object as the data crate reads it.
 pub(crate) fn input(store: &Store, named: &NamedObject) -> Result<Input, PipelineError> {
@@ -139,4 +140,19 @@ pub(crate) fn merge(
         merged,
         test,
     })
+}
+
+/// Test rows of a recipe, validated against its taxonomy.
+pub(crate) fn test_rows(
+    store: &Store,
+    test: &NamedObject,
+    taxonomy: &Taxonomy,
+    max_chars: u64,
+) -> Result<Vec<DatasetRow>, PipelineError> {
+    let inputs = [input(store, test)?];
+    let options = ValidateOptions {
+        max_text_chars: max_chars as usize,
+        ..ValidateOptions::default()
+    };
+    Ok(cairn_data::validated_rows(&inputs, taxonomy, &options)?)
 }

@@ -5,7 +5,8 @@ use cairn_model::{ModelConfig, Prediction, Weights};
 use cairn_spec::{OnnxParity, Recipe};
 use cairn_store::{ObjectId, Store};
 
-use crate::{Event, PipelineError, Stage};
+use crate::error::PipelineError;
+use crate::event::{Event, Stage};
 
 pub(crate) fn export(
     store: &Store,
@@ -61,4 +62,14 @@ fn parity(
         });
     }
     Ok(parity)
+}
+
+/// Examples whose attack / benign decision differs between two prediction lists, at a run's
+/// operating point (`None`: P(attack) > 0.5).
+pub(crate) fn flips(a: &[Prediction], b: &[Prediction], threshold: Option<f64>) -> u64 {
+    let at = threshold.map(|t| t as f32);
+    a.iter()
+        .zip(b)
+        .filter(|(x, y)| x.is_attack_at(at) != y.is_attack_at(at))
+        .count() as u64
 }

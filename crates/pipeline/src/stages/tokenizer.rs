@@ -6,7 +6,8 @@ use cairn_spec::{Recipe, RunManifest};
 use cairn_store::{ObjectId, Store};
 use cairn_tokenize::{CairnTokenizer, TrainSpec};
 
-use crate::{Event, PipelineError, Stage};
+use crate::error::PipelineError;
+use crate::event::{Event, Stage};
 
 pub(crate) fn tokenizer(
     store: &Store,

@@ -12,8 +12,9 @@ use cairn_store::{ObjectId, Store, canonical};
 use cairn_tokenize::CairnTokenizer;
 use serde::Serialize;
 
-use crate::execute::backend;
-use crate::{Event, PipelineError, Stage};
+use crate::config::backend;
+use crate::error::PipelineError;
+use crate::event::{Event, Stage};
 
 /// Token ids and targets of dataset rows, in order.
 pub(crate) fn encode(
