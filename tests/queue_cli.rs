@@ -180,6 +180,40 @@ fn three_workers_register_ten_runs_once_though_one_is_killed() {
         RUNS
     );
     ok(&cairn(&env, &clone).args(["fsck"]).output().expect("fsck"));
+    // Registration by workers moves the remote's `latest` to the highest version.
+    let highest = done
+        .iter()
+        .max_by_key(|r| {
+            let v = r["ref"].as_str().expect("ref").trim_start_matches("tiny@");
+            v.split('.')
+                .map(|n| n.parse::<u64>().expect("semver"))
+                .collect::<Vec<_>>()
+        })
+        .expect("a request");
+    let latest = match remote.strip_prefix("file://") {
+        Some(folder) => std::fs::read_to_string(
+            std::path::Path::new(folder)
+                .join("refs")
+                .join("tiny%2Flatest"),
+        )
+        .expect("the remote's latest"),
+        None => {
+            let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("cairn"));
+            common::s3_env(&mut cmd);
+            ok(&cmd
+                .env("CAIRN_CACHE", env.path("facade-cache"))
+                .env_remove("CAIRN_STORE")
+                .args(["--store", &remote, "ref", "get", "tiny/latest"])
+                .output()
+                .expect("ref get"))
+        }
+    };
+    assert_eq!(
+        latest.trim(),
+        highest["run"].as_str().expect("run"),
+        "the remote's tiny/latest is {}",
+        highest["ref"]
+    );
     ok(&cairn(&env, &store)
         .args(["fsck", "--remote", "origin"])
         .output()
