@@ -1,7 +1,7 @@
 //! Accepting connections: at most `connections` at once (the rest are answered 503 and
 //! closed at once, so a flood of idle sockets can never take the file descriptors a valid
 //! request needs), each closed when its request headers do not arrive within
-//! `header_read` — also while it sits idle between keep-alive requests.
+//! `header_read` (hyper's header-read timeout).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -46,8 +46,7 @@ pub struct Config {
 pub struct Limits {
     /// Open connections at once; a connection over the cap gets a 503 and is closed.
     pub connections: usize,
-    /// How long a connection may take to send a request's headers, and may sit idle
-    /// between requests, before it is closed.
+    /// How long a connection may take to send a request's headers before it is closed.
     pub header_read: std::time::Duration,
     /// `POST /test` runs at once; another gets a 503.
     pub tests: usize,
