@@ -87,20 +87,8 @@ pub fn load_run(
         .ok_or_else(|| PipelineError::UnknownVersion(reference.to_string()))?;
     let manifest: RunManifest = store.get_manifest(&id)?;
     // A version ref holds a run of that name and version; `latest` a run of that model.
-    let says = match (name.version(), name.as_str().strip_suffix("/latest")) {
-        (Some(version), _) if manifest.name != name.path() || manifest.version != version => {
-            Some(format!("version {version} of `{}`", name.path()))
-        }
-        (None, Some(model)) if manifest.name != model => Some(format!("a version of `{model}`")),
-        _ => None,
-    };
-    if let Some(says) = says {
-        return Err(PipelineError::MisnamedRef(cairn_spec::RefMismatch {
-            reference: name.to_string(),
-            says,
-            holds: format!("the run of {}@{} ({id})", manifest.name, manifest.version),
-            stale: false,
-        }));
+    if let Some(m) = cairn_spec::check_run(&name, id, &manifest.name, &manifest.version) {
+        return Err(PipelineError::MisnamedRef(m));
     }
     Ok((name, id, manifest))
 }

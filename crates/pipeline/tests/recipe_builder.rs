@@ -141,3 +141,43 @@ fn bad_settings_and_missing_objects_are_errors_before_any_work() {
         .expect("no such version");
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
+
+#[test]
+fn derived_recipes_change_only_what_the_derivation_names() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open_or_init(dir.path().join("store")).expect("store");
+    let parent = cairn_pipeline::build_recipe(&store, &builder(&store), "test").expect("build");
+    let how = cairn_spec::Derivation {
+        version: "2.0.1".into(),
+        additions: Vec::new(),
+        description: "derived".into(),
+        changes: vec!["three epochs".into()],
+        cause: Cause {
+            kind: CauseKind::Redteam,
+            object: None,
+            note: "a test".into(),
+        },
+        overrides: cairn_spec::Overrides {
+            epochs: Some(3),
+            ..Default::default()
+        },
+    };
+    let parent_ref = cairn_spec::VersionRef {
+        name: "tiny@2.0.0".into(),
+        run: cairn_store::ObjectId::of(b"the parent's run"),
+    };
+    let tuned = parent.fine_tune(parent_ref.clone(), how.clone(), "next");
+    assert_eq!(tuned.model.parent, Some(parent_ref));
+    assert_eq!((tuned.version.as_str(), tuned.train.epochs), ("2.0.1", 3));
+    assert_eq!(tuned.train.learning_rate, parent.train.learning_rate);
+    assert_eq!(tuned.data.base, parent.data.base);
+    assert!(tuned.data.additions.is_empty());
+    assert_eq!(tuned.environment.cairn_version, "next");
+    assert_eq!(tuned.cause, Some(how.cause.clone()));
+    assert_ne!(tuned.id().expect("id"), parent.id().expect("id"));
+    // A retrain is the same derivation without a parent.
+    let retrained = parent.retrain(how, "next");
+    let mut expected = tuned;
+    expected.model.parent = None;
+    assert_eq!(retrained, expected);
+}

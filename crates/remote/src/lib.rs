@@ -573,14 +573,22 @@ pub enum Published {
 /// compare-and-swap: `If-None-Match: *`). No local ref is read or set.
 pub fn publish(local: &Store, remote: &Remote, name: &RefName, run: ObjectId) -> Result<Published> {
     send_closure(local, remote, [run])?;
-    let published = match remote.backend().write_ref(name, &run, None)? {
-        WriteRef::Written => Published::Set,
-        WriteRef::Conflict(Some(theirs)) if theirs == run => Published::Set,
-        other => return conflict_of(remote, name, run, other),
-    };
+    match remote.backend().write_ref(name, &run, None)? {
+        WriteRef::Written => {}
+        WriteRef::Conflict(Some(theirs)) if theirs == run => {}
+        WriteRef::Conflict(Some(theirs)) => return Ok(Published::Taken(theirs)),
+        WriteRef::Conflict(None) => {
+            return Err(remote.conflict(
+                name,
+                None,
+                run,
+                "the remote refused the write although the ref is absent; try again",
+            ));
+        }
+    }
     // `latest` is the highest registered version wherever registration happens.
     settle_remote_latest(remote, name.path())?;
-    Ok(published)
+    Ok(Published::Set)
 }
 
 /// Points the remote's `model/latest` at the run of its highest registered version, by
@@ -617,25 +625,6 @@ pub fn settle_remote_latest(remote: &Remote, model: &str) -> Result<()> {
             WriteRef::Written => return Ok(()),
             WriteRef::Conflict(_) => continue,
         }
-    }
-}
-
-fn conflict_of(
-    remote: &Remote,
-    name: &RefName,
-    run: ObjectId,
-    outcome: WriteRef,
-) -> Result<Published> {
-    match outcome {
-        WriteRef::Written => Ok(Published::Set),
-        WriteRef::Conflict(Some(theirs)) if theirs == run => Ok(Published::Set),
-        WriteRef::Conflict(Some(theirs)) => Ok(Published::Taken(theirs)),
-        WriteRef::Conflict(None) => Err(remote.conflict(
-            name,
-            None,
-            run,
-            "the remote refused the write although the ref is absent; try again",
-        )),
     }
 }
 

@@ -30,19 +30,13 @@ impl App {
         store: &Store,
         f: impl Fn(&mut Tracker) -> Result<T, cairn_track::TrackError>,
     ) -> Result<T, ApiError> {
-        let fresh = || Tracker::open_for(store, self.config.database.as_deref()).map_err(internal);
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let (tracker, value) = match idle {
-            Some(mut pooled) => match f(&mut pooled) {
-                Ok(value) => (pooled, value),
-                Err(_) => {
-                    let mut tracker = fresh()?;
-                    let value = f(&mut tracker).map_err(internal)?;
-                    (tracker, value)
-                }
-            },
-            None => {
-                let mut tracker = fresh()?;
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let (tracker, value) = match pooled.map(|mut t| (f(&mut t), t)) {
+            Some((Ok(value), tracker)) => (tracker, value),
+            // None idle, or the idle one failed: a fresh connection, once.
+            _ => {
+                let mut tracker =
+                    Tracker::open_for(store, self.config.database.as_deref()).map_err(internal)?;
                 let value = f(&mut tracker).map_err(internal)?;
                 (tracker, value)
             }

@@ -80,26 +80,11 @@ pub fn check_ref_with<E>(
     refs: &[(RefName, ObjectId)],
     run_of: &mut RunOf<'_, E>,
 ) -> Result<Option<RefMismatch>, E> {
-    let mismatch = |says: String, holds: String, stale: bool| {
-        Some(RefMismatch {
-            reference: name.to_string(),
-            says,
-            holds,
-            stale,
-        })
-    };
-    if let Some(version) = name.version() {
+    if name.version().is_some() {
         let Some((run_name, run_version)) = run_of(&target)? else {
             return Ok(None);
         };
-        if run_name != name.path() || run_version != version {
-            return Ok(mismatch(
-                format!("version {version} of `{}`", name.path()),
-                format!("the run of {run_name}@{run_version} ({target})"),
-                false,
-            ));
-        }
-        return Ok(None);
+        return Ok(check_run(name, target, &run_name, &run_version));
     }
     let Some(model) = name.as_str().strip_suffix("/latest") else {
         return Ok(None);
@@ -130,11 +115,36 @@ pub fn check_ref_with<E>(
         None => format!("{target}, which is not a run"),
     };
     let stale = versions.iter().any(|(_, _, id)| **id == target);
-    Ok(mismatch(
-        format!("the highest registered version of `{model}`, {highest} ({run})"),
+    Ok(Some(RefMismatch {
+        reference: name.to_string(),
+        says: format!("the highest registered version of `{model}`, {highest} ({run})"),
         holds,
         stale,
-    ))
+    }))
+}
+
+/// Checks the run `target` holds (of `run_name`@`run_version`) against what `name` says
+/// without looking at other refs: a `name@version` ref must hold a run of that name and
+/// version, a `name/latest` a run of that model.
+pub fn check_run(
+    name: &RefName,
+    target: ObjectId,
+    run_name: &str,
+    run_version: &str,
+) -> Option<RefMismatch> {
+    let says = match (name.version(), name.as_str().strip_suffix("/latest")) {
+        (Some(version), _) if run_name != name.path() || run_version != version => {
+            format!("version {version} of `{}`", name.path())
+        }
+        (None, Some(model)) if run_name != model => format!("a version of `{model}`"),
+        _ => return None,
+    };
+    Some(RefMismatch {
+        reference: name.to_string(),
+        says,
+        holds: format!("the run of {run_name}@{run_version} ({target})"),
+        stale: false,
+    })
 }
 
 /// Every ref of the store that does not hold what its name says.
